@@ -1,0 +1,198 @@
+import type { Duplex, Readable } from "node:stream";
+import type { z } from "zod";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+/** Handed to every plugin call. `signal` is the one way to cancel. */
+export interface PluginContext {
+  signal: AbortSignal;
+  logger: Logger;
+  /** A private folder for the duration of the call, removed afterwards (0700). */
+  workDir: string;
+}
+
+/** Where a plugin's options came from: lets a plugin resolve relative paths like the user expects. */
+export interface PluginEnvironment {
+  /** The name the user gave this source or destination in the config. */
+  name: string;
+  /** Folder of the config file; relative paths in options are relative to it. */
+  baseDir: string;
+}
+
+// ── Sources ────────────────────────────────────────────────────────────────
+
+/** One named byte stream produced by a source. It must error (never end) when the producer failed. */
+export interface Artifact {
+  /** File name of the raw artifact, e.g. `db.pgdump`, `uploads.tar`. */
+  name: string;
+  stream: Readable;
+  /** Facts worth keeping in the manifest (server version, format, counts). Never secrets. */
+  meta: Record<string, unknown>;
+  /** An empty stream is an error unless the source says empty is fine. */
+  allowEmpty?: boolean;
+}
+
+export interface RestoreTarget {
+  dir?: string;
+  database?: string;
+}
+
+export interface Source {
+  backup(ctx: PluginContext): AsyncIterable<Artifact>;
+  /**
+   * Restores one artifact from its decoded stream. The stream errors if any check fails; the source
+   * must then leave the target as it was.
+   */
+  restore?(artifact: ArtifactRecord, stream: Readable, target: RestoreTarget, ctx: PluginContext): Promise<string>;
+  /** Reads a decoded artifact and checks that its own tools understand it; returns a short summary. */
+  verify?(artifact: ArtifactRecord, stream: Readable, ctx: PluginContext): Promise<string>;
+  /** The shell command that restores the decoded artifact (read from stdin) without cairn. */
+  restoreCommand?(artifact: ArtifactRecord): string;
+}
+
+// ── Storages ───────────────────────────────────────────────────────────────
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  modified?: Date;
+}
+
+export interface StorageCapabilities {
+  /** A put that fails never leaves a visible object at the key. */
+  atomicPut: boolean;
+  maxConcurrency: number;
+}
+
+export interface Storage {
+  readonly capabilities: StorageCapabilities;
+  /** Human description of the location, without secrets (e.g. `/srv/backups`, `s3://bucket/prefix`). */
+  readonly location: string;
+  /** Stores the stream under `key`; the object is visible only once whole. Never overwrites. */
+  put(key: string, body: Readable, ctx: PluginContext): Promise<ObjectInfo>;
+  /** Throws NotFoundError when absent. */
+  get(key: string, ctx: PluginContext): Promise<Readable>;
+  stat(key: string, ctx: PluginContext): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with `prefix`, recursively, in no particular order. */
+  list(prefix: string, ctx: PluginContext): AsyncIterable<ObjectInfo>;
+  /** Idempotent: deleting a missing key is not an error. */
+  delete(key: string, ctx: PluginContext): Promise<void>;
+  close?(): Promise<void>;
+}
+
+// ── Transforms ─────────────────────────────────────────────────────────────
+
+/** What the manifest records about a transform: enough to undo it later without the config. */
+export interface TransformRecord {
+  type: string;
+  [key: string]: unknown;
+}
+
+/** Keys a decoder may need; only encryption uses them. */
+export interface DecodeKeys {
+  /** age identities (`AGE-SECRET-KEY-1…`) */
+  identities: string[];
+  passphrase?: string;
+}
+
+export interface Transform {
+  readonly record: TransformRecord;
+  /** Appended to object names, e.g. `.zst`, `.age`; empty for none. */
+  readonly extension: string;
+  encode(): Duplex;
+}
+
+// ── Plugin definitions ─────────────────────────────────────────────────────
+
+export type Schema = z.ZodType;
+
+interface PluginDefinitionBase<S extends Schema> {
+  type: string;
+  /** One line for `cairn plugins` and the docs. */
+  description: string;
+  schema: S;
+  /** Option keys whose values are secrets: redacted in `config show`, never logged. */
+  secrets?: readonly string[];
+}
+
+export interface SourceDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {
+  kind: "source";
+  create(options: z.output<S>, env: PluginEnvironment): Source;
+}
+
+export interface StorageDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {
+  kind: "storage";
+  create(options: z.output<S>, env: PluginEnvironment): Storage | Promise<Storage>;
+}
+
+export interface TransformDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {
+  kind: "transform";
+  role: "compression" | "encryption";
+  create(options: z.output<S>, env: PluginEnvironment): Transform;
+  decode(record: TransformRecord, keys: DecodeKeys): Duplex;
+  /** The shell pipeline stage that undoes it, e.g. `zstd -d`. */
+  shellDecode(record: TransformRecord): string;
+}
+
+export type PluginDefinition = SourceDefinition | StorageDefinition | TransformDefinition;
+
+export const defineSource = <S extends Schema>(d: Omit<SourceDefinition<S>, "kind">): SourceDefinition<S> => ({
+  kind: "source",
+  ...d,
+});
+export const defineStorage = <S extends Schema>(
+  d: Omit<StorageDefinition<S>, "kind">,
+): StorageDefinition<S> => ({ kind: "storage", ...d });
+export const defineTransform = <S extends Schema>(
+  d: Omit<TransformDefinition<S>, "kind">,
+): TransformDefinition<S> => ({ kind: "transform", ...d });
+
+// ── Snapshot format ────────────────────────────────────────────────────────
+
+export const MANIFEST_FORMAT = "cairn-snapshot/1";
+export const MANIFEST_NAME = "manifest.json";
+
+export interface ObjectRecord {
+  /** Key relative to the snapshot folder. */
+  key: string;
+  size: number;
+  sha256: string;
+}
+
+export interface ArtifactRecord {
+  /** Name of the source in the config. */
+  source: string;
+  /** Source plugin type (`postgres`, `files` …). */
+  type: string;
+  name: string;
+  meta: Record<string, unknown>;
+  /** Bytes the source produced, before compression and encryption. */
+  rawSize: number;
+  /** In the order they were applied; undo them in reverse. */
+  transforms: TransformRecord[];
+  /** The stored objects; several when split, concatenated in this order. */
+  objects: ObjectRecord[];
+  /** A plain shell pipeline that restores this artifact without cairn. */
+  restoreWithoutCairn: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  tool: { name: "cairn"; version: string };
+  job: string;
+  id: string;
+  host: string;
+  startedAt: string;
+  finishedAt: string;
+  tags: string[];
+  artifacts: ArtifactRecord[];
+}
