@@ -113,7 +113,7 @@ export interface Transform {
 
 // ── Plugin definitions ─────────────────────────────────────────────────────
 
-export type Schema = z.ZodType;
+export type Schema = z.ZodObject;
 
 interface PluginDefinitionBase<S extends Schema> {
   type: string;

@@ -29,7 +29,7 @@ function decodeStrictBase64(line: string): Buffer {
 
 export class AgeArmorDecoder extends Transform {
   private state: State = "sniff";
-  private buffered = Buffer.alloc(0);
+  private buffered: Buffer = Buffer.alloc(0);
   private whitespace = 0;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -1,5 +1,5 @@
 /** age v1 encryption (https://age-encryption.org/v1), readable and writable by the standard `age` tool. */
-import { compose, type Duplex } from "node:stream";
+import { Duplex } from "node:stream";
 import { AgeArmorDecoder, AgeArmorError } from "./armor.ts";
 import { AgeHeaderError, AgeMacError, AgeNoMatchError, wrapScrypt, wrapX25519 } from "./header.ts";
 import { parseIdentity, parseRecipient } from "./keys.ts";
@@ -43,5 +43,8 @@ export function createDecryptStream(options: AgeDecryptOptions): Duplex {
     identities: (options.identities ?? []).map(parseIdentity),
     passphrases: options.passphrases ?? [],
   });
-  return compose(new AgeArmorDecoder(), decrypt);
+  const armor = new AgeArmorDecoder();
+  armor.on("error", (error) => decrypt.destroy(error));
+  armor.pipe(decrypt);
+  return Duplex.from({ writable: armor, readable: decrypt });
 }

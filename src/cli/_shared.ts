@@ -1,0 +1,81 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { type Config, loadConfig } from "../config/load.ts";
+import { createLogger } from "../core/logger.ts";
+import type { KeyOptions } from "../core/restore.ts";
+import { UsageError } from "../errors.ts";
+import type { Logger } from "../types.ts";
+
+export interface GlobalOptions {
+  config?: string;
+  logFormat: "human" | "json";
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  signal: AbortSignal;
+  globals: GlobalOptions;
+}
+
+export function globalsOf(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+/** The config and a logger that knows its secrets, for commands that need a config. */
+export function runtimeOf(command: Command, signal: AbortSignal): Runtime {
+  const globals = globalsOf(command);
+  const config = loadConfig(globals.config ? { file: globals.config } : {});
+  return { config, logger: loggerFor(globals, config.secrets), signal, globals };
+}
+
+export function loggerFor(globals: GlobalOptions, secrets: string[] = []): Logger {
+  return createLogger({
+    format: globals.logFormat,
+    level: globals.verbose ? "debug" : globals.quiet ? "warn" : "info",
+    secrets,
+  });
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export interface KeyFlags {
+  identity?: string[];
+  passphraseFile?: string;
+}
+
+/** Keys from flags, then the environment: CAIRN_IDENTITY_FILE, CAIRN_PASSPHRASE. Never from argv values. */
+export function keysFrom(flags: KeyFlags): KeyOptions {
+  const identityFiles = flags.identity?.length
+    ? flags.identity
+    : process.env.CAIRN_IDENTITY_FILE
+      ? [process.env.CAIRN_IDENTITY_FILE]
+      : [];
+  let passphrase = process.env.CAIRN_PASSPHRASE;
+  if (flags.passphraseFile) {
+    try {
+      passphrase = readFileSync(flags.passphraseFile, "utf8").replace(/\r?\n$/, "");
+    } catch (error) {
+      throw new UsageError(`cannot read passphrase file ${flags.passphraseFile}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  }
+  return { identityFiles, ...(passphrase !== undefined ? { passphrase } : {}) };
+}
+
+export function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join("\n")}\n`;
+}
+
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return "";
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n")}\n`;
+}

@@ -1,0 +1,31 @@
+import type { Command } from "commander";
+import { stringify } from "yaml";
+import { redactedConfig } from "../../config/load.ts";
+import { examples, printJson, runtimeOf } from "../_shared.ts";
+
+export function register(program: Command, signal: AbortSignal): void {
+  const config = program
+    .command("config")
+    .description("check or show the configuration")
+    .addHelpText("after", examples(["cairn config check", "cairn config show -c /etc/cairn.yaml"]));
+  config
+    .command("check")
+    .description("validate the configuration and report every problem with its file, line and key")
+    .addHelpText("after", examples(["cairn config check", "CAIRN_CONFIG=/etc/cairn.yaml cairn config check"]))
+    .action((_flags: object, command: Command) => {
+      const runtime = runtimeOf(command, signal);
+      const jobs = Object.keys(runtime.config.jobs);
+      process.stdout.write(`${runtime.config.file}: ok, ${jobs.length} job(s): ${jobs.join(", ")}\n`);
+    });
+  config
+    .command("show")
+    .description("print the configuration as cairn understands it, with defaults filled in and secrets redacted")
+    .option("--json", "print JSON instead of YAML")
+    .addHelpText("after", examples(["cairn config show", "cairn config show --json | jq .jobs"]))
+    .action((flags: { json?: boolean }, command: Command) => {
+      const runtime = runtimeOf(command, signal);
+      const shown = redactedConfig(runtime.config);
+      if (flags.json) printJson(shown);
+      else process.stdout.write(stringify(shown));
+    });
+}

@@ -1,0 +1,39 @@
+import type { Command } from "commander";
+import { formatSize } from "../../config/size.ts";
+import { list } from "../../core/list.ts";
+import { examples, printJson, runtimeOf, table } from "../_shared.ts";
+
+export function register(program: Command, signal: AbortSignal): void {
+  program
+    .command("list")
+    .alias("ls")
+    .description("list the good snapshots on the destinations (read from the manifests they hold)")
+    .argument("[job]", "only this job")
+    .option("--json", "print JSON on stdout")
+    .addHelpText("after", examples(["cairn list", "cairn list app --json"]))
+    .action(async (job: string | undefined, flags: { json?: boolean }, command: Command) => {
+      const runtime = runtimeOf(command, signal);
+      const result = await list({ config: runtime.config, logger: runtime.logger, signal, ...(job ? { job } : {}) });
+      for (const bad of result.unreadable)
+        runtime.logger.warn("unreadable manifest: that snapshot is not usable", { destination: bad.destination, key: bad.key, error: bad.error });
+      if (flags.json) {
+        printJson(result);
+        return;
+      }
+      if (result.snapshots.length === 0) {
+        process.stdout.write("no snapshots\n");
+        return;
+      }
+      const rows = [["SNAPSHOT", "TIME", "SIZE", "STORED", "SOURCES", "DESTINATIONS"]];
+      for (const s of result.snapshots)
+        rows.push([
+          `${s.job}@${s.id}`,
+          s.startedAt.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+          formatSize(s.rawBytes),
+          formatSize(s.storedBytes),
+          [...new Set(s.artifacts.map((a) => a.source))].join(","),
+          s.destinations.join(","),
+        ]);
+      process.stdout.write(table(rows));
+    });
+}

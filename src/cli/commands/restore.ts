@@ -1,0 +1,52 @@
+import type { Command } from "commander";
+import { parseSnapshotSpec } from "../../core/list.ts";
+import { restore } from "../../core/restore.ts";
+import { collect, examples, type KeyFlags, keysFrom, printJson, runtimeOf } from "../_shared.ts";
+
+interface Flags extends KeyFlags {
+  source?: string;
+  toDir?: string;
+  toDatabase?: string;
+  destination?: string;
+  json?: boolean;
+}
+
+export function register(program: Command, signal: AbortSignal): void {
+  program
+    .command("restore")
+    .description("restore one source of a snapshot into a new folder or database (never overwrites)")
+    .argument("<snapshot>", "JOB, JOB@latest, JOB@ID or JOB@ID-PREFIX")
+    .option("--source <name>", "which source of the snapshot (needed when it holds several)")
+    .option("--to-dir <dir>", "restore files into this new or empty folder")
+    .option("--to-database <name>", "restore a database dump into this database (created if missing)")
+    .option("-i, --identity <file>", "age identity file (repeatable); default $CAIRN_IDENTITY_FILE", collect)
+    .option("--passphrase-file <file>", "file holding the passphrase; default $CAIRN_PASSPHRASE")
+    .option("--destination <name>", "read from this destination instead of the first that has the snapshot")
+    .option("--json", "print the result as JSON on stdout")
+    .addHelpText(
+      "after",
+      examples([
+        "cairn restore app --source db --to-database app_copy --identity key.txt",
+        "cairn restore app@2026-11-23 --source uploads --to-dir /tmp/r --identity key.txt",
+        "CAIRN_PASSPHRASE=… cairn restore notes --to-dir ./notes-restored",
+      ]),
+    )
+    .action(async (spec: string, flags: Flags, command: Command) => {
+      const runtime = runtimeOf(command, signal);
+      const { job, snapshot } = parseSnapshotSpec(spec);
+      const result = await restore({
+        config: runtime.config,
+        logger: runtime.logger,
+        signal,
+        job,
+        snapshot,
+        ...keysFrom(flags),
+        ...(flags.source ? { source: flags.source } : {}),
+        ...(flags.toDir ? { toDir: flags.toDir } : {}),
+        ...(flags.toDatabase ? { toDatabase: flags.toDatabase } : {}),
+        ...(flags.destination ? { destination: flags.destination } : {}),
+      });
+      if (flags.json) printJson(result);
+      else for (const r of result.restored) process.stdout.write(`${job}@${result.snapshot} ${r.source}: ${r.summary}\n`);
+    });
+}

@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { parseSnapshotSpec } from "../../core/list.ts";
+import { verify } from "../../core/restore.ts";
+import { collect, examples, type KeyFlags, keysFrom, printJson, runtimeOf } from "../_shared.ts";
+
+export function register(program: Command, signal: AbortSignal): void {
+  program
+    .command("verify")
+    .description("read a snapshot back: checksums, decryption, decompression, and the source's own check")
+    .argument("<snapshot>", "JOB, JOB@latest, JOB@ID or JOB@ID-PREFIX")
+    .option("-i, --identity <file>", "age identity file (repeatable); default $CAIRN_IDENTITY_FILE", collect)
+    .option("--passphrase-file <file>", "file holding the passphrase; default $CAIRN_PASSPHRASE")
+    .option("--destination <name>", "verify the copy on this destination")
+    .option("--json", "print the result as JSON on stdout")
+    .addHelpText(
+      "after",
+      examples([
+        "cairn verify app --identity key.txt      # full: decrypts and runs pg_restore --list / reads the tar",
+        "cairn verify app                         # without a key: stored bytes against the manifest's SHA-256",
+      ]),
+    )
+    .action(async (spec: string, flags: KeyFlags & { destination?: string; json?: boolean }, command: Command) => {
+      const runtime = runtimeOf(command, signal);
+      const { job, snapshot } = parseSnapshotSpec(spec);
+      const result = await verify({
+        config: runtime.config,
+        logger: runtime.logger,
+        signal,
+        job,
+        snapshot,
+        ...keysFrom(flags),
+        ...(flags.destination ? { destination: flags.destination } : {}),
+      });
+      if (flags.json) {
+        printJson(result);
+        return;
+      }
+      for (const a of result.artifacts) process.stdout.write(`${a.artifact}: ok, ${a.summary}\n`);
+      process.stdout.write(
+        `${job}@${result.snapshot} on ${result.destination}: ${result.level === "full" ? "verified" : "stored bytes verified (content not decrypted: no key given)"}\n`,
+      );
+    });
+}

@@ -1,0 +1,198 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { isMap, LineCounter, parseDocument, type Document } from "yaml";
+
+import { ConfigError, type ConfigProblem } from "../errors.ts";
+import { createRegistry, type Registry } from "../registry.ts";
+import type { PluginDefinition } from "../types.ts";
+import { interpolate } from "./interpolate.ts";
+import { buildRootSchema, type JobConfig, type PluginOptions, type RootConfig } from "./schema.ts";
+
+export interface Config {
+  /** Absolute path of the file it came from, when it came from one. */
+  file: string | undefined;
+  /** Relative paths in the config are relative to this folder. */
+  baseDir: string;
+  stateDir: string;
+  jobs: Record<string, JobConfig>;
+  /** Every secret value in the config (declared secret options, `${file:…}` values): never printed. */
+  secrets: string[];
+  registry: Registry;
+}
+
+export interface LoadConfigOptions {
+  /** Path of the config file; default `$CAIRN_CONFIG`, then `./cairn.yaml`. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  registry?: Registry;
+}
+
+const DEFAULT_NAMES = ["cairn.yaml", "cairn.yml", "cairn.json"];
+
+function findConfigFile(options: LoadConfigOptions, env: NodeJS.ProcessEnv, cwd: string): string {
+  const explicit = options.file ?? env.CAIRN_CONFIG;
+  if (explicit) return resolve(cwd, explicit);
+  for (const candidate of DEFAULT_NAMES) {
+    const path = join(cwd, candidate);
+    try {
+      readFileSync(path);
+      return path;
+    } catch {}
+  }
+  throw new ConfigError(
+    [{ path: "", message: `no configuration file: ${join(cwd, "cairn.yaml")} does not exist` }],
+    { hint: "pass -c FILE or set CAIRN_CONFIG" },
+  );
+}
+
+/** Reads, interpolates and validates a config file, reporting every problem at once. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const file = findConfigFile(options, env, cwd);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError([{ file, path: "", message: code === "ENOENT" ? "file does not exist" : `cannot read file (${code})` }]);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return { file, line: pos.line, column: pos.col, path: "", message: e.message.split("\n")[0] ?? e.message };
+      }),
+    );
+  }
+  const locate = (path: (string | number | symbol)[]) => locateInDocument(doc, lineCounter, path);
+  return configFromObject(doc.toJS(), { ...options, env, baseDir: dirname(file), file, locate });
+}
+
+interface FromObjectOptions {
+  env?: NodeJS.ProcessEnv;
+  registry?: Registry;
+  baseDir?: string;
+  file?: string;
+  locate?: (path: (string | number | symbol)[]) => { line: number; column: number } | undefined;
+}
+
+/** Validates a config given as an object (library use); same rules as a file. */
+export function configFromObject(input: unknown, options: FromObjectOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const registry = options.registry ?? createRegistry();
+  const baseDir = resolve(options.baseDir ?? process.cwd());
+  const problem = (path: (string | number | symbol)[], message: string): ConfigProblem => ({
+    file: options.file,
+    ...options.locate?.(path),
+    path: path.map(String).join("."),
+    message,
+  });
+  const expanded = interpolate(input ?? {}, env, baseDir);
+  const problems = expanded.problems.map((p) => problem(p.path, p.message));
+  const parsed = buildRootSchema(registry).safeParse(expanded.value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const keys = (issue as { keys?: string[] }).keys;
+      if (issue.code === "unrecognized_keys" && keys) {
+        for (const key of keys) problems.push(problem([...issue.path, key], `unknown key "${key}"`));
+      } else {
+        problems.push(problem(issue.path, issue.message));
+      }
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const root = parsed.data as RootConfig;
+  return {
+    file: options.file,
+    baseDir,
+    stateDir: resolveStateDir(root.state_dir, baseDir, env),
+    jobs: root.jobs,
+    secrets: [...collectSecrets(root, registry), ...expanded.fileValues],
+    registry,
+  };
+}
+
+function resolveStateDir(configured: string | undefined, baseDir: string, env: NodeJS.ProcessEnv): string {
+  if (configured) return isAbsolute(configured) ? configured : resolve(baseDir, configured);
+  if (env.CAIRN_STATE_DIR) return resolve(env.CAIRN_STATE_DIR);
+  const xdg = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");
+  return join(xdg, "cairn");
+}
+
+function locateInDocument(doc: Document, lineCounter: LineCounter, path: (string | number | symbol)[]) {
+  // The deepest node that exists: a missing key points at the object that lacks it.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const keys = path.slice(0, depth).map((k) => (typeof k === "symbol" ? String(k) : k));
+    const node = keys.length === 0 ? doc.contents : doc.getIn(keys, true);
+    const keyNode = depth > 0 ? keyNodeOf(doc, keys) : undefined;
+    const range = (keyNode ?? node) as { range?: [number, number, number] } | undefined;
+    if (range?.range) {
+      const pos = lineCounter.linePos(range.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return undefined;
+}
+
+function keyNodeOf(doc: Document, keys: (string | number)[]) {
+  const parent = keys.length === 1 ? doc.contents : doc.getIn(keys.slice(0, -1), true);
+  if (!isMap(parent)) return undefined;
+  const last = keys[keys.length - 1];
+  const pair = parent.items.find((item) => (item.key as { value?: unknown } | null)?.value === last);
+  return pair?.key ?? undefined;
+}
+
+type PluginLookup = (kind: "source" | "storage" | "transform", type: string) => PluginDefinition | undefined;
+
+function lookup(registry: Registry): PluginLookup {
+  return (kind, type) =>
+    kind === "source" ? registry.sources.get(type) : kind === "storage" ? registry.storages.get(type) : registry.transforms.get(type);
+}
+
+function eachPluginOptions(
+  root: RootConfig,
+  visit: (options: PluginOptions, kind: "source" | "storage" | "transform") => void,
+): void {
+  for (const job of Object.values(root.jobs)) {
+    for (const source of Object.values(job.sources)) visit(source, "source");
+    for (const destination of Object.values(job.destinations)) visit(destination, "storage");
+    visit(job.compression, "transform");
+    if (job.encryption) visit(job.encryption, "transform");
+  }
+}
+
+function collectSecrets(root: RootConfig, registry: Registry): string[] {
+  const find = lookup(registry);
+  const secrets: string[] = [];
+  eachPluginOptions(root, (options, kind) => {
+    for (const key of find(kind, options.type)?.secrets ?? []) {
+      const value = options[key];
+      if (typeof value === "string") secrets.push(value);
+      else if (Array.isArray(value)) secrets.push(...value.filter((v): v is string => typeof v === "string"));
+    }
+  });
+  return secrets;
+}
+
+/** The validated config as plain data, every secret replaced by `<redacted>` (for `config show`). */
+export function redactedConfig(config: Config): { state_dir: string; jobs: Record<string, JobConfig> } {
+  const find = lookup(config.registry);
+  const jobs = structuredClone(config.jobs);
+  eachPluginOptions({ jobs }, (options, kind) => {
+    for (const key of find(kind, options.type)?.secrets ?? []) if (options[key] !== undefined) options[key] = "<redacted>";
+  });
+  const fileSecrets = new Set(config.secrets);
+  const scrub = (value: unknown): unknown => {
+    if (typeof value === "string") return fileSecrets.has(value) ? "<redacted>" : value;
+    if (Array.isArray(value)) return value.map(scrub);
+    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
+    return value;
+  };
+  return { state_dir: config.stateDir, jobs: scrub(jobs) as Record<string, JobConfig> };
+}
+

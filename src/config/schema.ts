@@ -1,0 +1,108 @@
+/**
+ * The root schema is composed from the registry: each plugin owns its options schema, so adding a
+ * plugin adds its options to validation, `config check`, the JSON Schema and the docs at once.
+ */
+import { z } from "zod";
+import type { Registry } from "../registry.ts";
+import type { TransformDefinition } from "../types.ts";
+import { parseSize } from "./size.ts";
+
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const name = (what: string) =>
+  z
+    .string()
+    .regex(NAME_PATTERN, `${what} names use letters, digits, "_", "." and "-" (at most 64, first a letter or digit)`);
+
+export interface PluginOptions {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface JobConfig {
+  sources: Record<string, PluginOptions>;
+  compression: PluginOptions;
+  encryption?: PluginOptions;
+  /** Part size in bytes, when artifacts are split. */
+  split?: number;
+  destinations: Record<string, PluginOptions>;
+  tags: string[];
+}
+
+export interface RootConfig {
+  state_dir?: string;
+  jobs: Record<string, JobConfig>;
+}
+
+/** Options every destination has, whatever its type. */
+export const destinationCommon = {
+  template: z
+    .string()
+    .default("{job}")
+    .describe("folder of the job's snapshots under the destination: {job}, {hostname} and strftime fields (%Y, %m …)"),
+};
+
+function pluginUnion(kind: string, definitions: { type: string; schema: z.ZodObject }[], common: z.ZodRawShape = {}) {
+  const known = definitions.map((d) => d.type).join(", ");
+  const options = definitions.map((d) => d.schema.extend({ ...common, type: z.literal(d.type) }).strict());
+  return z.discriminatedUnion("type", options as unknown as [z.ZodObject, ...z.ZodObject[]], {
+    error: (issue) => {
+      if (issue.code !== "invalid_union") return undefined;
+      const input = issue.input as { type?: unknown } | undefined;
+      if (input === undefined || typeof input !== "object" || input === null) return `expected a ${kind} object`;
+      if (input.type === undefined) return `"type" is missing: one of ${known}`;
+      return `unknown ${kind} type ${JSON.stringify(input.type)}: one of ${known}`;
+    },
+  });
+}
+
+function compressionSchema(definitions: TransformDefinition[]) {
+  const union = pluginUnion("compression", definitions);
+  return z.preprocess((value) => (typeof value === "string" ? { type: value } : value), union).default({ type: "zstd" });
+}
+
+function encryptionSchema(definitions: TransformDefinition[]) {
+  const shape = Object.fromEntries(definitions.map((d) => [d.type, d.schema.strict().optional()]));
+  const known = definitions.map((d) => d.type).join(", ");
+  return z
+    .object(shape)
+    .strict()
+    .refine((value) => Object.values(value).filter((v) => v !== undefined).length === 1, {
+      message: `choose exactly one encryption: ${known}`,
+    })
+    .transform((value) => {
+      const [type, options] = Object.entries(value).find(([, v]) => v !== undefined)!;
+      return { ...(options as object), type } as PluginOptions;
+    });
+}
+
+const sizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${value}" is not a size: write e.g. 100MB, 1GiB or 512k` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+export function buildRootSchema(registry: Registry) {
+  const job = z
+    .object({
+      sources: z
+        .record(name("source"), pluginUnion("source", [...registry.sources.values()]))
+        .refine((s) => Object.keys(s).length > 0, { message: "a job needs at least one source" }),
+      compression: compressionSchema(registry.transformsWithRole("compression")),
+      encryption: encryptionSchema(registry.transformsWithRole("encryption")).optional(),
+      split: sizeSchema.optional(),
+      destinations: z
+        .record(name("destination"), pluginUnion("destination", [...registry.storages.values()], destinationCommon))
+        .refine((d) => Object.keys(d).length > 0, { message: "a job needs at least one destination" }),
+      tags: z.array(z.string()).default([]),
+    })
+    .strict();
+  return z
+    .object({
+      state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
+      jobs: z.record(name("job"), job),
+    })
+    .strict();
+}

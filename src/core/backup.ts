@@ -1,0 +1,263 @@
+import { hostname } from "node:os";
+import { type Duplex, PassThrough, Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { Catalog } from "../catalog/catalog.ts";
+import type { Config } from "../config/load.ts";
+import { CairnError, describeError, SourceError, StorageError } from "../errors.ts";
+import {
+  type ArtifactRecord,
+  MANIFEST_FORMAT,
+  MANIFEST_NAME,
+  type Manifest,
+  type PluginContext,
+  type Transform,
+} from "../types.ts";
+import { VERSION } from "../version.ts";
+import { closeDestinations, type Destination, jobConfig, openDestinations, type RunOptions, withContext, createSource } from "./context.ts";
+import { restorePipeline } from "./restore-hint.ts";
+import { newSnapshotId, snapshotFolder } from "./snapshot.ts";
+import { ByteCounter, ObjectSink } from "./streams.ts";
+
+export interface Progress {
+  job: string;
+  source: string;
+  /** Bytes read from the source so far. */
+  bytes: number;
+  /** Seconds since this artifact started. */
+  elapsed: number;
+}
+
+export interface BackupOptions extends RunOptions {
+  /** Jobs to run; all configured jobs when empty or absent. */
+  jobs?: string[];
+  /** Called about twice a second while data flows. */
+  onProgress?: (progress: Progress) => void;
+  /** Record runs in the catalog (default true). */
+  catalog?: boolean;
+}
+
+export interface ArtifactSummary {
+  source: string;
+  name: string;
+  rawBytes: number;
+  storedBytes: number;
+  objects: number;
+}
+
+export interface JobResult {
+  job: string;
+  ok: boolean;
+  snapshot: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  rawBytes: number;
+  storedBytes: number;
+  artifacts: ArtifactSummary[];
+  /** Where the snapshot was stored: destination name → snapshot folder key. */
+  destinations: Record<string, string>;
+  error?: { code: string; message: string; hint?: string; stderr?: string };
+}
+
+export interface BackupReport {
+  ok: boolean;
+  jobs: JobResult[];
+}
+
+/** Runs the given jobs (all when none are named), one after another. Never throws for a failed job. */
+export async function backup(options: BackupOptions): Promise<BackupReport> {
+  const names = options.jobs?.length ? options.jobs : Object.keys(options.config.jobs);
+  for (const name of names) jobConfig(options.config, name);
+  const catalog = options.catalog === false ? undefined : await Catalog.open(options.config.stateDir);
+  try {
+    const jobs: JobResult[] = [];
+    for (const name of names) jobs.push(await backupJob(name, options, catalog));
+    return { ok: jobs.every((j) => j.ok), jobs };
+  } finally {
+    catalog?.close();
+  }
+}
+
+function transformsOf(config: Config, job: string): Transform[] {
+  const settings = jobConfig(config, job);
+  const env = { name: job, baseDir: config.baseDir };
+  const chosen = [settings.compression, settings.encryption].filter((t) => t !== undefined);
+  return chosen.map((options) => config.registry.transforms.get(options.type)!.create(options, env));
+}
+
+async function backupJob(job: string, options: BackupOptions, catalog: Catalog | undefined): Promise<JobResult> {
+  const { config } = options;
+  const settings = jobConfig(config, job);
+  const started = new Date();
+  const id = newSnapshotId(started);
+  const runId = catalog?.startRun(job, id, started);
+  const artifacts: ArtifactRecord[] = [];
+  const folders: Record<string, string> = {};
+  let destinations: Destination[] = [];
+  const result = (error?: unknown): JobResult => {
+    const finished = new Date();
+    const rawBytes = artifacts.reduce((s, a) => s + a.rawSize, 0);
+    const storedBytes = artifacts.reduce((s, a) => s + a.objects.reduce((t, o) => t + o.size, 0), 0);
+    return {
+      job,
+      ok: error === undefined,
+      snapshot: id,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      rawBytes,
+      storedBytes,
+      artifacts: artifacts.map((a) => ({
+        source: a.source,
+        name: a.name,
+        rawBytes: a.rawSize,
+        storedBytes: a.objects.reduce((t, o) => t + o.size, 0),
+        objects: a.objects.length,
+      })),
+      destinations: error === undefined ? folders : {},
+      ...(error === undefined ? {} : { error: errorSummary(error) }),
+    };
+  };
+
+  return withContext(
+    options,
+    async (ctx) => {
+      ctx.logger.info("backup started");
+      try {
+        const transforms = transformsOf(config, job);
+        destinations = await openDestinations(config, job);
+        for (const d of destinations) folders[d.name] = snapshotFolder(d.template, job, id, started);
+        for (const [sourceName, sourceOptions] of Object.entries(settings.sources)) {
+          const source = createSource(config, sourceName, sourceOptions);
+          const sourceCtx = { ...ctx, logger: ctx.logger.child({ source: sourceName }) };
+          for await (const artifact of source.backup(sourceCtx)) {
+            const record = await storeArtifact(artifact, sourceName, sourceOptions.type, transforms, destinations, folders, {
+              ctx: sourceCtx,
+              partSize: settings.split,
+              onProgress: options.onProgress && ((bytes, elapsed) => options.onProgress!({ job, source: sourceName, bytes, elapsed })),
+            });
+            record.restoreWithoutCairn = restorePipeline(record, config, source.restoreCommand?.(record));
+            artifacts.push(record);
+            sourceCtx.logger.info("artifact stored", { name: record.name, bytes: record.rawSize, objects: record.objects.length });
+          }
+        }
+        const manifest: Manifest = {
+          format: MANIFEST_FORMAT,
+          tool: { name: "cairn", version: VERSION },
+          job,
+          id,
+          host: hostname(),
+          startedAt: started.toISOString(),
+          finishedAt: new Date().toISOString(),
+          tags: settings.tags,
+          artifacts,
+        };
+        // The manifest goes last: until it is stored, the snapshot does not exist.
+        const body = `${JSON.stringify(manifest, null, 2)}\n`;
+        await Promise.all(
+          destinations.map((d) => d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx)),
+        );
+        for (const d of destinations) catalog?.recordSnapshot({ job, id, destination: d.name, folder: folders[d.name]!, manifest });
+        const done = result();
+        if (runId !== undefined) catalog?.finishRun(runId, { status: "success", rawBytes: done.rawBytes, storedBytes: done.storedBytes });
+        ctx.logger.info("backup finished", { bytes: done.rawBytes, stored: done.storedBytes, seconds: done.durationMs / 1000 });
+        return done;
+      } catch (error) {
+        const failed = result(error);
+        ctx.logger.error(`backup failed: ${failed.error!.message}`, failed.error?.hint ? { hint: failed.error.hint } : {});
+        if (failed.error?.stderr) ctx.logger.error(`last output of the failing program:\n${failed.error.stderr}`);
+        if (runId !== undefined) catalog?.finishRun(runId, { status: "failed", error: failed.error!.message });
+        await removeIncomplete(destinations, folders, ctx);
+        return failed;
+      } finally {
+        await closeDestinations(destinations);
+      }
+    },
+    { job, snapshot: id },
+  );
+}
+
+interface StoreOptions {
+  ctx: PluginContext;
+  partSize: number | undefined;
+  onProgress: ((bytes: number, elapsed: number) => void) | undefined;
+}
+
+async function storeArtifact(
+  artifact: { name: string; stream: Readable; meta: Record<string, unknown>; allowEmpty?: boolean },
+  sourceName: string,
+  sourceType: string,
+  transforms: Transform[],
+  destinations: Destination[],
+  folders: Record<string, string>,
+  { ctx, partSize, onProgress }: StoreOptions,
+): Promise<ArtifactRecord> {
+  const key = artifact.name + transforms.map((t) => t.extension).join("");
+  const counter = new ByteCounter();
+  const sink = new ObjectSink(key, partSize, (objectKey) =>
+    destinations.map((d) => {
+      const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const where = `${folders[d.name]}/${objectKey}`;
+      const stored = d.storage.put(where, body, ctx).then(
+        () => undefined,
+        (error: unknown) => {
+          throw error instanceof CairnError
+            ? error
+            : new StorageError(`destination ${d.name}: ${describeError(error)}`, { cause: error });
+        },
+      );
+      return { body, stored };
+    }),
+  );
+  const started = Date.now();
+  const timer = onProgress && setInterval(() => onProgress(counter.bytes, (Date.now() - started) / 1000), 500);
+  try {
+    const stages = [artifact.stream, counter, ...transforms.map((t) => t.encode()), sink];
+    await pipeline(stages as unknown as [Readable, ...Duplex[], Writable], { signal: ctx.signal });
+  } catch (error) {
+    throw error instanceof CairnError
+      ? error
+      : new SourceError(`source ${sourceName}: ${describeError(error)}`, { cause: error });
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  if (counter.bytes === 0 && !artifact.allowEmpty)
+    throw new SourceError(`source ${sourceName} produced no data`, { hint: "an empty dump is treated as a failure" });
+  return {
+    source: sourceName,
+    type: sourceType,
+    name: artifact.name,
+    meta: artifact.meta,
+    rawSize: counter.bytes,
+    transforms: transforms.map((t) => t.record),
+    objects: sink.objects,
+    restoreWithoutCairn: "",
+  };
+}
+
+/** Best effort: a failed run leaves no objects behind (they would never be listed anyway). */
+async function removeIncomplete(destinations: Destination[], folders: Record<string, string>, ctx: PluginContext) {
+  for (const d of destinations) {
+    const folder = folders[d.name];
+    if (!folder) continue;
+    try {
+      for await (const object of d.storage.list(`${folder}/`, ctx)) await d.storage.delete(object.key, ctx);
+    } catch (error) {
+      ctx.logger.warn("could not remove the objects of the failed run", { destination: d.name, error: describeError(error) });
+    }
+  }
+}
+
+function errorSummary(error: unknown): NonNullable<JobResult["error"]> {
+  if (error instanceof CairnError) {
+    const stderr = (error as SourceError).stderrTail;
+    return {
+      code: error.code,
+      message: error.message,
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(stderr ? { stderr } : {}),
+    };
+  }
+  if ((error as Error)?.name === "AbortError") return { code: "ABORTED", message: "the backup was interrupted" };
+  return { code: "INTERNAL", message: describeError(error) };
+}

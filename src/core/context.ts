@@ -1,0 +1,72 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Config } from "../config/load.ts";
+import type { PluginOptions } from "../config/schema.ts";
+import { ConfigError, UsageError } from "../errors.ts";
+import type { Logger, PluginContext, Source, Storage } from "../types.ts";
+import { silentLogger } from "./logger.ts";
+
+/** What every library entry point accepts besides its own options. */
+export interface RunOptions {
+  config: Config;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+/** Runs `fn` with a private (0700) work folder that is removed afterwards, whatever happens. */
+export async function withContext<T>(options: RunOptions, fn: (ctx: PluginContext) => Promise<T>, fields = {}): Promise<T> {
+  const workDir = await mkdtemp(join(tmpdir(), "cairn-"));
+  try {
+    return await fn({
+      signal: options.signal ?? new AbortController().signal,
+      logger: (options.logger ?? silentLogger).child(fields),
+      workDir,
+    });
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+export function jobConfig(config: Config, job: string) {
+  const found = config.jobs[job];
+  if (!found) {
+    const known = Object.keys(config.jobs);
+    throw new UsageError(`no job named "${job}" in the configuration`, {
+      hint: known.length ? `configured jobs: ${known.join(", ")}` : "the configuration has no jobs",
+    });
+  }
+  return found;
+}
+
+export interface Destination {
+  name: string;
+  storage: Storage;
+  template: string;
+}
+
+export async function openDestinations(config: Config, job: string, only?: string): Promise<Destination[]> {
+  const entries = Object.entries(jobConfig(config, job).destinations).filter(([name]) => !only || name === only);
+  if (only && entries.length === 0)
+    throw new UsageError(`job "${job}" has no destination named "${only}"`, {
+      hint: `destinations: ${Object.keys(jobConfig(config, job).destinations).join(", ")}`,
+    });
+  return Promise.all(
+    entries.map(async ([name, options]) => {
+      const definition = config.registry.storages.get(options.type);
+      if (!definition) throw new ConfigError([{ path: `jobs.${job}.destinations.${name}.type`, message: "unknown type" }]);
+      const { template, ...rest } = options as PluginOptions & { template: string };
+      return { name, template, storage: await definition.create(rest, { name, baseDir: config.baseDir }) };
+    }),
+  );
+}
+
+export async function closeDestinations(destinations: Destination[]): Promise<void> {
+  await Promise.allSettled(destinations.map((d) => d.storage.close?.()));
+}
+
+export function createSource(config: Config, name: string, options: PluginOptions): Source {
+  const definition = config.registry.sources.get(options.type);
+  if (!definition) throw new ConfigError([{ path: `sources.${name}.type`, message: `unknown source type ${options.type}` }]);
+  return definition.create(options, { name, baseDir: config.baseDir });
+}

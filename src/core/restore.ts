@@ -1,0 +1,271 @@
+import { readFileSync } from "node:fs";
+import { type Duplex, pipeline, Readable } from "node:stream";
+import { finished } from "node:stream/promises";
+import { parseIdentityFile } from "../age/index.ts";
+import type { Config } from "../config/load.ts";
+import { CairnError, DecryptError, IntegrityError, RestoreError, UsageError } from "../errors.ts";
+import type { ArtifactRecord, DecodeKeys, Manifest, PluginContext, RestoreTarget, Source, Storage } from "../types.ts";
+import { closeDestinations, createSource, type RunOptions, withContext } from "./context.ts";
+import { locateSnapshot, type SnapshotSummary, summarize } from "./list.ts";
+import { HoldBackLast, ObjectVerifier } from "./streams.ts";
+
+export interface KeyOptions {
+  /** age identities (`AGE-SECRET-KEY-1…`). */
+  identities?: string[];
+  /** Paths of age identity files, as written by age-keygen. */
+  identityFiles?: string[];
+  passphrase?: string;
+}
+
+export interface RestoreOptions extends RunOptions, KeyOptions {
+  job: string;
+  /** Snapshot id, unique prefix, or `latest` (default). */
+  snapshot?: string;
+  /** Restore only this source's artifacts; required when the snapshot holds several sources. */
+  source?: string;
+  /** Read from this destination instead of the first that has the snapshot. */
+  destination?: string;
+  toDir?: string;
+  toDatabase?: string;
+}
+
+export interface RestoreResult {
+  job: string;
+  snapshot: string;
+  destination: string;
+  restored: { source: string; artifact: string; summary: string }[];
+}
+
+export function resolveKeys(options: KeyOptions): DecodeKeys {
+  const identities = [...(options.identities ?? [])];
+  for (const file of options.identityFiles ?? []) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new UsageError(`cannot read identity file ${file}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      identities.push(...parseIdentityFile(text));
+    } catch (error) {
+      throw new UsageError(`${file}: ${(error as Error).message}`);
+    }
+  }
+  return { identities, ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}) };
+}
+
+function asCairnError(error: unknown): unknown {
+  if (error instanceof CairnError || !(error instanceof Error)) return error;
+  if (error.name.startsWith("Age") || /age /.test(error.message)) {
+    const noMatch = error.name === "AgeNoMatchError";
+    return new DecryptError(error.message, {
+      cause: error,
+      ...(noMatch ? { hint: "use the identity or passphrase the backup was encrypted for" } : {}),
+    });
+  }
+  if ((error as NodeJS.ErrnoException).code?.startsWith("ERR_ZSTD") || (error as NodeJS.ErrnoException).code === "Z_DATA_ERROR")
+    return new IntegrityError(`decompression failed: ${error.message}`, { cause: error });
+  return error;
+}
+
+/**
+ * The artifact's original bytes: every stored object read in order and checked against the
+ * manifest, then decrypted and decompressed. The stream errors on any mismatch, and its last chunk
+ * is released only after every check passed.
+ */
+export function openArtifact(
+  config: Config,
+  storage: Storage,
+  folder: string,
+  artifact: ArtifactRecord,
+  keys: DecodeKeys,
+  ctx: PluginContext,
+): Readable {
+  // Decoders first: a missing key fails here, before anything is read or written.
+  const decoders: Duplex[] = [...artifact.transforms].reverse().map((record) => {
+    const definition = config.registry.transforms.get(record.type);
+    if (!definition) throw new RestoreError(`this cairn does not know the transform "${record.type}" used by ${artifact.name}`);
+    return definition.decode(record, keys);
+  });
+  async function* objects() {
+    for (const object of artifact.objects) {
+      const where = `${storage.location}/${folder}/${object.key}`;
+      const input = await storage.get(`${folder}/${object.key}`, ctx);
+      const verifier = new ObjectVerifier(object, where);
+      input.pipe(verifier);
+      input.on("error", (error) => verifier.destroy(error));
+      yield* verifier;
+    }
+  }
+  // The callback form returns the last stream, which the pipeline destroys with the first error.
+  return pipeline([Readable.from(objects()), ...decoders, new HoldBackLast()] as unknown as [Readable, ...Duplex[]], () => {}) as unknown as Readable;
+}
+
+function sourceFor(config: Config, job: string, artifact: ArtifactRecord): Source {
+  const options = config.jobs[job]?.sources[artifact.source];
+  if (!options || options.type !== artifact.type)
+    throw new RestoreError(`source ${artifact.source} (${artifact.type}) is no longer in the configuration of job ${job}`, {
+      hint: `restore it without cairn: ${artifact.restoreWithoutCairn}`,
+    });
+  return createSource(config, artifact.source, options);
+}
+
+function pickArtifacts(artifacts: ArtifactRecord[], source: string | undefined): ArtifactRecord[] {
+  if (source) {
+    const chosen = artifacts.filter((a) => a.source === source);
+    if (chosen.length === 0)
+      throw new UsageError(`the snapshot has no source named "${source}"`, {
+        hint: `sources in it: ${[...new Set(artifacts.map((a) => a.source))].join(", ")}`,
+      });
+    return chosen;
+  }
+  const sources = [...new Set(artifacts.map((a) => a.source))];
+  if (sources.length > 1)
+    throw new UsageError(`the snapshot holds several sources (${sources.join(", ")}): choose one with --source NAME`);
+  return artifacts;
+}
+
+/** Restores one source of a snapshot into a folder or a database. */
+export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+  const target: RestoreTarget = {
+    ...(options.toDir !== undefined ? { dir: options.toDir } : {}),
+    ...(options.toDatabase !== undefined ? { database: options.toDatabase } : {}),
+  };
+  if (!target.dir && !target.database) throw new UsageError("say where to restore: --to-dir DIR or --to-database NAME");
+  const keys = resolveKeys(options);
+  return withContext(
+    options,
+    async (ctx) => {
+      const located = await locateSnapshot(options, ctx);
+      try {
+        const { ref, destination } = located;
+        const chosen = pickArtifacts(ref.manifest.artifacts, options.source);
+        if (chosen.length > 1 && target.dir === undefined)
+          throw new UsageError("this source produced several artifacts; restore them into a folder");
+        const restored: RestoreResult["restored"] = [];
+        for (const artifact of chosen) {
+          const source = sourceFor(options.config, options.job, artifact);
+          if (!source.restore) throw new RestoreError(`source type ${artifact.type} cannot restore`);
+          ctx.logger.info("restoring", { source: artifact.source, artifact: artifact.name, from: destination.name });
+          const stream = openArtifact(options.config, destination.storage, ref.folder, artifact, keys, ctx);
+          try {
+            const summary = await source.restore(artifact, stream, target, ctx);
+            restored.push({ source: artifact.source, artifact: artifact.name, summary });
+          } catch (error) {
+            stream.destroy();
+            throw asCairnError(error);
+          }
+        }
+        return { job: options.job, snapshot: ref.id, destination: destination.name, restored };
+      } finally {
+        await closeDestinations(located.destinations);
+      }
+    },
+    { job: options.job },
+  );
+}
+
+export interface VerifyOptions extends RunOptions, KeyOptions {
+  job: string;
+  snapshot?: string;
+  destination?: string;
+}
+
+export interface VerifyResult {
+  job: string;
+  snapshot: string;
+  destination: string;
+  /** `full`: decrypted, decompressed and read by the source's own tool; `stored`: stored bytes checked only. */
+  level: "full" | "stored";
+  artifacts: { source: string; artifact: string; objects: number; bytes: number; summary: string }[];
+}
+
+/**
+ * Reads every object of a snapshot back and checks it against the manifest; with the keys, also
+ * decrypts, decompresses and lets the source's tool read the result (pg_restore --list, tar …).
+ */
+export async function verify(options: VerifyOptions): Promise<VerifyResult> {
+  const keys = resolveKeys(options);
+  return withContext(
+    options,
+    async (ctx) => {
+      const located = await locateSnapshot(options, ctx);
+      try {
+        const { ref, destination } = located;
+        const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => t.type === "age"));
+        const level = encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";
+        if (level === "stored")
+          ctx.logger.warn("no identity or passphrase given: checking stored bytes only, not the decrypted content");
+        const artifacts: VerifyResult["artifacts"] = [];
+        for (const artifact of ref.manifest.artifacts) {
+          const bytes = artifact.objects.reduce((s, o) => s + o.size, 0);
+          const decodeKeys = level === "full" ? keys : undefined;
+          const summary = await verifyArtifact(options, destination.storage, ref.folder, artifact, decodeKeys, ctx);
+          artifacts.push({ source: artifact.source, artifact: artifact.name, objects: artifact.objects.length, bytes, summary });
+          ctx.logger.info("verified", { artifact: artifact.name, result: summary });
+        }
+        return { job: options.job, snapshot: ref.id, destination: destination.name, level, artifacts };
+      } finally {
+        await closeDestinations(located.destinations);
+      }
+    },
+    { job: options.job },
+  );
+}
+
+async function verifyArtifact(
+  options: VerifyOptions,
+  storage: Storage,
+  folder: string,
+  artifact: ArtifactRecord,
+  keys: DecodeKeys | undefined,
+  ctx: PluginContext,
+): Promise<string> {
+  const stored = { ...artifact, transforms: keys ? artifact.transforms : [] };
+  const stream = openArtifact(options.config, storage, folder, stored, keys ?? { identities: [] }, ctx);
+  try {
+    if (!keys) {
+      stream.resume();
+      await finished(stream);
+      return `${artifact.objects.length} object(s), checksums match`;
+    }
+    let source: Source | undefined;
+    try {
+      source = sourceFor(options.config, options.job, artifact);
+    } catch {
+      ctx.logger.warn("source not in the configuration: checking decryption and decompression only", { source: artifact.source });
+    }
+    if (source?.verify) return await source.verify(artifact, stream, ctx);
+    let bytes = 0;
+    stream.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    await finished(stream);
+    if (bytes !== artifact.rawSize) throw new IntegrityError(`${artifact.name} decodes to ${bytes} bytes, not ${artifact.rawSize}`);
+    return `decodes to ${bytes} bytes`;
+  } catch (error) {
+    stream.destroy();
+    throw asCairnError(error);
+  }
+}
+
+export interface ShowOptions extends RunOptions {
+  job: string;
+  snapshot?: string;
+  destination?: string;
+}
+
+export interface ShowResult extends SnapshotSummary {
+  folder: string;
+  manifest: Manifest;
+}
+
+/** One snapshot's manifest, as found on the first destination that has it. */
+export async function show(options: ShowOptions): Promise<ShowResult> {
+  return withContext(options, async (ctx) => {
+    const located = await locateSnapshot(options, ctx);
+    await closeDestinations(located.destinations);
+    const { ref } = located;
+    return { ...summarize(ref.manifest, [ref.destination]), folder: ref.folder, manifest: ref.manifest };
+  });
+}

@@ -1,0 +1,151 @@
+import { createHash, type Hash } from "node:crypto";
+import { PassThrough, Transform, type TransformCallback, Writable } from "node:stream";
+import { IntegrityError } from "../errors.ts";
+import type { ObjectRecord } from "../types.ts";
+
+/** Counts the bytes that flow through. */
+export class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** Stores one object on every destination at once; resolves when all have it. */
+export type ObjectWriter = (key: string) => { body: PassThrough; stored: Promise<void> }[];
+
+interface OpenObject {
+  key: string;
+  hash: Hash;
+  size: number;
+  outputs: { body: PassThrough; stored: Promise<void> }[];
+  failure: Promise<never>;
+}
+
+/**
+ * The end of a backup pipeline: cuts the encoded stream into objects (one, or parts of `partSize`
+ * bytes), computes each object's SHA-256 in-stream and writes it to every destination with
+ * back-pressure from the slowest one.
+ */
+export class ObjectSink extends Writable {
+  readonly objects: ObjectRecord[] = [];
+  private current: OpenObject | undefined;
+  private readonly baseKey: string;
+  private readonly partSize: number | undefined;
+  private readonly open: ObjectWriter;
+
+  constructor(baseKey: string, partSize: number | undefined, open: ObjectWriter) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.baseKey = baseKey;
+    this.partSize = partSize;
+    this.open = open;
+  }
+
+  private keyFor(index: number): string {
+    return this.partSize === undefined ? this.baseKey : `${this.baseKey}.part${String(index + 1).padStart(4, "0")}`;
+  }
+
+  private start(): OpenObject {
+    const key = this.keyFor(this.objects.length);
+    const outputs = this.open(key);
+    const failure = Promise.race(outputs.map((o) => o.stored.then(() => new Promise<never>(() => {}))));
+    failure.catch(() => {});
+    this.current = { key, hash: createHash("sha256"), size: 0, outputs, failure };
+    return this.current;
+  }
+
+  private async finishCurrent(): Promise<void> {
+    const object = this.current!;
+    this.current = undefined;
+    for (const output of object.outputs) output.body.end();
+    await Promise.all(object.outputs.map((o) => o.stored));
+    this.objects.push({ key: object.key, size: object.size, sha256: object.hash.digest("hex") });
+  }
+
+  private async writeChunk(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const object = this.current ?? this.start();
+      const room = this.partSize === undefined ? chunk.length - offset : this.partSize - object.size;
+      const slice = chunk.subarray(offset, offset + Math.min(room, chunk.length - offset));
+      offset += slice.length;
+      object.hash.update(slice);
+      object.size += slice.length;
+      const waits: Promise<unknown>[] = [];
+      for (const output of object.outputs) {
+        if (!output.body.write(slice)) waits.push(new Promise((resolve) => output.body.once("drain", resolve)));
+      }
+      // A destination that fails while we wait for it must fail the write, not hang it.
+      if (waits.length > 0) await Promise.race([Promise.all(waits), object.failure]);
+      if (this.partSize !== undefined && object.size >= this.partSize) await this.finishCurrent();
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.writeChunk(chunk).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.current && this.objects.length === 0) this.start();
+    (this.current ? this.finishCurrent() : Promise.resolve()).then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    for (const output of this.current?.outputs ?? []) output.body.destroy(error ?? new Error("aborted"));
+    callback(error);
+  }
+}
+
+/** Passes an object's bytes through and fails at the end unless size and SHA-256 match the manifest. */
+export class ObjectVerifier extends Transform {
+  private readonly hash = createHash("sha256");
+  private size = 0;
+  private readonly expected: ObjectRecord;
+  private readonly where: string;
+
+  constructor(expected: ObjectRecord, where: string) {
+    super();
+    this.expected = expected;
+    this.where = where;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.expected.size) {
+      callback(new IntegrityError(`${this.where} is larger than the ${this.expected.size} bytes the manifest records`));
+      return;
+    }
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.size !== this.expected.size) {
+      callback(new IntegrityError(`${this.where} is truncated: ${this.size} of ${this.expected.size} bytes`));
+      return;
+    }
+    const actual = this.hash.digest("hex");
+    if (actual !== this.expected.sha256) {
+      callback(new IntegrityError(`${this.where} is corrupt: its SHA-256 does not match the manifest`));
+      return;
+    }
+    callback();
+  }
+}
+
+/**
+ * Holds back the last chunk until the whole stream has passed every check upstream, so a consumer
+ * (pg_restore, an extractor) can never see a complete input and commit before a late check fails.
+ */
+export class HoldBackLast extends Transform {
+  private held: Buffer | undefined;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const previous = this.held;
+    this.held = chunk;
+    callback(null, previous);
+  }
+  override _flush(callback: TransformCallback): void {
+    callback(null, this.held);
+  }
+}

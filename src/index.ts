@@ -1,0 +1,45 @@
+/**
+ * cairn as a library: everything the CLI does, typed. The CLI is a thin layer over these calls.
+ *
+ *   import { loadConfig, backup, list, restore, verify } from "cairn";
+ *   const config = loadConfig({ file: "cairn.yaml" });
+ *   const report = await backup({ config, jobs: ["app"] });
+ */
+export { generateIdentity, recipientOf } from "./age/index.ts";
+export { Catalog, type RunRow, type SnapshotRow } from "./catalog/catalog.ts";
+export { type Config, configFromObject, type LoadConfigOptions, loadConfig, redactedConfig } from "./config/load.ts";
+export type { JobConfig, PluginOptions } from "./config/schema.ts";
+export { parseSize } from "./config/size.ts";
+export {
+  type ArtifactSummary,
+  type BackupOptions,
+  type BackupReport,
+  backup,
+  type JobResult,
+  type Progress,
+} from "./core/backup.ts";
+export type { RunOptions } from "./core/context.ts";
+export {
+  type ListOptions,
+  type ListResult,
+  list,
+  parseSnapshotSpec,
+  rebuildCatalog,
+  type SnapshotSummary,
+} from "./core/list.ts";
+export { createLogger, type LoggerOptions, silentLogger } from "./core/logger.ts";
+export {
+  type RestoreOptions,
+  type RestoreResult,
+  restore,
+  type ShowOptions,
+  type ShowResult,
+  show,
+  type VerifyOptions,
+  type VerifyResult,
+  verify,
+} from "./core/restore.ts";
+export * from "./errors.ts";
+export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
+export * from "./types.ts";
+export { VERSION } from "./version.ts";

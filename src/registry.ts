@@ -1,0 +1,45 @@
+import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDefinition } from "./types.ts";
+import { filesSource } from "./sources/files.ts";
+import { postgresSource } from "./sources/postgres.ts";
+import { sqliteSource } from "./sources/sqlite.ts";
+import { localStorage } from "./storages/local.ts";
+import { ageTransform } from "./transforms/age.ts";
+import { gzipTransform } from "./transforms/gzip.ts";
+import { noCompression } from "./transforms/none.ts";
+import { zstdTransform } from "./transforms/zstd.ts";
+
+/** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
+export const builtinPlugins: readonly PluginDefinition[] = [
+  filesSource,
+  postgresSource,
+  sqliteSource,
+  localStorage,
+  zstdTransform,
+  gzipTransform,
+  noCompression,
+  ageTransform,
+];
+
+export class Registry {
+  readonly sources = new Map<string, SourceDefinition>();
+  readonly storages = new Map<string, StorageDefinition>();
+  readonly transforms = new Map<string, TransformDefinition>();
+
+  register(definition: PluginDefinition): this {
+    const table: Map<string, PluginDefinition> =
+      definition.kind === "source" ? this.sources : definition.kind === "storage" ? this.storages : this.transforms;
+    if (table.has(definition.type)) throw new Error(`a ${definition.kind} plugin "${definition.type}" is already registered`);
+    table.set(definition.type, definition);
+    return this;
+  }
+
+  transformsWithRole(role: TransformDefinition["role"]): TransformDefinition[] {
+    return [...this.transforms.values()].filter((t) => t.role === role);
+  }
+}
+
+export function createRegistry(plugins: readonly PluginDefinition[] = builtinPlugins): Registry {
+  const registry = new Registry();
+  for (const plugin of plugins) registry.register(plugin);
+  return registry;
+}

@@ -1,0 +1,175 @@
+/**
+ * Child processes for sources: argv arrays only (never a shell string), secrets through the
+ * environment or files, stderr kept for the error message, and a non-zero exit turned into a
+ * stream error so a failed dump can never look like a finished one.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { PassThrough, type Readable } from "node:stream";
+import { SourceError } from "../errors.ts";
+import type { Logger } from "../types.ts";
+
+export interface ExecOptions {
+  env?: Record<string, string | undefined>;
+  signal: AbortSignal;
+  logger: Logger;
+  /** Shown when the program is missing, e.g. `apt-get install postgresql-client`. */
+  installHint?: string;
+}
+
+const STDERR_LINES = 20;
+
+class StderrTail {
+  private lines: string[] = [];
+  private partial = "";
+  private readonly logger: Logger;
+  constructor(logger: Logger) {
+    this.logger = logger;
+  }
+  push(chunk: Buffer): void {
+    const text = this.partial + chunk.toString("utf8");
+    const lines = text.split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) this.add(line);
+  }
+  private add(line: string): void {
+    if (!line.trim()) return;
+    this.logger.debug(line, { stream: "stderr" });
+    this.lines.push(line);
+    if (this.lines.length > STDERR_LINES) this.lines.shift();
+  }
+  text(): string {
+    if (this.partial) {
+      this.add(this.partial);
+      this.partial = "";
+    }
+    return this.lines.join("\n");
+  }
+}
+
+function childEnv(extra: ExecOptions["env"]): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+function failure(program: string, code: number | null, signal: NodeJS.Signals | null, stderr: string): SourceError {
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  const last = stderr.split("\n").filter(Boolean).pop();
+  return new SourceError(`${program} ${how}${last ? `: ${last}` : ""}`, { stderrTail: stderr || undefined });
+}
+
+function spawnError(program: string, error: NodeJS.ErrnoException, hint: string | undefined): SourceError {
+  if (error.code === "ENOENT")
+    return new SourceError(`${program} is not installed or not on PATH`, { hint, cause: error });
+  return new SourceError(`cannot run ${program}: ${error.message}`, { cause: error });
+}
+
+function start(program: string, args: string[], options: ExecOptions, stdin: "pipe" | "ignore"): ChildProcess {
+  return spawn(program, args, {
+    env: childEnv(options.env),
+    stdio: [stdin, "pipe", "pipe"],
+    signal: options.signal,
+    killSignal: "SIGTERM",
+  });
+}
+
+/**
+ * Runs `program` and returns its stdout as a stream that ends only if the program exits with 0;
+ * otherwise the stream errors with the exit status and the last stderr lines. Destroying the stream
+ * kills the program.
+ */
+export function spawnOutput(program: string, args: string[], options: ExecOptions): Readable {
+  const child = start(program, args, options, "ignore");
+  const stderr = new StderrTail(options.logger);
+  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+  child.stdout!.pipe(out, { end: false });
+  let settled = false;
+  child.on("error", (error: NodeJS.ErrnoException) => {
+    if (settled) return;
+    settled = true;
+    out.destroy(error.name === "AbortError" ? error : spawnError(program, error, options.installHint));
+  });
+  child.on("close", (code, signal) => {
+    if (settled) return;
+    settled = true;
+    if (code === 0) out.end();
+    else out.destroy(failure(program, code, signal, stderr.text()));
+  });
+  out.on("close", () => {
+    if (!settled) child.kill("SIGTERM");
+  });
+  return out;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions extends ExecOptions {
+  /** Fed to the program's stdin. If it errors, the program is killed before its stdin closes. */
+  stdin?: Readable;
+  /** The program may stop reading early (e.g. `pg_restore --list`): the rest of stdin is drained. */
+  stdinMayCloseEarly?: boolean;
+  /** Capture stdout (small outputs only); otherwise it is discarded. */
+  captureStdout?: boolean;
+}
+
+/** Runs a program to completion; rejects with a SourceError on a non-zero exit or a failing stdin. */
+export function runProgram(program: string, args: string[], options: RunOptions): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = start(program, args, options, options.stdin ? "pipe" : "ignore");
+    const stderr = new StderrTail(options.logger);
+    const stdout: Buffer[] = [];
+    let inputError: Error | undefined;
+    let done = false;
+    child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+    child.stdout!.on("data", (chunk: Buffer) => {
+      if (options.captureStdout) stdout.push(chunk);
+    });
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      if (error) reject(error);
+      else resolve({ stdout: Buffer.concat(stdout).toString("utf8"), stderr: stderr.text() });
+    };
+    child.on("error", (error: NodeJS.ErrnoException) =>
+      finish(error.name === "AbortError" ? error : spawnError(program, error, options.installHint)),
+    );
+    const input = options.stdin;
+    let inputEnded = !input;
+    child.on("close", (code, signal) => {
+      if (inputError) return finish(inputError);
+      if (code !== 0) return finish(failure(program, code, signal, stderr.text()));
+      if (!inputEnded && options.stdinMayCloseEarly && input) {
+        // The program is satisfied; the input must still be read to its end so it can verify itself.
+        input.unpipe(child.stdin!);
+        input.on("end", () => finish());
+        input.on("error", (error) => finish(error));
+        input.resume();
+        return;
+      }
+      finish();
+    });
+    if (input && child.stdin) {
+      child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") return;
+        inputError ??= error;
+      });
+      input.on("end", () => {
+        inputEnded = true;
+      });
+      input.on("error", (error) => {
+        inputError ??= error;
+        // Kill first: the program must not see a clean end of input and commit a partial restore.
+        child.kill("SIGKILL");
+        child.stdin?.destroy();
+      });
+      input.pipe(child.stdin);
+    }
+  });
+}

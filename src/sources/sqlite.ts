@@ -1,0 +1,92 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { access, rm, stat } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { z } from "zod";
+import { RestoreError, SourceError } from "../errors.ts";
+import { type Artifact, defineSource } from "../types.ts";
+import { assertRestorable, publish, stagingFor } from "./_tar.ts";
+
+const schema = z.object({
+  path: z.string().min(1).describe("the database file; relative paths are relative to the config file"),
+});
+
+/**
+ * SQLite's online backup API copies a live database page by page into a consistent snapshot, even
+ * while other processes write. That copy needs a file: it is made in cairn's private work folder
+ * and streamed from there.
+ */
+export const sqliteSource = defineSource({
+  type: "sqlite",
+  description: "A live SQLite database, copied consistently with SQLite's online backup API",
+  schema,
+  create(options, env) {
+    const path = resolve(env.baseDir, options.path);
+    const fileName = basename(path);
+    return {
+      async *backup(ctx): AsyncIterable<Artifact> {
+        try {
+          await access(path);
+        } catch {
+          throw new SourceError(`SQLite database ${path} does not exist or cannot be read`);
+        }
+        const { DatabaseSync, backup } = await import("node:sqlite");
+        const copy = join(ctx.workDir, `${env.name}.sqlite`);
+        let pages: number;
+        try {
+          const db = new DatabaseSync(path, { readOnly: true });
+          try {
+            pages = await backup(db, copy);
+          } finally {
+            db.close();
+          }
+        } catch (error) {
+          throw new SourceError(`cannot copy SQLite database ${path}: ${(error as Error).message}`, { cause: error });
+        }
+        const { size } = await stat(copy);
+        yield { name: `${env.name}.sqlite`, stream: createReadStream(copy), meta: { file: fileName, pages, size } };
+        await rm(copy, { force: true });
+      },
+
+      async restore(_artifact, stream, target) {
+        if (!target.dir) throw new RestoreError("an SQLite backup restores into a folder: pass --to-dir DIR");
+        const dir = resolve(target.dir);
+        await assertRestorable(dir);
+        const staging = await stagingFor(dir);
+        try {
+          await pipeline(stream, createWriteStream(join(staging, fileName), { flags: "wx", mode: 0o600 }));
+          await checkIntegrity(join(staging, fileName));
+          await publish(staging, dir);
+        } catch (error) {
+          await rm(staging, { recursive: true, force: true });
+          throw error;
+        }
+        return `restored ${join(dir, fileName)}`;
+      },
+
+      async verify(_artifact, stream, ctx) {
+        const copy = join(ctx.workDir, "verify.sqlite");
+        await pipeline(stream, createWriteStream(copy, { flags: "wx", mode: 0o600 }));
+        return checkIntegrity(copy);
+      },
+
+      restoreCommand: () => `cat > ${fileName} && sqlite3 ${fileName} 'PRAGMA integrity_check'`,
+    };
+  },
+});
+
+async function checkIntegrity(file: string): Promise<string> {
+  const { DatabaseSync } = await import("node:sqlite");
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const rows = db.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[];
+    const result = rows.map((r) => r.integrity_check).join("; ");
+    if (result !== "ok") throw new RestoreError(`SQLite integrity check failed: ${result}`);
+    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number };
+    return `SQLite integrity_check ok, ${tables.n} tables`;
+  } finally {
+    db.close();
+  }
+}
+
+

@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { z } from "zod";
+import { NotFoundError, StorageError } from "../errors.ts";
+import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+
+const TEMP_MARKER = ".cairn-tmp-";
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A folder on a local or mounted disk. Writes go to a temporary name, are fsynced, then linked into place. */
+export class LocalStorage implements Storage {
+  readonly capabilities = { atomicPut: true, maxConcurrency: 4 };
+  readonly location: string;
+
+  constructor(root: string) {
+    this.location = resolve(root);
+  }
+
+  private pathOf(key: string): string {
+    const path = resolve(this.location, key);
+    if (key.startsWith("/") || key.split("/").includes("..") || (path !== this.location && !path.startsWith(this.location + sep)))
+      throw new StorageError(`invalid key "${key}" for local storage`);
+    return path;
+  }
+
+  async put(key: string, body: Readable): Promise<ObjectInfo> {
+    const path = this.pathOf(key);
+    const dir = dirname(path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const temp = join(dir, `.${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+    let size = 0;
+    body.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+    });
+    try {
+      await pipeline(body, createWriteStream(temp, { flags: "wx", mode: 0o600 }));
+      await fsyncPath(temp);
+      try {
+        // link() never replaces an existing file, unlike rename(): an old backup cannot be overwritten.
+        await link(temp, path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST")
+          throw new StorageError(`${path} already exists; cairn never overwrites a stored object`);
+        if ((error as NodeJS.ErrnoException).code !== "EPERM" && (error as NodeJS.ErrnoException).code !== "ENOTSUP")
+          throw error;
+        // Filesystems without hard links: check, then rename (a small race, documented).
+        if (await this.stat(key)) throw new StorageError(`${path} already exists; cairn never overwrites a stored object`);
+        await rename(temp, path);
+      }
+      await unlink(temp).catch(() => {});
+      await fsyncPath(dir);
+    } catch (error) {
+      await unlink(temp).catch(() => {});
+      if (error instanceof StorageError) throw error;
+      throw new StorageError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    return { key, size };
+  }
+
+  async get(key: string): Promise<Readable> {
+    const path = this.pathOf(key);
+    try {
+      const handle = await open(path, "r");
+      return handle.createReadStream({ highWaterMark: 1024 * 1024 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new NotFoundError(`${path} does not exist`);
+      throw new StorageError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const stats = await stat(this.pathOf(key));
+      return stats.isFile() ? { key, size: stats.size, modified: stats.mtime } : undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk from the deepest folder the prefix names; filter the rest by string prefix.
+    const folder = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
+    const start = this.pathOf(folder || ".");
+    try {
+      await lstat(start);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    const entries = await readdir(start, { recursive: true, withFileTypes: true });
+    for (const entry of entries) {
+      if (!entry.isFile() || entry.name.startsWith(`.${TEMP_MARKER}`)) continue;
+      const full = join(entry.parentPath, entry.name);
+      const key = relative(this.location, full).split(sep).join("/");
+      if (!key.startsWith(prefix)) continue;
+      const stats = await stat(full).catch(() => undefined);
+      if (stats) yield { key, size: stats.size, modified: stats.mtime };
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await unlink(this.pathOf(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+}
+
+export const localStorage = defineStorage({
+  type: "local",
+  description: "A folder on a local or mounted disk; atomic, fsynced writes that never overwrite",
+  schema: z.object({
+    path: z.string().min(1).describe("root folder; relative paths are relative to the config file"),
+  }),
+  create: (options, env) => new LocalStorage(resolve(env.baseDir, options.path)),
+});
