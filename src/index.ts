@@ -7,7 +7,13 @@
  */
 export { generateIdentity, recipientOf } from "./age/index.ts";
 export { Catalog, type RunRow, type SnapshotRow } from "./catalog/catalog.ts";
-export { type Config, configFromObject, type LoadConfigOptions, loadConfig, redactedConfig } from "./config/load.ts";
+export {
+  type Config,
+  configFromObject,
+  type LoadConfigOptions,
+  loadConfig,
+  redactedConfig,
+} from "./config/load.ts";
 export type { JobConfig, PluginOptions } from "./config/schema.ts";
 export { parseSize } from "./config/size.ts";
 export {

@@ -1,4 +1,3 @@
-import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDefinition } from "./types.ts";
 import { filesSource } from "./sources/files.ts";
 import { postgresSource } from "./sources/postgres.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
@@ -7,6 +6,7 @@ import { ageTransform } from "./transforms/age.ts";
 import { gzipTransform } from "./transforms/gzip.ts";
 import { noCompression } from "./transforms/none.ts";
 import { zstdTransform } from "./transforms/zstd.ts";
+import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDefinition } from "./types.ts";
 
 /** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
 export const builtinPlugins: readonly PluginDefinition[] = [
@@ -27,8 +27,13 @@ export class Registry {
 
   register(definition: PluginDefinition): this {
     const table: Map<string, PluginDefinition> =
-      definition.kind === "source" ? this.sources : definition.kind === "storage" ? this.storages : this.transforms;
-    if (table.has(definition.type)) throw new Error(`a ${definition.kind} plugin "${definition.type}" is already registered`);
+      definition.kind === "source"
+        ? this.sources
+        : definition.kind === "storage"
+          ? this.storages
+          : this.transforms;
+    if (table.has(definition.type))
+      throw new Error(`a ${definition.kind} plugin "${definition.type}" is already registered`);
     table.set(definition.type, definition);
     return this;
   }

@@ -52,11 +52,23 @@ export interface Source {
    * Restores one artifact from its decoded stream. The stream errors if any check fails; the source
    * must then leave the target as it was.
    */
-  restore?(artifact: ArtifactRecord, stream: Readable, target: RestoreTarget, ctx: PluginContext): Promise<string>;
+  restore?(
+    artifact: ArtifactRecord,
+    stream: Readable,
+    target: RestoreTarget,
+    ctx: PluginContext,
+  ): Promise<string>;
   /** Reads a decoded artifact and checks that its own tools understand it; returns a short summary. */
   verify?(artifact: ArtifactRecord, stream: Readable, ctx: PluginContext): Promise<string>;
-  /** The shell command that restores the decoded artifact (read from stdin) without cairn. */
-  restoreCommand?(artifact: ArtifactRecord): string;
+  /** The shell commands that restore the decoded artifact (read from stdin) without cairn. */
+  restoreCommand?(artifact: ArtifactRecord): RestoreCommand;
+}
+
+export interface RestoreCommand {
+  /** Run first, on its own (e.g. `createdb NEWDB`). */
+  prepare?: string;
+  /** The last stage of the pipeline, reading the decoded artifact on stdin. */
+  consume: string;
 }
 
 // ── Storages ───────────────────────────────────────────────────────────────
@@ -145,7 +157,9 @@ export interface TransformDefinition<S extends Schema = Schema> extends PluginDe
 
 export type PluginDefinition = SourceDefinition | StorageDefinition | TransformDefinition;
 
-export const defineSource = <S extends Schema>(d: Omit<SourceDefinition<S>, "kind">): SourceDefinition<S> => ({
+export const defineSource = <S extends Schema>(
+  d: Omit<SourceDefinition<S>, "kind">,
+): SourceDefinition<S> => ({
   kind: "source",
   ...d,
 });

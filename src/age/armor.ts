@@ -23,7 +23,8 @@ function decodeStrictBase64(line: string): Buffer {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(line) || line.length % 4 !== 0)
     throw new AgeArmorError("armored age file holds invalid base64");
   const bytes = Buffer.from(line, "base64");
-  if (bytes.toString("base64") !== line) throw new AgeArmorError("armored age file holds non-canonical base64");
+  if (bytes.toString("base64") !== line)
+    throw new AgeArmorError("armored age file holds non-canonical base64");
   return bytes;
 }
 
@@ -75,8 +76,10 @@ export class AgeArmorDecoder extends Transform {
     for (;;) {
       if (this.state === "trailing") {
         this.whitespace += this.buffered.length;
-        if (this.buffered.some((b) => !isSpace(b))) throw new AgeArmorError("data after the END line of an armored age file");
-        if (this.whitespace >= MAX_WHITESPACE) throw new AgeArmorError("too much whitespace after an armored age file");
+        if (this.buffered.some((b) => !isSpace(b)))
+          throw new AgeArmorError("data after the END line of an armored age file");
+        if (this.whitespace >= MAX_WHITESPACE)
+          throw new AgeArmorError("too much whitespace after an armored age file");
         this.buffered = Buffer.alloc(0);
         return;
       }
@@ -101,7 +104,8 @@ export class AgeArmorDecoder extends Transform {
       case "leading":
         if (line.trim() === "") {
           this.whitespace += line.length + 1;
-          if (this.whitespace > MAX_WHITESPACE) throw new AgeArmorError("too much whitespace before an armored age file");
+          if (this.whitespace > MAX_WHITESPACE)
+            throw new AgeArmorError("too much whitespace before an armored age file");
           return;
         }
         if (line !== HEADER) throw new AgeArmorError("armored age file does not start with the BEGIN line");
@@ -113,15 +117,18 @@ export class AgeArmorDecoder extends Transform {
           this.state = "trailing";
           return;
         }
-        if (line.length === 0) throw new AgeArmorError("armored age file has an empty line before its END line");
-        if (line.length > COLUMNS) throw new AgeArmorError("armored age file has a line longer than 64 columns");
+        if (line.length === 0)
+          throw new AgeArmorError("armored age file has an empty line before its END line");
+        if (line.length > COLUMNS)
+          throw new AgeArmorError("armored age file has a line longer than 64 columns");
         const bytes = decodeStrictBase64(line);
         this.push(bytes);
         if (bytes.length < BYTES_PER_LINE) this.state = "footer";
         return;
       }
       case "footer":
-        if (line !== FOOTER) throw new AgeArmorError("armored age file: a short line must be followed by the END line");
+        if (line !== FOOTER)
+          throw new AgeArmorError("armored age file: a short line must be followed by the END line");
         this.state = "trailing";
         return;
       default:

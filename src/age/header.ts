@@ -170,7 +170,11 @@ function scryptKey(passphrase: string, salt: Buffer, logN: number): Buffer {
 
 export function wrapScrypt(fileKey: Buffer, passphrase: string, logN = DEFAULT_SCRYPT_LOG_N): Stanza {
   const salt = randomBytes(16);
-  return { type: "scrypt", args: [encodeBase64(salt), String(logN)], body: aead(scryptKey(passphrase, salt, logN), fileKey) };
+  return {
+    type: "scrypt",
+    args: [encodeBase64(salt), String(logN)],
+    body: aead(scryptKey(passphrase, salt, logN), fileKey),
+  };
 }
 
 export interface UnwrapKeys {
@@ -188,7 +192,8 @@ export function unwrapFileKey(header: ParsedHeader, keys: UnwrapKeys): Buffer {
       if (stanza.args.length !== 1) throw new AgeHeaderError("X25519 stanza needs exactly one argument");
       const share = decodeCanonicalBase64(stanza.args[0]!, "X25519 share");
       if (share.length !== 32) throw new AgeHeaderError("X25519 share must be 32 bytes");
-      if (stanza.body.length !== WRAPPED_KEY_SIZE) throw new AgeHeaderError("X25519 stanza body has the wrong size");
+      if (stanza.body.length !== WRAPPED_KEY_SIZE)
+        throw new AgeHeaderError("X25519 stanza body has the wrong size");
       for (const identity of keys.identities) {
         let shared: Buffer;
         try {
@@ -206,9 +211,11 @@ export function unwrapFileKey(header: ParsedHeader, keys: UnwrapKeys): Buffer {
       const salt = decodeCanonicalBase64(stanza.args[0]!, "scrypt salt");
       if (salt.length !== 16) throw new AgeHeaderError("scrypt salt must be 16 bytes");
       const logNText = stanza.args[1]!;
-      if (!/^[1-9][0-9]*$/.test(logNText)) throw new AgeHeaderError("scrypt work factor is not a decimal number");
+      if (!/^[1-9][0-9]*$/.test(logNText))
+        throw new AgeHeaderError("scrypt work factor is not a decimal number");
       const logN = Number(logNText);
-      if (stanza.body.length !== WRAPPED_KEY_SIZE) throw new AgeHeaderError("scrypt stanza body has the wrong size");
+      if (stanza.body.length !== WRAPPED_KEY_SIZE)
+        throw new AgeHeaderError("scrypt stanza body has the wrong size");
       if (keys.passphrases.length === 0) continue;
       if (logN > MAX_SCRYPT_LOG_N)
         throw new AgeHeaderError(`scrypt work factor 2^${logN} is above the limit of 2^${MAX_SCRYPT_LOG_N}`);

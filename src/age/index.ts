@@ -5,8 +5,8 @@ import { AgeHeaderError, AgeMacError, AgeNoMatchError, wrapScrypt, wrapX25519 } 
 import { parseIdentity, parseRecipient } from "./keys.ts";
 import { AgeDecryptStream, AgeEncryptStream, AgePayloadError } from "./stream.ts";
 
-export { AgeArmorError, AgeHeaderError, AgeMacError, AgeNoMatchError, AgePayloadError };
 export { AgeKeyError, generateIdentity, parseIdentityFile, recipientOf } from "./keys.ts";
+export { AgeArmorError, AgeHeaderError, AgeMacError, AgeNoMatchError, AgePayloadError };
 
 export interface AgeEncryptOptions {
   /** `age1…` recipients. */

@@ -1,4 +1,10 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from "node:crypto";
 import { bech32 } from "@scure/base";
 
 const RECIPIENT_HRP = "age";
@@ -51,13 +57,15 @@ export interface AgeIdentity {
 
 export function parseRecipient(text: string): Buffer {
   const trimmed = text.trim();
-  if (trimmed !== trimmed.toLowerCase()) throw new AgeKeyError("not a valid age recipient (must be lowercase)");
+  if (trimmed !== trimmed.toLowerCase())
+    throw new AgeKeyError("not a valid age recipient (must be lowercase)");
   return Buffer.from(decodeBech32(trimmed, RECIPIENT_HRP, "recipient (age1…)"));
 }
 
 export function parseIdentity(text: string): AgeIdentity {
   const trimmed = text.trim();
-  if (trimmed !== trimmed.toUpperCase()) throw new AgeKeyError("not a valid age identity (must be uppercase)");
+  if (trimmed !== trimmed.toUpperCase())
+    throw new AgeKeyError("not a valid age identity (must be uppercase)");
   const raw = decodeBech32(trimmed.toLowerCase(), IDENTITY_HRP, "identity (AGE-SECRET-KEY-1…)");
   const privateKey = x25519PrivateKey(raw);
   return { privateKey, publicRaw: rawPublicKey(createPublicKey(privateKey)) };

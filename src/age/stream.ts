@@ -155,7 +155,8 @@ export class AgeDecryptStream extends Transform {
     if (this.fileKey) return true;
     const parsed = parseHeader(this.pending.peekAll());
     if (!parsed) {
-      if (final) throw new AgeHeaderError("age header is incomplete: the file is truncated or not an age file");
+      if (final)
+        throw new AgeHeaderError("age header is incomplete: the file is truncated or not an age file");
       if (this.pending.length > MAX_HEADER_SIZE) throw new AgeHeaderError("age header is too large");
       return false;
     }
@@ -192,7 +193,8 @@ export class AgeDecryptStream extends Transform {
     if (!final) return;
     if (this.pending.length > 0) {
       if (this.finished) throw new AgePayloadError("age payload has data after its final chunk");
-      if (this.pending.length < TAG_SIZE) throw new AgePayloadError("age payload ends with a truncated chunk");
+      if (this.pending.length < TAG_SIZE)
+        throw new AgePayloadError("age payload ends with a truncated chunk");
       if (this.pending.length === TAG_SIZE && this.counter > 0)
         throw new AgePayloadError("age payload ends with an empty chunk after data");
       this.push(this.open(this.pending.take(this.pending.length), true));

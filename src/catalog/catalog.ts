@@ -97,7 +97,9 @@ export class Catalog {
   /** Runs left "running" by a process that no longer exists (killed, crashed) become "interrupted". */
   private markInterrupted(): void {
     const host = hostname();
-    const rows = this.db.prepare("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?").all(host) as {
+    const rows = this.db
+      .prepare("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?")
+      .all(host) as {
       id: number;
       pid: number;
     }[];
@@ -109,7 +111,9 @@ export class Catalog {
 
   startRun(job: string, snapshot: string, startedAt: Date): number {
     const result = this.db
-      .prepare("INSERT INTO runs (job, snapshot, status, started_at, host, pid) VALUES (?, ?, 'running', ?, ?, ?)")
+      .prepare(
+        "INSERT INTO runs (job, snapshot, status, started_at, host, pid) VALUES (?, ?, 'running', ?, ?, ?)",
+      )
       .run(job, snapshot, startedAt.toISOString(), hostname(), process.pid);
     return Number(result.lastInsertRowid);
   }
@@ -119,8 +123,17 @@ export class Catalog {
     outcome: { status: "success" | "failed"; error?: string; rawBytes?: number; storedBytes?: number },
   ): void {
     this.db
-      .prepare("UPDATE runs SET status = ?, finished_at = ?, error = ?, raw_bytes = ?, stored_bytes = ? WHERE id = ?")
-      .run(outcome.status, new Date().toISOString(), outcome.error ?? null, outcome.rawBytes ?? null, outcome.storedBytes ?? null, runId);
+      .prepare(
+        "UPDATE runs SET status = ?, finished_at = ?, error = ?, raw_bytes = ?, stored_bytes = ? WHERE id = ?",
+      )
+      .run(
+        outcome.status,
+        new Date().toISOString(),
+        outcome.error ?? null,
+        outcome.rawBytes ?? null,
+        outcome.storedBytes ?? null,
+        runId,
+      );
   }
 
   recordSnapshot(ref: SnapshotRef): void {
@@ -132,7 +145,17 @@ export class Catalog {
         `INSERT OR REPLACE INTO snapshots (job, id, destination, folder, created_at, raw_bytes, stored_bytes, artifacts, manifest)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(ref.job, ref.id, ref.destination, ref.folder, ref.manifest.startedAt, raw, stored, artifacts.length, JSON.stringify(ref.manifest));
+      .run(
+        ref.job,
+        ref.id,
+        ref.destination,
+        ref.folder,
+        ref.manifest.startedAt,
+        raw,
+        stored,
+        artifacts.length,
+        JSON.stringify(ref.manifest),
+      );
   }
 
   /** Replaces what the catalog knows of a job's snapshots with what the destinations hold. */

@@ -64,7 +64,9 @@ export function keysFrom(flags: KeyFlags): KeyOptions {
     try {
       passphrase = readFileSync(flags.passphraseFile, "utf8").replace(/\r?\n$/, "");
     } catch (error) {
-      throw new UsageError(`cannot read passphrase file ${flags.passphraseFile}: ${(error as NodeJS.ErrnoException).code}`);
+      throw new UsageError(
+        `cannot read passphrase file ${flags.passphraseFile}: ${(error as NodeJS.ErrnoException).code}`,
+      );
     }
   }
   return { identityFiles, ...(passphrase !== undefined ? { passphrase } : {}) };

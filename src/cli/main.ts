@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { CairnError, ConfigError, SourceError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { examples } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";
 import { register as registerConfig } from "./commands/config.ts";
@@ -10,7 +11,6 @@ import { register as registerList } from "./commands/list.ts";
 import { register as registerRestore } from "./commands/restore.ts";
 import { register as registerShow } from "./commands/show.ts";
 import { register as registerVerify } from "./commands/verify.ts";
-import { examples } from "./_shared.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -18,10 +18,14 @@ export const EXIT_USAGE = 2;
 
 export function buildProgram(signal: AbortSignal): Command {
   const program = new Command("cairn")
-    .description("Back up databases and files: compressed, age-encrypted, verified, restorable with standard tools.")
+    .description(
+      "Back up databases and files: compressed, age-encrypted, verified, restorable with standard tools.",
+    )
     .version(VERSION, "-V, --version")
     .option("-c, --config <file>", "configuration file (default: $CAIRN_CONFIG, then ./cairn.yaml)")
-    .addOption(new Option("--log-format <format>", "log format on stderr").choices(["human", "json"]).default("human"))
+    .addOption(
+      new Option("--log-format <format>", "log format on stderr").choices(["human", "json"]).default("human"),
+    )
     .option("-v, --verbose", "log debug details (the tools' own stderr included)")
     .option("-q, --quiet", "log warnings and errors only")
     .showHelpAfterError("(run with --help for usage)")

@@ -34,13 +34,17 @@ export function interpolate(root: unknown, env: NodeJS.ProcessEnv, baseDir: stri
           fileValues.push(content);
           return content;
         } catch (error) {
-          const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "cannot be read";
+          const reason =
+            (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "cannot be read";
           problems.push({ path, message: `secret file ${full} ${reason}` });
           return "";
         }
       }
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        problems.push({ path, message: `"${match}" is not a valid reference: use \${NAME} or \${file:/path}` });
+        problems.push({
+          path,
+          message: `"${match}" is not a valid reference: use \${NAME} or \${file:/path}`,
+        });
         return "";
       }
       const value = env[name];

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { isMap, LineCounter, parseDocument, type Document } from "yaml";
+import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import { createRegistry, type Registry } from "../registry.ts";
@@ -57,7 +57,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError([{ file, path: "", message: code === "ENOENT" ? "file does not exist" : `cannot read file (${code})` }]);
+    throw new ConfigError([
+      { file, path: "", message: code === "ENOENT" ? "file does not exist" : `cannot read file (${code})` },
+    ]);
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -65,7 +67,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(
       doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
-        return { file, line: pos.line, column: pos.col, path: "", message: e.message.split("\n")[0] ?? e.message };
+        return {
+          file,
+          line: pos.line,
+          column: pos.col,
+          path: "",
+          message: e.message.split("\n")[0] ?? e.message,
+        };
       }),
     );
   }
@@ -120,7 +128,10 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
 function resolveStateDir(configured: string | undefined, baseDir: string, env: NodeJS.ProcessEnv): string {
   if (configured) return isAbsolute(configured) ? configured : resolve(baseDir, configured);
   if (env.CAIRN_STATE_DIR) return resolve(env.CAIRN_STATE_DIR);
-  const xdg = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");
+  const xdg =
+    env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME)
+      ? env.XDG_STATE_HOME
+      : join(homedir(), ".local", "state");
   return join(xdg, "cairn");
 }
 
@@ -151,7 +162,11 @@ type PluginLookup = (kind: "source" | "storage" | "transform", type: string) => 
 
 function lookup(registry: Registry): PluginLookup {
   return (kind, type) =>
-    kind === "source" ? registry.sources.get(type) : kind === "storage" ? registry.storages.get(type) : registry.transforms.get(type);
+    kind === "source"
+      ? registry.sources.get(type)
+      : kind === "storage"
+        ? registry.storages.get(type)
+        : registry.transforms.get(type);
 }
 
 function eachPluginOptions(
@@ -184,15 +199,16 @@ export function redactedConfig(config: Config): { state_dir: string; jobs: Recor
   const find = lookup(config.registry);
   const jobs = structuredClone(config.jobs);
   eachPluginOptions({ jobs }, (options, kind) => {
-    for (const key of find(kind, options.type)?.secrets ?? []) if (options[key] !== undefined) options[key] = "<redacted>";
+    for (const key of find(kind, options.type)?.secrets ?? [])
+      if (options[key] !== undefined) options[key] = "<redacted>";
   });
   const fileSecrets = new Set(config.secrets);
   const scrub = (value: unknown): unknown => {
     if (typeof value === "string") return fileSecrets.has(value) ? "<redacted>" : value;
     if (Array.isArray(value)) return value.map(scrub);
-    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
+    if (value && typeof value === "object")
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
     return value;
   };
   return { state_dir: config.stateDir, jobs: scrub(jobs) as Record<string, JobConfig> };
 }
-

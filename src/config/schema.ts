@@ -11,7 +11,10 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const name = (what: string) =>
   z
     .string()
-    .regex(NAME_PATTERN, `${what} names use letters, digits, "_", "." and "-" (at most 64, first a letter or digit)`);
+    .regex(
+      NAME_PATTERN,
+      `${what} names use letters, digits, "_", "." and "-" (at most 64, first a letter or digit)`,
+    );
 
 export interface PluginOptions {
   type: string;
@@ -38,17 +41,24 @@ export const destinationCommon = {
   template: z
     .string()
     .default("{job}")
-    .describe("folder of the job's snapshots under the destination: {job}, {hostname} and strftime fields (%Y, %m …)"),
+    .describe(
+      "folder of the job's snapshots under the destination: {job}, {hostname} and strftime fields (%Y, %m …)",
+    ),
 };
 
-function pluginUnion(kind: string, definitions: { type: string; schema: z.ZodObject }[], common: z.ZodRawShape = {}) {
+function pluginUnion(
+  kind: string,
+  definitions: { type: string; schema: z.ZodObject }[],
+  common: z.ZodRawShape = {},
+) {
   const known = definitions.map((d) => d.type).join(", ");
   const options = definitions.map((d) => d.schema.extend({ ...common, type: z.literal(d.type) }).strict());
   return z.discriminatedUnion("type", options as unknown as [z.ZodObject, ...z.ZodObject[]], {
     error: (issue) => {
       if (issue.code !== "invalid_union") return undefined;
       const input = issue.input as { type?: unknown } | undefined;
-      if (input === undefined || typeof input !== "object" || input === null) return `expected a ${kind} object`;
+      if (input === undefined || typeof input !== "object" || input === null)
+        return `expected a ${kind} object`;
       if (input.type === undefined) return `"type" is missing: one of ${known}`;
       return `unknown ${kind} type ${JSON.stringify(input.type)}: one of ${known}`;
     },
@@ -57,7 +67,9 @@ function pluginUnion(kind: string, definitions: { type: string; schema: z.ZodObj
 
 function compressionSchema(definitions: TransformDefinition[]) {
   const union = pluginUnion("compression", definitions);
-  return z.preprocess((value) => (typeof value === "string" ? { type: value } : value), union).default({ type: "zstd" });
+  return z
+    .preprocess((value) => (typeof value === "string" ? { type: value } : value), union)
+    .default({ type: "zstd" });
 }
 
 function encryptionSchema(definitions: TransformDefinition[]) {
@@ -94,7 +106,10 @@ export function buildRootSchema(registry: Registry) {
       encryption: encryptionSchema(registry.transformsWithRole("encryption")).optional(),
       split: sizeSchema.optional(),
       destinations: z
-        .record(name("destination"), pluginUnion("destination", [...registry.storages.values()], destinationCommon))
+        .record(
+          name("destination"),
+          pluginUnion("destination", [...registry.storages.values()], destinationCommon),
+        )
         .refine((d) => Object.keys(d).length > 0, { message: "a job needs at least one destination" }),
       tags: z.array(z.string()).default([]),
     })

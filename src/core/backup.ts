@@ -13,7 +13,15 @@ import {
   type Transform,
 } from "../types.ts";
 import { VERSION } from "../version.ts";
-import { closeDestinations, type Destination, jobConfig, openDestinations, type RunOptions, withContext, createSource } from "./context.ts";
+import {
+  closeDestinations,
+  createSource,
+  type Destination,
+  jobConfig,
+  openDestinations,
+  type RunOptions,
+  withContext,
+} from "./context.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { newSnapshotId, snapshotFolder } from "./snapshot.ts";
 import { ByteCounter, ObjectSink } from "./streams.ts";
@@ -85,7 +93,11 @@ function transformsOf(config: Config, job: string): Transform[] {
   return chosen.map((options) => config.registry.transforms.get(options.type)!.create(options, env));
 }
 
-async function backupJob(job: string, options: BackupOptions, catalog: Catalog | undefined): Promise<JobResult> {
+async function backupJob(
+  job: string,
+  options: BackupOptions,
+  catalog: Catalog | undefined,
+): Promise<JobResult> {
   const { config } = options;
   const settings = jobConfig(config, job);
   const started = new Date();
@@ -131,14 +143,28 @@ async function backupJob(job: string, options: BackupOptions, catalog: Catalog |
           const source = createSource(config, sourceName, sourceOptions);
           const sourceCtx = { ...ctx, logger: ctx.logger.child({ source: sourceName }) };
           for await (const artifact of source.backup(sourceCtx)) {
-            const record = await storeArtifact(artifact, sourceName, sourceOptions.type, transforms, destinations, folders, {
-              ctx: sourceCtx,
-              partSize: settings.split,
-              onProgress: options.onProgress && ((bytes, elapsed) => options.onProgress!({ job, source: sourceName, bytes, elapsed })),
-            });
+            const record = await storeArtifact(
+              artifact,
+              sourceName,
+              sourceOptions.type,
+              transforms,
+              destinations,
+              folders,
+              {
+                ctx: sourceCtx,
+                partSize: settings.split,
+                onProgress:
+                  options.onProgress &&
+                  ((bytes, elapsed) => options.onProgress!({ job, source: sourceName, bytes, elapsed })),
+              },
+            );
             record.restoreWithoutCairn = restorePipeline(record, config, source.restoreCommand?.(record));
             artifacts.push(record);
-            sourceCtx.logger.info("artifact stored", { name: record.name, bytes: record.rawSize, objects: record.objects.length });
+            sourceCtx.logger.info("artifact stored", {
+              name: record.name,
+              bytes: record.rawSize,
+              objects: record.objects.length,
+            });
           }
         }
         const manifest: Manifest = {
@@ -155,18 +181,35 @@ async function backupJob(job: string, options: BackupOptions, catalog: Catalog |
         // The manifest goes last: until it is stored, the snapshot does not exist.
         const body = `${JSON.stringify(manifest, null, 2)}\n`;
         await Promise.all(
-          destinations.map((d) => d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx)),
+          destinations.map((d) =>
+            d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx),
+          ),
         );
-        for (const d of destinations) catalog?.recordSnapshot({ job, id, destination: d.name, folder: folders[d.name]!, manifest });
+        for (const d of destinations)
+          catalog?.recordSnapshot({ job, id, destination: d.name, folder: folders[d.name]!, manifest });
         const done = result();
-        if (runId !== undefined) catalog?.finishRun(runId, { status: "success", rawBytes: done.rawBytes, storedBytes: done.storedBytes });
-        ctx.logger.info("backup finished", { bytes: done.rawBytes, stored: done.storedBytes, seconds: done.durationMs / 1000 });
+        if (runId !== undefined)
+          catalog?.finishRun(runId, {
+            status: "success",
+            rawBytes: done.rawBytes,
+            storedBytes: done.storedBytes,
+          });
+        ctx.logger.info("backup finished", {
+          bytes: done.rawBytes,
+          stored: done.storedBytes,
+          seconds: done.durationMs / 1000,
+        });
         return done;
       } catch (error) {
         const failed = result(error);
-        ctx.logger.error(`backup failed: ${failed.error!.message}`, failed.error?.hint ? { hint: failed.error.hint } : {});
-        if (failed.error?.stderr) ctx.logger.error(`last output of the failing program:\n${failed.error.stderr}`);
-        if (runId !== undefined) catalog?.finishRun(runId, { status: "failed", error: failed.error!.message });
+        ctx.logger.error(
+          `backup failed: ${failed.error!.message}`,
+          failed.error?.hint ? { hint: failed.error.hint } : {},
+        );
+        if (failed.error?.stderr)
+          ctx.logger.error(`last output of the failing program:\n${failed.error.stderr}`);
+        if (runId !== undefined)
+          catalog?.finishRun(runId, { status: "failed", error: failed.error!.message });
         await removeIncomplete(destinations, folders, ctx);
         return failed;
       } finally {
@@ -210,7 +253,8 @@ async function storeArtifact(
     }),
   );
   const started = Date.now();
-  const timer = onProgress && setInterval(() => onProgress(counter.bytes, (Date.now() - started) / 1000), 500);
+  const timer =
+    onProgress && setInterval(() => onProgress(counter.bytes, (Date.now() - started) / 1000), 500);
   try {
     const stages = [artifact.stream, counter, ...transforms.map((t) => t.encode()), sink];
     await pipeline(stages as unknown as [Readable, ...Duplex[], Writable], { signal: ctx.signal });
@@ -222,7 +266,9 @@ async function storeArtifact(
     if (timer) clearInterval(timer);
   }
   if (counter.bytes === 0 && !artifact.allowEmpty)
-    throw new SourceError(`source ${sourceName} produced no data`, { hint: "an empty dump is treated as a failure" });
+    throw new SourceError(`source ${sourceName} produced no data`, {
+      hint: "an empty dump is treated as a failure",
+    });
   return {
     source: sourceName,
     type: sourceType,
@@ -236,14 +282,21 @@ async function storeArtifact(
 }
 
 /** Best effort: a failed run leaves no objects behind (they would never be listed anyway). */
-async function removeIncomplete(destinations: Destination[], folders: Record<string, string>, ctx: PluginContext) {
+async function removeIncomplete(
+  destinations: Destination[],
+  folders: Record<string, string>,
+  ctx: PluginContext,
+) {
   for (const d of destinations) {
     const folder = folders[d.name];
     if (!folder) continue;
     try {
       for await (const object of d.storage.list(`${folder}/`, ctx)) await d.storage.delete(object.key, ctx);
     } catch (error) {
-      ctx.logger.warn("could not remove the objects of the failed run", { destination: d.name, error: describeError(error) });
+      ctx.logger.warn("could not remove the objects of the failed run", {
+        destination: d.name,
+        error: describeError(error),
+      });
     }
   }
 }
@@ -258,6 +311,7 @@ function errorSummary(error: unknown): NonNullable<JobResult["error"]> {
       ...(stderr ? { stderr } : {}),
     };
   }
-  if ((error as Error)?.name === "AbortError") return { code: "ABORTED", message: "the backup was interrupted" };
+  if ((error as Error)?.name === "AbortError")
+    return { code: "ABORTED", message: "the backup was interrupted" };
   return { code: "INTERNAL", message: describeError(error) };
 }

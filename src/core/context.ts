@@ -15,7 +15,11 @@ export interface RunOptions {
 }
 
 /** Runs `fn` with a private (0700) work folder that is removed afterwards, whatever happens. */
-export async function withContext<T>(options: RunOptions, fn: (ctx: PluginContext) => Promise<T>, fields = {}): Promise<T> {
+export async function withContext<T>(
+  options: RunOptions,
+  fn: (ctx: PluginContext) => Promise<T>,
+  fields = {},
+): Promise<T> {
   const workDir = await mkdtemp(join(tmpdir(), "cairn-"));
   try {
     return await fn({
@@ -46,7 +50,9 @@ export interface Destination {
 }
 
 export async function openDestinations(config: Config, job: string, only?: string): Promise<Destination[]> {
-  const entries = Object.entries(jobConfig(config, job).destinations).filter(([name]) => !only || name === only);
+  const entries = Object.entries(jobConfig(config, job).destinations).filter(
+    ([name]) => !only || name === only,
+  );
   if (only && entries.length === 0)
     throw new UsageError(`job "${job}" has no destination named "${only}"`, {
       hint: `destinations: ${Object.keys(jobConfig(config, job).destinations).join(", ")}`,
@@ -54,7 +60,8 @@ export async function openDestinations(config: Config, job: string, only?: strin
   return Promise.all(
     entries.map(async ([name, options]) => {
       const definition = config.registry.storages.get(options.type);
-      if (!definition) throw new ConfigError([{ path: `jobs.${job}.destinations.${name}.type`, message: "unknown type" }]);
+      if (!definition)
+        throw new ConfigError([{ path: `jobs.${job}.destinations.${name}.type`, message: "unknown type" }]);
       const { template, ...rest } = options as PluginOptions & { template: string };
       return { name, template, storage: await definition.create(rest, { name, baseDir: config.baseDir }) };
     }),
@@ -67,6 +74,7 @@ export async function closeDestinations(destinations: Destination[]): Promise<vo
 
 export function createSource(config: Config, name: string, options: PluginOptions): Source {
   const definition = config.registry.sources.get(options.type);
-  if (!definition) throw new ConfigError([{ path: `sources.${name}.type`, message: `unknown source type ${options.type}` }]);
+  if (!definition)
+    throw new ConfigError([{ path: `sources.${name}.type`, message: `unknown source type ${options.type}` }]);
   return definition.create(options, { name, baseDir: config.baseDir });
 }

@@ -1,7 +1,14 @@
 import { Catalog } from "../catalog/catalog.ts";
 import { NotFoundError, UsageError } from "../errors.ts";
 import type { Manifest, PluginContext } from "../types.ts";
-import { closeDestinations, type Destination, jobConfig, openDestinations, type RunOptions, withContext } from "./context.ts";
+import {
+  closeDestinations,
+  type Destination,
+  jobConfig,
+  openDestinations,
+  type RunOptions,
+  withContext,
+} from "./context.ts";
 import { listSnapshots, type SnapshotRef, type UnreadableManifest } from "./snapshot.ts";
 
 export interface SnapshotSummary {
@@ -39,7 +46,12 @@ export function summarize(manifest: Manifest, destinations: string[]): SnapshotS
     tags: manifest.tags,
     rawBytes: manifest.artifacts.reduce((s, a) => s + a.rawSize, 0),
     storedBytes: manifest.artifacts.reduce((s, a) => s + a.objects.reduce((t, o) => t + o.size, 0), 0),
-    artifacts: manifest.artifacts.map((a) => ({ source: a.source, type: a.type, name: a.name, rawBytes: a.rawSize })),
+    artifacts: manifest.artifacts.map((a) => ({
+      source: a.source,
+      type: a.type,
+      name: a.name,
+      rawBytes: a.rawSize,
+    })),
     destinations,
   };
 }
@@ -86,7 +98,9 @@ export async function list(options: ListOptions): Promise<ListResult> {
 export function parseSnapshotSpec(spec: string): { job: string; snapshot: string } {
   const at = spec.indexOf("@");
   if (at === 0) throw new UsageError(`"${spec}" names no job: write JOB or JOB@SNAPSHOT`);
-  return at === -1 ? { job: spec, snapshot: "latest" } : { job: spec.slice(0, at), snapshot: spec.slice(at + 1) || "latest" };
+  return at === -1
+    ? { job: spec, snapshot: "latest" }
+    : { job: spec.slice(0, at), snapshot: spec.slice(at + 1) || "latest" };
 }
 
 export interface Located {
@@ -105,12 +119,20 @@ export async function locateSnapshot(
   const destinations = await openDestinations(options.config, options.job, options.destination);
   try {
     for (const destination of destinations) {
-      const { snapshots } = await listSnapshots(destination.storage, destination.name, destination.template, options.job, ctx);
+      const { snapshots } = await listSnapshots(
+        destination.storage,
+        destination.name,
+        destination.template,
+        options.job,
+        ctx,
+      );
       if (snapshots.length === 0) continue;
       if (wanted === "latest") return { ref: snapshots[snapshots.length - 1]!, destination, destinations };
       const matches = snapshots.filter((s) => s.id.startsWith(wanted));
       if (matches.length > 1)
-        throw new UsageError(`"${wanted}" matches ${matches.length} snapshots of ${options.job}: give more of the id`);
+        throw new UsageError(
+          `"${wanted}" matches ${matches.length} snapshots of ${options.job}: give more of the id`,
+        );
       if (matches[0]) return { ref: matches[0], destination, destinations };
     }
   } catch (error) {
@@ -119,7 +141,9 @@ export async function locateSnapshot(
   }
   await closeDestinations(destinations);
   throw new NotFoundError(
-    wanted === "latest" ? `job ${options.job} has no good snapshot yet` : `no snapshot ${wanted} of job ${options.job}`,
+    wanted === "latest"
+      ? `job ${options.job} has no good snapshot yet`
+      : `no snapshot ${wanted} of job ${options.job}`,
     { hint: `run: cairn list ${options.job}` },
   );
 }

@@ -4,7 +4,15 @@ import { finished } from "node:stream/promises";
 import { parseIdentityFile } from "../age/index.ts";
 import type { Config } from "../config/load.ts";
 import { CairnError, DecryptError, IntegrityError, RestoreError, UsageError } from "../errors.ts";
-import type { ArtifactRecord, DecodeKeys, Manifest, PluginContext, RestoreTarget, Source, Storage } from "../types.ts";
+import type {
+  ArtifactRecord,
+  DecodeKeys,
+  Manifest,
+  PluginContext,
+  RestoreTarget,
+  Source,
+  Storage,
+} from "../types.ts";
 import { closeDestinations, createSource, type RunOptions, withContext } from "./context.ts";
 import { locateSnapshot, type SnapshotSummary, summarize } from "./list.ts";
 import { HoldBackLast, ObjectVerifier } from "./streams.ts";
@@ -63,7 +71,10 @@ function asCairnError(error: unknown): unknown {
       ...(noMatch ? { hint: "use the identity or passphrase the backup was encrypted for" } : {}),
     });
   }
-  if ((error as NodeJS.ErrnoException).code?.startsWith("ERR_ZSTD") || (error as NodeJS.ErrnoException).code === "Z_DATA_ERROR")
+  if (
+    (error as NodeJS.ErrnoException).code?.startsWith("ERR_ZSTD") ||
+    (error as NodeJS.ErrnoException).code === "Z_DATA_ERROR"
+  )
     return new IntegrityError(`decompression failed: ${error.message}`, { cause: error });
   return error;
 }
@@ -84,7 +95,10 @@ export function openArtifact(
   // Decoders first: a missing key fails here, before anything is read or written.
   const decoders: Duplex[] = [...artifact.transforms].reverse().map((record) => {
     const definition = config.registry.transforms.get(record.type);
-    if (!definition) throw new RestoreError(`this cairn does not know the transform "${record.type}" used by ${artifact.name}`);
+    if (!definition)
+      throw new RestoreError(
+        `this cairn does not know the transform "${record.type}" used by ${artifact.name}`,
+      );
     return definition.decode(record, keys);
   });
   async function* objects() {
@@ -98,15 +112,21 @@ export function openArtifact(
     }
   }
   // The callback form returns the last stream, which the pipeline destroys with the first error.
-  return pipeline([Readable.from(objects()), ...decoders, new HoldBackLast()] as unknown as [Readable, ...Duplex[]], () => {}) as unknown as Readable;
+  return pipeline(
+    [Readable.from(objects()), ...decoders, new HoldBackLast()] as unknown as [Readable, ...Duplex[]],
+    () => {},
+  ) as unknown as Readable;
 }
 
 function sourceFor(config: Config, job: string, artifact: ArtifactRecord): Source {
   const options = config.jobs[job]?.sources[artifact.source];
   if (!options || options.type !== artifact.type)
-    throw new RestoreError(`source ${artifact.source} (${artifact.type}) is no longer in the configuration of job ${job}`, {
-      hint: `restore it without cairn: ${artifact.restoreWithoutCairn}`,
-    });
+    throw new RestoreError(
+      `source ${artifact.source} (${artifact.type}) is no longer in the configuration of job ${job}`,
+      {
+        hint: `restore it without cairn: ${artifact.restoreWithoutCairn}`,
+      },
+    );
   return createSource(config, artifact.source, options);
 }
 
@@ -121,7 +141,9 @@ function pickArtifacts(artifacts: ArtifactRecord[], source: string | undefined):
   }
   const sources = [...new Set(artifacts.map((a) => a.source))];
   if (sources.length > 1)
-    throw new UsageError(`the snapshot holds several sources (${sources.join(", ")}): choose one with --source NAME`);
+    throw new UsageError(
+      `the snapshot holds several sources (${sources.join(", ")}): choose one with --source NAME`,
+    );
   return artifacts;
 }
 
@@ -131,7 +153,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     ...(options.toDir !== undefined ? { dir: options.toDir } : {}),
     ...(options.toDatabase !== undefined ? { database: options.toDatabase } : {}),
   };
-  if (!target.dir && !target.database) throw new UsageError("say where to restore: --to-dir DIR or --to-database NAME");
+  if (!target.dir && !target.database)
+    throw new UsageError("say where to restore: --to-dir DIR or --to-database NAME");
   const keys = resolveKeys(options);
   return withContext(
     options,
@@ -146,7 +169,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
         for (const artifact of chosen) {
           const source = sourceFor(options.config, options.job, artifact);
           if (!source.restore) throw new RestoreError(`source type ${artifact.type} cannot restore`);
-          ctx.logger.info("restoring", { source: artifact.source, artifact: artifact.name, from: destination.name });
+          ctx.logger.info("restoring", {
+            source: artifact.source,
+            artifact: artifact.name,
+            from: destination.name,
+          });
           const stream = openArtifact(options.config, destination.storage, ref.folder, artifact, keys, ctx);
           try {
             const summary = await source.restore(artifact, stream, target, ctx);
@@ -193,15 +220,31 @@ export async function verify(options: VerifyOptions): Promise<VerifyResult> {
       try {
         const { ref, destination } = located;
         const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => t.type === "age"));
-        const level = encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";
+        const level =
+          encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";
         if (level === "stored")
-          ctx.logger.warn("no identity or passphrase given: checking stored bytes only, not the decrypted content");
+          ctx.logger.warn(
+            "no identity or passphrase given: checking stored bytes only, not the decrypted content",
+          );
         const artifacts: VerifyResult["artifacts"] = [];
         for (const artifact of ref.manifest.artifacts) {
           const bytes = artifact.objects.reduce((s, o) => s + o.size, 0);
           const decodeKeys = level === "full" ? keys : undefined;
-          const summary = await verifyArtifact(options, destination.storage, ref.folder, artifact, decodeKeys, ctx);
-          artifacts.push({ source: artifact.source, artifact: artifact.name, objects: artifact.objects.length, bytes, summary });
+          const summary = await verifyArtifact(
+            options,
+            destination.storage,
+            ref.folder,
+            artifact,
+            decodeKeys,
+            ctx,
+          );
+          artifacts.push({
+            source: artifact.source,
+            artifact: artifact.name,
+            objects: artifact.objects.length,
+            bytes,
+            summary,
+          });
           ctx.logger.info("verified", { artifact: artifact.name, result: summary });
         }
         return { job: options.job, snapshot: ref.id, destination: destination.name, level, artifacts };
@@ -233,7 +276,9 @@ async function verifyArtifact(
     try {
       source = sourceFor(options.config, options.job, artifact);
     } catch {
-      ctx.logger.warn("source not in the configuration: checking decryption and decompression only", { source: artifact.source });
+      ctx.logger.warn("source not in the configuration: checking decryption and decompression only", {
+        source: artifact.source,
+      });
     }
     if (source?.verify) return await source.verify(artifact, stream, ctx);
     let bytes = 0;
@@ -241,7 +286,8 @@ async function verifyArtifact(
       bytes += chunk.length;
     });
     await finished(stream);
-    if (bytes !== artifact.rawSize) throw new IntegrityError(`${artifact.name} decodes to ${bytes} bytes, not ${artifact.rawSize}`);
+    if (bytes !== artifact.rawSize)
+      throw new IntegrityError(`${artifact.name} decodes to ${bytes} bytes, not ${artifact.rawSize}`);
     return `decodes to ${bytes} bytes`;
   } catch (error) {
     stream.destroy();

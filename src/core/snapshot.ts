@@ -6,7 +6,10 @@ import { MANIFEST_FORMAT, MANIFEST_NAME, type Manifest, type PluginContext, type
 
 /** `2026-11-23T07-45-12Z-3f9a`: sorts by time, safe in every file system and URL. */
 export function newSnapshotId(now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/\.\d{3}Z$/, "Z").replace(/:/g, "-");
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d{3}Z$/, "Z")
+    .replace(/:/g, "-");
   return `${stamp}-${randomBytes(2).toString("hex")}`;
 }
 
@@ -90,13 +93,24 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   const manifest = value as Partial<Manifest>;
   if (manifest.format !== MANIFEST_FORMAT)
-    throw new IntegrityError(`${where} is not a ${MANIFEST_FORMAT} manifest (format: ${String(manifest.format)})`);
-  if (typeof manifest.job !== "string" || typeof manifest.id !== "string" || !Array.isArray(manifest.artifacts))
+    throw new IntegrityError(
+      `${where} is not a ${MANIFEST_FORMAT} manifest (format: ${String(manifest.format)})`,
+    );
+  if (
+    typeof manifest.job !== "string" ||
+    typeof manifest.id !== "string" ||
+    !Array.isArray(manifest.artifacts)
+  )
     throw new IntegrityError(`${where} lacks job, id or artifacts`);
   return manifest as Manifest;
 }
 
-export async function readText(storage: Storage, key: string, ctx: PluginContext, limit = 16 * 1024 * 1024): Promise<string> {
+export async function readText(
+  storage: Storage,
+  key: string,
+  ctx: PluginContext,
+  limit = 16 * 1024 * 1024,
+): Promise<string> {
   const stream = await storage.get(key, ctx);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -143,9 +157,13 @@ export async function listSnapshots(
     const id = folder.slice(folder.lastIndexOf("/") + 1);
     if (!SNAPSHOT_ID_PATTERN.test(id)) continue;
     try {
-      const manifest = parseManifest(await readText(storage, object.key, ctx), `${storage.location}/${object.key}`);
+      const manifest = parseManifest(
+        await readText(storage, object.key, ctx),
+        `${storage.location}/${object.key}`,
+      );
       if (manifest.job !== job) continue;
-      if (manifest.id !== id) throw new IntegrityError(`manifest names snapshot ${manifest.id} but lies in folder ${id}`);
+      if (manifest.id !== id)
+        throw new IntegrityError(`manifest names snapshot ${manifest.id} but lies in folder ${id}`);
       snapshots.push({ job, id, destination, folder, manifest });
     } catch (error) {
       unreadable.push({ destination, key: object.key, error: (error as Error).message });

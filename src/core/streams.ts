@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { PassThrough, Transform, type TransformCallback, Writable } from "node:stream";
+import { type PassThrough, Transform, type TransformCallback, Writable } from "node:stream";
 import { IntegrityError } from "../errors.ts";
 import type { ObjectRecord } from "../types.ts";
 
@@ -43,7 +43,9 @@ export class ObjectSink extends Writable {
   }
 
   private keyFor(index: number): string {
-    return this.partSize === undefined ? this.baseKey : `${this.baseKey}.part${String(index + 1).padStart(4, "0")}`;
+    return this.partSize === undefined
+      ? this.baseKey
+      : `${this.baseKey}.part${String(index + 1).padStart(4, "0")}`;
   }
 
   private start(): OpenObject {
@@ -74,7 +76,8 @@ export class ObjectSink extends Writable {
       object.size += slice.length;
       const waits: Promise<unknown>[] = [];
       for (const output of object.outputs) {
-        if (!output.body.write(slice)) waits.push(new Promise((resolve) => output.body.once("drain", resolve)));
+        if (!output.body.write(slice))
+          waits.push(new Promise((resolve) => output.body.once("drain", resolve)));
       }
       // A destination that fails while we wait for it must fail the write, not hang it.
       if (waits.length > 0) await Promise.race([Promise.all(waits), object.failure]);
@@ -113,7 +116,11 @@ export class ObjectVerifier extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.size += chunk.length;
     if (this.size > this.expected.size) {
-      callback(new IntegrityError(`${this.where} is larger than the ${this.expected.size} bytes the manifest records`));
+      callback(
+        new IntegrityError(
+          `${this.where} is larger than the ${this.expected.size} bytes the manifest records`,
+        ),
+      );
       return;
     }
     this.hash.update(chunk);

@@ -55,7 +55,12 @@ function childEnv(extra: ExecOptions["env"]): NodeJS.ProcessEnv {
   return env;
 }
 
-function failure(program: string, code: number | null, signal: NodeJS.Signals | null, stderr: string): SourceError {
+function failure(
+  program: string,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  stderr: string,
+): SourceError {
   const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
   const last = stderr.split("\n").filter(Boolean).pop();
   return new SourceError(`${program} ${how}${last ? `: ${last}` : ""}`, { stderrTail: stderr || undefined });
@@ -67,7 +72,12 @@ function spawnError(program: string, error: NodeJS.ErrnoException, hint: string 
   return new SourceError(`cannot run ${program}: ${error.message}`, { cause: error });
 }
 
-function start(program: string, args: string[], options: ExecOptions, stdin: "pipe" | "ignore"): ChildProcess {
+function start(
+  program: string,
+  args: string[],
+  options: ExecOptions,
+  stdin: "pipe" | "ignore",
+): ChildProcess {
   return spawn(program, args, {
     env: childEnv(options.env),
     stdio: [stdin, "pipe", "pipe"],

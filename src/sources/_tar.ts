@@ -4,7 +4,22 @@
  * authenticated and unpacked (it is built in a staging folder beside it, then renamed).
  */
 import { constants } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, mkdtemp, open, readdir, rename, rm, rmdir, symlink, utimes } from "node:fs/promises";
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  symlink,
+  utimes,
+} from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -17,7 +32,8 @@ export function safeSegments(name: string): string[] {
   if (name.startsWith("/") || /^[A-Za-z]:[\\/]/.test(name))
     throw new RestoreError(`archive entry "${name}" has an absolute path: refused`);
   const segments = name.split("/").filter((s) => s !== "" && s !== ".");
-  if (segments.includes("..")) throw new RestoreError(`archive entry "${name}" climbs out with "..": refused`);
+  if (segments.includes(".."))
+    throw new RestoreError(`archive entry "${name}" climbs out with "..": refused`);
   if (segments.length === 0) throw new RestoreError(`archive entry "${name}" has an empty name: refused`);
   return segments;
 }
@@ -26,9 +42,12 @@ export function safeSegments(name: string): string[] {
 export async function assertRestorable(target: string): Promise<boolean> {
   try {
     const stats = await lstat(target);
-    if (!stats.isDirectory()) throw new RestoreError(`${target} exists and is not a folder`, { hint: "choose a new folder" });
+    if (!stats.isDirectory())
+      throw new RestoreError(`${target} exists and is not a folder`, { hint: "choose a new folder" });
     if ((await readdir(target)).length > 0)
-      throw new RestoreError(`${target} is not empty`, { hint: "restore into a new or empty folder; cairn never overwrites" });
+      throw new RestoreError(`${target} is not empty`, {
+        hint: "restore into a new or empty folder; cairn never overwrites",
+      });
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
@@ -63,15 +82,19 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
     for (let i = 1; i < segments.length; i++) {
       const prefix = segments.slice(0, i).join("/");
       if (symlinks.has(prefix))
-        throw new RestoreError(`archive entry "${name}" would be written through the symlink "${prefix}": refused`);
+        throw new RestoreError(
+          `archive entry "${name}" would be written through the symlink "${prefix}": refused`,
+        );
     }
     const relative = segments.join("/");
-    if (symlinks.has(relative)) throw new RestoreError(`archive entry "${name}" would replace the symlink "${relative}": refused`);
+    if (symlinks.has(relative))
+      throw new RestoreError(`archive entry "${name}" would replace the symlink "${relative}": refused`);
     return { path: join(staging, ...segments), relative };
   };
 
   const finishEntry = async (path: string, header: tar.Header, isLink: boolean) => {
-    if (isRoot && header.uid !== undefined && header.gid !== undefined) await lchown(path, header.uid, header.gid);
+    if (isRoot && header.uid !== undefined && header.gid !== undefined)
+      await lchown(path, header.uid, header.gid);
     const mtime = header.mtime ?? new Date();
     if (isLink) await lutimes(path, mtime, mtime);
     else {

@@ -15,7 +15,10 @@ type TarHeader = Partial<tar.Header> & { name: string };
 
 const schema = z
   .object({
-    paths: z.array(z.string().min(1)).min(1).describe("files or folders; relative paths are relative to the config file"),
+    paths: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe("files or folders; relative paths are relative to the config file"),
     include: z.array(z.string()).default([]).describe("globs: when given, only matching files are kept"),
     exclude: z.array(z.string()).default([]).describe("globs of files and folders to leave out"),
     skip_unreadable: z.boolean().default(false).describe("warn about unreadable files instead of failing"),
@@ -97,11 +100,21 @@ async function addPath(walk: Walk, path: string, archiveName: string, relative: 
     if (walk.options.include.length === 0 || relative === "")
       await addEntry(walk.pack, { ...header, name: `${archiveName}/`, type: "directory" });
     for (const name of names) {
-      await addPath(walk, join(path, name), `${archiveName}/${name}`, relative ? `${relative}/${name}` : name);
+      await addPath(
+        walk,
+        join(path, name),
+        `${archiveName}/${name}`,
+        relative ? `${relative}/${name}` : name,
+      );
     }
     return;
   }
-  if (relative !== "" && walk.options.include.length > 0 && !walk.included(relative) && !walk.included(archiveName))
+  if (
+    relative !== "" &&
+    walk.options.include.length > 0 &&
+    !walk.included(relative) &&
+    !walk.included(archiveName)
+  )
     return;
   if (stats.isSymbolicLink()) {
     await addEntry(walk.pack, { ...header, type: "symlink", linkname: await readlink(path) });
@@ -126,7 +139,10 @@ async function addPath(walk: Walk, path: string, archiveName: string, relative: 
 function unreadable(walk: Walk, path: string, error: unknown): void {
   const message = `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
   if (!walk.options.skip_unreadable)
-    throw new SourceError(message, { hint: "fix the permissions, exclude it, or set skip_unreadable: true", cause: error });
+    throw new SourceError(message, {
+      hint: "fix the permissions, exclude it, or set skip_unreadable: true",
+      cause: error,
+    });
   walk.logger.warn(message);
 }
 
@@ -171,7 +187,7 @@ export const filesSource = defineSource({
         return extractTar(stream, target.dir, ctx.logger);
       },
       verify: (_artifact, stream) => listTar(stream),
-      restoreCommand: () => "mkdir -p DIR && tar -x -p -C DIR",
+      restoreCommand: () => ({ prepare: "mkdir -p DIR", consume: "tar -x -p -C DIR" }),
     };
   },
 });

@@ -15,8 +15,14 @@ const schema = z.object({
   user: z.string().optional().describe("role to connect as; default: libpq's default"),
   password: z.string().optional().describe("handed to pg_dump through a private 0600 passfile, never argv"),
   sslmode: z.enum(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]).optional(),
-  bin_dir: z.string().optional().describe("folder holding pg_dump/pg_restore/psql, e.g. /usr/lib/postgresql/16/bin"),
-  dump_options: z.array(z.string()).default([]).describe("extra pg_dump arguments, e.g. [--exclude-table=logs]"),
+  bin_dir: z
+    .string()
+    .optional()
+    .describe("folder holding pg_dump/pg_restore/psql, e.g. /usr/lib/postgresql/16/bin"),
+  dump_options: z
+    .array(z.string())
+    .default([])
+    .describe("extra pg_dump arguments, e.g. [--exclude-table=logs]"),
   restore_options: z.array(z.string()).default([]).describe("extra pg_restore arguments, e.g. [--no-owner]"),
   maintenance_database: z.string().default("postgres").describe("database used to create the restore target"),
 });
@@ -97,7 +103,10 @@ export const postgresSource = defineSource({
           ...pg.exec(),
           captureStdout: true,
         });
-        ctx.logger.debug("dumping PostgreSQL database", { database: options.database, server: serverVersion });
+        ctx.logger.debug("dumping PostgreSQL database", {
+          database: options.database,
+          server: serverVersion,
+        });
         const args = ["--format=custom", "--compress=0", "--no-password", ...options.dump_options];
         yield {
           name: `${env.name}.pgdump`,
@@ -119,7 +128,12 @@ export const postgresSource = defineSource({
           throw new RestoreError("a PostgreSQL backup restores into a database: pass --to-database NAME");
         const pg = new Postgres(options, ctx);
         const maintenance = options.maintenance_database;
-        const exists = (await pg.psql("SELECT 1 FROM pg_database WHERE datname = :'db'", { db: database }, maintenance)) === "1";
+        const exists =
+          (await pg.psql(
+            "SELECT 1 FROM pg_database WHERE datname = :'db'",
+            { db: database },
+            maintenance,
+          )) === "1";
         if (!exists) await pg.psql('CREATE DATABASE :"db"', { db: database }, maintenance);
         const args = [
           "--single-transaction",
@@ -129,12 +143,19 @@ export const postgresSource = defineSource({
           `--dbname=${dbnameConninfo(database)}`,
         ];
         try {
-          await runProgram(pg.program("pg_restore"), args, { ...pg.exec(), env: await pg.env(database), stdin: stream });
+          await runProgram(pg.program("pg_restore"), args, {
+            ...pg.exec(),
+            env: await pg.env(database),
+            stdin: stream,
+          });
         } catch (error) {
           // One transaction: an existing database is untouched; one we created goes away again.
           if (!exists)
             await pg.psql('DROP DATABASE IF EXISTS :"db"', { db: database }, maintenance).catch((dropError) =>
-              ctx.logger.warn("could not drop the partly restored database", { database, error: dropError }),
+              ctx.logger.warn("could not drop the partly restored database", {
+                database,
+                error: dropError,
+              }),
             );
           throw error;
         }
@@ -154,7 +175,10 @@ export const postgresSource = defineSource({
         return `pg_restore --list: ${entries} entries`;
       },
 
-      restoreCommand: () => "createdb NEWDB && pg_restore --single-transaction --exit-on-error -d NEWDB",
+      restoreCommand: () => ({
+        prepare: "createdb NEWDB",
+        consume: "pg_restore --single-transaction --exit-on-error -d NEWDB",
+      }),
     };
   },
 });

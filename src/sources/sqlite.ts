@@ -41,10 +41,16 @@ export const sqliteSource = defineSource({
             db.close();
           }
         } catch (error) {
-          throw new SourceError(`cannot copy SQLite database ${path}: ${(error as Error).message}`, { cause: error });
+          throw new SourceError(`cannot copy SQLite database ${path}: ${(error as Error).message}`, {
+            cause: error,
+          });
         }
         const { size } = await stat(copy);
-        yield { name: `${env.name}.sqlite`, stream: createReadStream(copy), meta: { file: fileName, pages, size } };
+        yield {
+          name: `${env.name}.sqlite`,
+          stream: createReadStream(copy),
+          meta: { file: fileName, pages, size },
+        };
         await rm(copy, { force: true });
       },
 
@@ -70,7 +76,7 @@ export const sqliteSource = defineSource({
         return checkIntegrity(copy);
       },
 
-      restoreCommand: () => `cat > ${fileName} && sqlite3 ${fileName} 'PRAGMA integrity_check'`,
+      restoreCommand: () => ({ consume: `cat > ${fileName}` }),
     };
   },
 });
@@ -82,11 +88,11 @@ async function checkIntegrity(file: string): Promise<string> {
     const rows = db.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[];
     const result = rows.map((r) => r.integrity_check).join("; ");
     if (result !== "ok") throw new RestoreError(`SQLite integrity check failed: ${result}`);
-    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number };
+    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as {
+      n: number;
+    };
     return `SQLite integrity_check ok, ${tables.n} tables`;
   } finally {
     db.close();
   }
 }
-
-

@@ -30,7 +30,11 @@ export class LocalStorage implements Storage {
 
   private pathOf(key: string): string {
     const path = resolve(this.location, key);
-    if (key.startsWith("/") || key.split("/").includes("..") || (path !== this.location && !path.startsWith(this.location + sep)))
+    if (
+      key.startsWith("/") ||
+      key.split("/").includes("..") ||
+      (path !== this.location && !path.startsWith(this.location + sep))
+    )
       throw new StorageError(`invalid key "${key}" for local storage`);
     return path;
   }
@@ -53,10 +57,14 @@ export class LocalStorage implements Storage {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "EEXIST")
           throw new StorageError(`${path} already exists; cairn never overwrites a stored object`);
-        if ((error as NodeJS.ErrnoException).code !== "EPERM" && (error as NodeJS.ErrnoException).code !== "ENOTSUP")
+        if (
+          (error as NodeJS.ErrnoException).code !== "EPERM" &&
+          (error as NodeJS.ErrnoException).code !== "ENOTSUP"
+        )
           throw error;
         // Filesystems without hard links: check, then rename (a small race, documented).
-        if (await this.stat(key)) throw new StorageError(`${path} already exists; cairn never overwrites a stored object`);
+        if (await this.stat(key))
+          throw new StorageError(`${path} already exists; cairn never overwrites a stored object`);
         await rename(temp, path);
       }
       await unlink(temp).catch(() => {});
@@ -75,7 +83,8 @@ export class LocalStorage implements Storage {
       const handle = await open(path, "r");
       return handle.createReadStream({ highWaterMark: 1024 * 1024 });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new NotFoundError(`${path} does not exist`);
+      if ((error as NodeJS.ErrnoException).code === "ENOENT")
+        throw new NotFoundError(`${path} does not exist`);
       throw new StorageError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
     }
   }

@@ -19,15 +19,19 @@ const recipient = z.string().refine(
 export const ageTransform = defineTransform({
   type: "age",
   role: "encryption",
-  description: "age encryption (age-encryption.org/v1) to X25519 recipients or a passphrase; the age tool decrypts it",
+  description:
+    "age encryption (age-encryption.org/v1) to X25519 recipients or a passphrase; the age tool decrypts it",
   secrets: ["passphrase"],
   schema: z
     .object({
-      recipients: z.array(recipient).default([]).describe("age1… public keys; the backup host needs no secret key"),
+      recipients: z
+        .array(recipient)
+        .default([])
+        .describe("age1… public keys; the backup host needs no secret key"),
       passphrase: z.string().min(1).optional().describe("passphrase (scrypt) instead of recipients"),
       scrypt_work_factor: z.number().int().min(10).max(22).default(18).describe("log2 of scrypt's N"),
     })
-    .refine((o) => (o.recipients.length > 0) !== (o.passphrase !== undefined), {
+    .refine((o) => o.recipients.length > 0 !== (o.passphrase !== undefined), {
       message: "give either recipients or a passphrase (age cannot combine them)",
     }),
   create: (options) => ({
@@ -57,9 +61,12 @@ export const ageTransform = defineTransform({
     }
     const wanted = new Set((record.recipients as string[] | undefined) ?? []);
     if (wanted.size > 0 && !keys.identities.some((id) => wanted.has(recipientOf(id))))
-      throw new DecryptError(`none of the given identities matches the backup's recipients (${[...wanted].join(", ")})`, {
-        hint: "use the identity whose recipient is listed here",
-      });
+      throw new DecryptError(
+        `none of the given identities matches the backup's recipients (${[...wanted].join(", ")})`,
+        {
+          hint: "use the identity whose recipient is listed here",
+        },
+      );
     return createDecryptStream({ identities: keys.identities });
   },
   shellDecode: (record) => (record.passphrase === true ? "age -d" : "age -d -i key.txt"),

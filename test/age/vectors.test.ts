@@ -19,7 +19,7 @@ function parseVector(name: string, data: Uint8Array): Vector {
   for (const line of buf.subarray(0, split).toString().split("\n")) {
     const at = line.indexOf(": ");
     const key = line.slice(0, at);
-    (meta[key] ??= []).push(line.slice(at + 2));
+    meta[key] = [...(meta[key] ?? []), line.slice(at + 2)];
   }
   let body = buf.subarray(split + 2);
   if (meta.compressed?.[0] === "zlib") body = inflateSync(body);
@@ -35,7 +35,10 @@ const supported = all.filter((v) => !v.name.includes("hybrid"));
 /** Collects every byte the decryptor releases, even when it fails later on. */
 function decrypt(v: Vector): Promise<{ released: Buffer; error?: Error }> {
   const chunks: Buffer[] = [];
-  const stream = createDecryptStream({ identities: v.meta.identity ?? [], passphrases: v.meta.passphrase ?? [] });
+  const stream = createDecryptStream({
+    identities: v.meta.identity ?? [],
+    passphrases: v.meta.passphrase ?? [],
+  });
   return new Promise((resolve) => {
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
     stream.on("error", (error) => resolve({ released: Buffer.concat(chunks), error }));
@@ -59,7 +62,8 @@ for (const v of supported) {
       assert.equal(hash, v.meta.payload?.[0]);
     } else {
       assert.ok(error, `must fail with "${expect}"`);
-      if (expect === "payload failure") assert.equal(hash, v.meta.payload?.[0], "released only authenticated plaintext");
+      if (expect === "payload failure")
+        assert.equal(hash, v.meta.payload?.[0], "released only authenticated plaintext");
       else assert.equal(released.length, 0, "no plaintext released");
     }
   });

@@ -27,11 +27,16 @@ export function register(program: Command, signal: AbortSignal): void {
     .option("--json", "print the report as JSON on stdout")
     .addHelpText(
       "after",
-      examples(["cairn backup                 # every job in ./cairn.yaml", "cairn backup app -c /etc/cairn.yaml", "cairn backup app --json | jq .jobs[0].snapshot"]),
+      examples([
+        "cairn backup                 # every job in ./cairn.yaml",
+        "cairn backup app -c /etc/cairn.yaml",
+        "cairn backup app --json | jq .jobs[0].snapshot",
+      ]),
     )
     .action(async (jobs: string[], flags: { json?: boolean }, command: Command) => {
       const runtime = runtimeOf(command, signal);
-      const progress = runtime.globals.logFormat === "human" && !runtime.globals.quiet ? progressLine() : undefined;
+      const progress =
+        runtime.globals.logFormat === "human" && !runtime.globals.quiet ? progressLine() : undefined;
       const report = await backup({
         config: runtime.config,
         jobs,

@@ -16,9 +16,15 @@ export function register(program: Command, signal: AbortSignal): void {
     .addHelpText("after", examples(["cairn catalog rebuild", "cairn catalog rebuild app"]))
     .action(async (job: string | undefined, _flags: object, command: Command) => {
       const runtime = runtimeOf(command, signal);
-      const results = await rebuildCatalog({ config: runtime.config, logger: runtime.logger, signal, ...(job ? { job } : {}) });
+      const results = await rebuildCatalog({
+        config: runtime.config,
+        logger: runtime.logger,
+        signal,
+        ...(job ? { job } : {}),
+      });
       for (const r of results) {
-        for (const bad of r.unreadable) runtime.logger.warn("unreadable manifest skipped", { key: bad.key, error: bad.error });
+        for (const bad of r.unreadable)
+          runtime.logger.warn("unreadable manifest skipped", { key: bad.key, error: bad.error });
         process.stdout.write(`${r.job}: ${r.snapshots} snapshot(s) recorded\n`);
       }
     });
@@ -37,7 +43,14 @@ export function register(program: Command, signal: AbortSignal): void {
         if (flags.json) return printJson(runs);
         const rows = [["JOB", "SNAPSHOT", "STARTED", "STATUS", "SIZE", "ERROR"]];
         for (const r of runs)
-          rows.push([r.job, r.snapshot, r.started_at, r.status, r.raw_bytes === null ? "" : formatSize(r.raw_bytes), r.error ?? ""]);
+          rows.push([
+            r.job,
+            r.snapshot,
+            r.started_at,
+            r.status,
+            r.raw_bytes === null ? "" : formatSize(r.raw_bytes),
+            r.error ?? "",
+          ]);
         process.stdout.write(runs.length ? table(rows) : "no runs recorded\n");
       } finally {
         db.close();

@@ -19,7 +19,9 @@ export function register(program: Command, signal: AbortSignal): void {
     });
   config
     .command("show")
-    .description("print the configuration as cairn understands it, with defaults filled in and secrets redacted")
+    .description(
+      "print the configuration as cairn understands it, with defaults filled in and secrets redacted",
+    )
     .option("--json", "print JSON instead of YAML")
     .addHelpText("after", examples(["cairn config show", "cairn config show --json | jq .jobs"]))
     .action((flags: { json?: boolean }, command: Command) => {

@@ -13,9 +13,18 @@ export function register(program: Command, signal: AbortSignal): void {
     .addHelpText("after", examples(["cairn list", "cairn list app --json"]))
     .action(async (job: string | undefined, flags: { json?: boolean }, command: Command) => {
       const runtime = runtimeOf(command, signal);
-      const result = await list({ config: runtime.config, logger: runtime.logger, signal, ...(job ? { job } : {}) });
+      const result = await list({
+        config: runtime.config,
+        logger: runtime.logger,
+        signal,
+        ...(job ? { job } : {}),
+      });
       for (const bad of result.unreadable)
-        runtime.logger.warn("unreadable manifest: that snapshot is not usable", { destination: bad.destination, key: bad.key, error: bad.error });
+        runtime.logger.warn("unreadable manifest: that snapshot is not usable", {
+          destination: bad.destination,
+          key: bad.key,
+          error: bad.error,
+        });
       if (flags.json) {
         printJson(result);
         return;

@@ -47,6 +47,8 @@ export function register(program: Command, signal: AbortSignal): void {
         ...(flags.destination ? { destination: flags.destination } : {}),
       });
       if (flags.json) printJson(result);
-      else for (const r of result.restored) process.stdout.write(`${job}@${result.snapshot} ${r.source}: ${r.summary}\n`);
+      else
+        for (const r of result.restored)
+          process.stdout.write(`${job}@${result.snapshot} ${r.source}: ${r.summary}\n`);
     });
 }

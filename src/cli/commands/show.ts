@@ -15,7 +15,14 @@ export function register(program: Command, signal: AbortSignal): void {
     .action(async (spec: string, flags: { json?: boolean; destination?: string }, command: Command) => {
       const runtime = runtimeOf(command, signal);
       const { job, snapshot } = parseSnapshotSpec(spec);
-      const result = await show({ config: runtime.config, logger: runtime.logger, signal, job, snapshot, ...(flags.destination ? { destination: flags.destination } : {}) });
+      const result = await show({
+        config: runtime.config,
+        logger: runtime.logger,
+        signal,
+        job,
+        snapshot,
+        ...(flags.destination ? { destination: flags.destination } : {}),
+      });
       if (flags.json) {
         printJson(result);
         return;
@@ -31,7 +38,9 @@ export function register(program: Command, signal: AbortSignal): void {
         "",
       ];
       for (const a of m.artifacts) {
-        out.push(`${a.source} (${a.type}): ${a.name}, ${formatSize(a.rawSize)}, ${a.transforms.map((t) => t.type).join(" → ") || "stored as is"}`);
+        out.push(
+          `${a.source} (${a.type}): ${a.name}, ${formatSize(a.rawSize)}, ${a.transforms.map((t) => t.type).join(" → ") || "stored as is"}`,
+        );
         for (const o of a.objects) out.push(`  ${o.key}  ${o.size} bytes  sha256:${o.sha256}`);
         out.push(`  without cairn: ${a.restoreWithoutCairn}`);
       }

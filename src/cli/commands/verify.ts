@@ -19,25 +19,27 @@ export function register(program: Command, signal: AbortSignal): void {
         "cairn verify app                         # without a key: stored bytes against the manifest's SHA-256",
       ]),
     )
-    .action(async (spec: string, flags: KeyFlags & { destination?: string; json?: boolean }, command: Command) => {
-      const runtime = runtimeOf(command, signal);
-      const { job, snapshot } = parseSnapshotSpec(spec);
-      const result = await verify({
-        config: runtime.config,
-        logger: runtime.logger,
-        signal,
-        job,
-        snapshot,
-        ...keysFrom(flags),
-        ...(flags.destination ? { destination: flags.destination } : {}),
-      });
-      if (flags.json) {
-        printJson(result);
-        return;
-      }
-      for (const a of result.artifacts) process.stdout.write(`${a.artifact}: ok, ${a.summary}\n`);
-      process.stdout.write(
-        `${job}@${result.snapshot} on ${result.destination}: ${result.level === "full" ? "verified" : "stored bytes verified (content not decrypted: no key given)"}\n`,
-      );
-    });
+    .action(
+      async (spec: string, flags: KeyFlags & { destination?: string; json?: boolean }, command: Command) => {
+        const runtime = runtimeOf(command, signal);
+        const { job, snapshot } = parseSnapshotSpec(spec);
+        const result = await verify({
+          config: runtime.config,
+          logger: runtime.logger,
+          signal,
+          job,
+          snapshot,
+          ...keysFrom(flags),
+          ...(flags.destination ? { destination: flags.destination } : {}),
+        });
+        if (flags.json) {
+          printJson(result);
+          return;
+        }
+        for (const a of result.artifacts) process.stdout.write(`${a.artifact}: ok, ${a.summary}\n`);
+        process.stdout.write(
+          `${job}@${result.snapshot} on ${result.destination}: ${result.level === "full" ? "verified" : "stored bytes verified (content not decrypted: no key given)"}\n`,
+        );
+      },
+    );
 }

@@ -1,0 +1,151 @@
+/** Shared test plumbing: temp folders, the CLI as a user runs it, and the real PostgreSQL. */
+import { type SpawnOptions, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after } from "node:test";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const CLI = join(ROOT, "src/cli/main.ts");
+
+/** A temp folder removed after the test file. */
+export function tempDir(prefix = "cairn-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString("hex")}`;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cairn ARGS` (the TypeScript entry on this Node) and collects its output. */
+export function cairn(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<CliResult> {
+  return run(process.execPath, [CLI, ...args], options);
+}
+
+export function run(
+  program: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const spawnOptions: SpawnOptions = {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: "pipe",
+    };
+    const child = spawn(program, args, spawnOptions);
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr!.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+    child.stdin!.end(options.input ?? "");
+  });
+}
+
+// ── PostgreSQL (127.0.0.1:5432, user postgres, trust auth on these machines) ───────────
+
+export const PG = { host: "127.0.0.1", port: 5432, user: "postgres" };
+
+export function psql(database: string, sql: string): string {
+  const result = spawnSync(
+    "psql",
+    [
+      "-h",
+      PG.host,
+      "-p",
+      String(PG.port),
+      "-U",
+      PG.user,
+      "-d",
+      database,
+      "-X",
+      "-qAt",
+      "-v",
+      "ON_ERROR_STOP=1",
+    ],
+    {
+      input: sql,
+      encoding: "utf8",
+    },
+  );
+  if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** Creates a uniquely named database, dropped after the test file. */
+export function createDatabase(prefix = "cairn_test"): string {
+  const name = uniqueName(prefix);
+  psql("postgres", `CREATE DATABASE "${name}"`);
+  after(() => dropDatabase(name));
+  return name;
+}
+
+export function dropDatabase(name: string): void {
+  psql("postgres", `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+}
+
+export function databaseExists(name: string): boolean {
+  return psql("postgres", `SELECT count(*) FROM pg_database WHERE datname = '${name}'`) === "1";
+}
+
+/** Every user table's rows, in a stable order, as text: compare two databases with deepEqual. */
+export function tableContents(database: string): Record<string, string> {
+  const tables = psql(
+    database,
+    "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1",
+  )
+    .split("\n")
+    .filter(Boolean);
+  const out: Record<string, string> = {};
+  for (const table of tables)
+    out[table] = psql(
+      database,
+      `SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) || ':' || count(*) FROM ${table} t`,
+    );
+  return out;
+}
+
+/** A database with awkward content: jsonb, bytea, arrays, unicode, a view, a trigger function, a large row. */
+export function fillAwkwardDatabase(database: string): void {
+  psql(
+    database,
+    `
+    CREATE TABLE "Ünïcødé tåble" (id serial PRIMARY KEY, doc jsonb, blob bytea, tags text[], note text, at timestamptz);
+    INSERT INTO "Ünïcødé tåble" (doc, blob, tags, note, at)
+      SELECT jsonb_build_object('n', g, 'nested', jsonb_build_object('emoji', '🐘', 'list', jsonb_build_array(g, g * 2))),
+             decode(md5(g::text) || md5((g * 7)::text), 'hex'),
+             ARRAY['a' || g, 'ß', NULL],
+             repeat('línea ' || g, 3) || E'\\ttab\\nnewline',
+             '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 hour'
+      FROM generate_series(1, 2000) g;
+    INSERT INTO "Ünïcødé tåble" (doc, blob, tags, note) VALUES ('{}', '\\x00ff00'::bytea, '{}', NULL);
+    CREATE TABLE big_rows (id int PRIMARY KEY, payload text);
+    INSERT INTO big_rows SELECT g, repeat(md5(g::text), 20000) FROM generate_series(1, 5) g;
+    CREATE VIEW recent AS SELECT id, note FROM "Ünïcødé tåble" WHERE id > 1990;
+    CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.at := now(); RETURN NEW; END $$;
+    CREATE TRIGGER touch_at BEFORE UPDATE ON "Ünïcødé tåble" FOR EACH ROW EXECUTE FUNCTION touch();
+    `,
+  );
+}
+
+export function hasProgram(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
+}
