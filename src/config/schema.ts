@@ -69,7 +69,7 @@ function compressionSchema(definitions: TransformDefinition[]) {
   const union = pluginUnion("compression", definitions);
   return z
     .preprocess((value) => (typeof value === "string" ? { type: value } : value), union)
-    .default({ type: "zstd" });
+    .prefault({ type: "zstd" });
 }
 
 function encryptionSchema(definitions: TransformDefinition[]) {

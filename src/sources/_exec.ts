@@ -4,7 +4,7 @@
  * stream error so a failed dump can never look like a finished one.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { PassThrough, type Readable } from "node:stream";
+import { finished, PassThrough, type Readable } from "node:stream";
 import { SourceError } from "../errors.ts";
 import type { Logger } from "../types.ts";
 
@@ -170,16 +170,18 @@ export function runProgram(program: string, args: string[], options: RunOptions)
         if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") return;
         inputError ??= error;
       });
-      input.on("end", () => {
-        inputEnded = true;
-      });
-      input.on("error", (error) => {
+      // finished() also reports a stream that failed before we got here.
+      finished(input, { writable: false }, (error) => {
+        if (!error) {
+          inputEnded = true;
+          return;
+        }
         inputError ??= error;
         // Kill first: the program must not see a clean end of input and commit a partial restore.
         child.kill("SIGKILL");
         child.stdin?.destroy();
       });
-      input.pipe(child.stdin);
+      if (!input.destroyed) input.pipe(child.stdin);
     }
   });
 }

@@ -1,0 +1,201 @@
+/**
+ * The invariants from ARCHITECTURE.md, each against the real PostgreSQL and real files: no false
+ * success, no good-looking leftovers after a kill, no secrets anywhere, damaged data refused.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CLI,
+  cairn,
+  createDatabase,
+  databaseExists,
+  fillAwkwardDatabase,
+  psql,
+  tempDir,
+  uniqueName,
+} from "../helpers/env.ts";
+import { fakePgBin, postgresJob, workspace } from "../helpers/jobs.ts";
+
+function manifestsUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((p) => p.endsWith("manifest.json"));
+}
+
+async function listCount(ws: ReturnType<typeof workspace>): Promise<number> {
+  const listed = await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env });
+  assert.equal(listed.code, 0, listed.stderr);
+  return JSON.parse(listed.stdout).snapshots.length;
+}
+
+test("a dump of a missing database fails: exit 1, the cause named, no manifest, nothing listed", async () => {
+  const ws = workspace(tempDir());
+  const missing = uniqueName("no_such_db");
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database: missing, recipient: ws.recipient }));
+  const result = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(result.code, 1);
+  assert.match(result.stdout + result.stderr, new RegExp(`database "${missing}" does not exist`));
+  assert.deepEqual(manifestsUnder(join(ws.dir, "backups")), []);
+  assert.equal(await listCount(ws), 0);
+  const runs = await cairn(["catalog", "runs", "--json"], { cwd: ws.dir, env: ws.env });
+  assert.equal(JSON.parse(runs.stdout)[0].status, "failed");
+});
+
+test("pg_dump that writes its whole dump and then exits non-zero fails the backup", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  fillAwkwardDatabase(database);
+  const bin = fakePgBin(ws.dir, '"$REAL_PG_DUMP" "$@"\nexit 3');
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
+  const result = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /pg_dump exited with code 3/);
+  assert.deepEqual(manifestsUnder(join(ws.dir, "backups")), []);
+  assert.equal(await listCount(ws), 0);
+});
+
+test("pg_dump killed in the middle of its output fails the backup", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  fillAwkwardDatabase(database);
+  const bin = fakePgBin(ws.dir, '"$REAL_PG_DUMP" "$@" | head -c 20000\nkill -9 $$');
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
+  const result = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /pg_dump was killed by SIGKILL/);
+  assert.equal(await listCount(ws), 0);
+});
+
+test("kill -9 of cairn during a backup leaves nothing that looks good; the next run succeeds", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  fillAwkwardDatabase(database);
+  // A dump that streams some data and then hangs, so the kill lands mid-upload.
+  const bin = fakePgBin(ws.dir, "head -c 3000000 /dev/urandom\nexec sleep 60");
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
+  const child = spawn(process.execPath, [CLI, "backup"], {
+    cwd: ws.dir,
+    env: { ...process.env, ...ws.env },
+    detached: true,
+    stdio: "ignore",
+  });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const snapshots = join(ws.dir, "backups/app");
+    if (existsSync(snapshots) && readdirSync(snapshots, { recursive: true }).length >= 2) break;
+    await sleep(100);
+  }
+  process.kill(-child.pid!, "SIGKILL");
+  await new Promise((resolve) => child.on("close", resolve));
+  assert.ok(existsSync(join(ws.dir, "backups/app")), "the backup had started writing");
+  assert.deepEqual(manifestsUnder(join(ws.dir, "backups")), []);
+  assert.equal(await listCount(ws), 0);
+
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient }));
+  const again = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(await listCount(ws), 1);
+  const runs = JSON.parse((await cairn(["catalog", "runs", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+  assert.deepEqual(
+    runs.map((r: { status: string }) => r.status),
+    ["success", "interrupted"],
+  );
+});
+
+test("no secret in any child's argv, in logs, in the manifest, in errors or in config show", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  psql(database, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+  const password = "pa:ss\\wörd-7f3e9c1b";
+  const bin = fakePgBin(ws.dir, 'exec "$REAL_PG_DUMP" "$@"');
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    postgresJob({ database, recipient: ws.recipient, binDir: bin, password }),
+  );
+  const outputs: string[] = [];
+  for (const args of [["backup", "-v"], ["list"], ["config", "show"], ["config", "show", "--json"]]) {
+    const r = await cairn(args, { cwd: ws.dir, env: ws.env });
+    assert.equal(r.code, 0, r.stderr);
+    outputs.push(r.stdout, r.stderr);
+  }
+  const restored = uniqueName("copy");
+  const r = await cairn(["restore", "app", "--to-database", restored, "-i", ws.keyFile, "-v"], {
+    cwd: ws.dir,
+    env: ws.env,
+  });
+  psql("postgres", `DROP DATABASE IF EXISTS "${restored}"`);
+  assert.equal(r.code, 0, r.stderr);
+  outputs.push(r.stdout, r.stderr);
+  // A failing run: the error path must not leak either.
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    postgresJob({ database: uniqueName("missing"), recipient: ws.recipient, binDir: bin, password }),
+  );
+  const failed = await cairn(["backup", "-v"], { cwd: ws.dir, env: ws.env });
+  assert.equal(failed.code, 1);
+  outputs.push(failed.stdout, failed.stderr);
+
+  const argv = readFileSync(join(bin, "argv.log"), "utf8");
+  assert.match(argv, /pg_dump --format=custom --compress=0/);
+  assert.ok(!argv.includes(password), "password on a command line");
+  for (const output of outputs) assert.ok(!output.includes(password), `password printed: ${output}`);
+  assert.ok(
+    outputs.some((o) => o.includes("<redacted>")),
+    "config show redacts the password",
+  );
+  for (const manifest of manifestsUnder(join(ws.dir, "backups")))
+    assert.ok(
+      !readFileSync(join(ws.dir, "backups", manifest), "utf8").includes(password),
+      "password in the manifest",
+    );
+});
+
+test("damaged backups are refused: wrong identity, flipped byte, truncated object (verify and restore exit 1)", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  fillAwkwardDatabase(database);
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient }));
+  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+  const folder = join(ws.dir, "backups/app", readdirSync(join(ws.dir, "backups/app"))[0]!);
+  const object = join(folder, "db.pgdump.zst.age");
+  const original = readFileSync(object);
+
+  const other = workspace(tempDir());
+  const restoreTo = uniqueName("never");
+  const attempts = async (expected: RegExp) => {
+    for (const args of [
+      ["verify", "app", "-i", ws.keyFile],
+      ["restore", "app", "--to-database", restoreTo, "-i", ws.keyFile],
+    ]) {
+      const r = await cairn(args, { cwd: ws.dir, env: ws.env });
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, expected);
+      assert.ok(!databaseExists(restoreTo), "a failed restore leaves no database behind");
+    }
+  };
+
+  const wrong = await cairn(["restore", "app", "--to-database", restoreTo, "-i", other.keyFile], {
+    cwd: ws.dir,
+    env: ws.env,
+  });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /none of the given identities matches/);
+  assert.ok(!databaseExists(restoreTo));
+
+  const flipped = Buffer.from(original);
+  flipped[Math.floor(flipped.length / 2)]! ^= 0x40;
+  writeFileSync(object, flipped);
+  await attempts(/SHA-256 does not match|does not authenticate/);
+  const storedOnly = await cairn(["verify", "app"], { cwd: ws.dir, env: ws.env });
+  assert.equal(storedOnly.code, 1, "even without a key, verify sees the damage");
+  assert.match(storedOnly.stderr, /corrupt/);
+
+  writeFileSync(object, original.subarray(0, original.length - 1000));
+  await attempts(/truncated/);
+
+  writeFileSync(object, original);
+  assert.equal((await cairn(["verify", "app", "-i", ws.keyFile], { cwd: ws.dir, env: ws.env })).code, 0);
+});

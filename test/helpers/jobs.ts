@@ -1,0 +1,74 @@
+/** Configs and fake tools for end-to-end tests. */
+
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { generateIdentity } from "../../src/age/index.ts";
+
+export interface Workspace {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  identity: string;
+  recipient: string;
+  keyFile: string;
+}
+
+export function workspace(dir: string): Workspace {
+  const { identity, recipient } = generateIdentity();
+  const keyFile = join(dir, "key.txt");
+  writeFileSync(keyFile, `${identity}\n`, { mode: 0o600 });
+  return { dir, env: { CAIRN_STATE_DIR: join(dir, "state") }, identity, recipient, keyFile };
+}
+
+/**
+ * A bin folder for the postgres source's `bin_dir`: the real psql and pg_restore, and a pg_dump
+ * wrapper whose body is given (it can call the real one as "$REAL_PG_DUMP"). Every call's argv is
+ * appended to argv.log so tests can check that no secret is on a command line.
+ */
+export function fakePgBin(dir: string, pgDumpBody: string): string {
+  const bin = join(dir, "bin");
+  mkdirSync(bin, { recursive: true });
+  const which = (name: string) =>
+    execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+  for (const tool of ["psql", "pg_restore"]) {
+    const wrapper = join(bin, tool);
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\necho "${tool} $*" >> "${join(bin, "argv.log")}"\nexec "${which(tool)}" "$@"\n`,
+    );
+    chmodSync(wrapper, 0o755);
+  }
+  const pgDump = join(bin, "pg_dump");
+  writeFileSync(
+    pgDump,
+    `#!/bin/sh\necho "pg_dump $*" >> "${join(bin, "argv.log")}"\nREAL_PG_DUMP="${which("pg_dump")}"\n[ "$1" = --version ] && exec "$REAL_PG_DUMP" --version\n${pgDumpBody}\n`,
+  );
+  chmodSync(pgDump, 0o755);
+  return bin;
+}
+
+export function linkRealPgDump(bin: string): void {
+  const real = execFileSync("sh", ["-c", "command -v pg_dump"], { encoding: "utf8" }).trim();
+  symlinkSync(real, join(bin, "pg_dump"));
+}
+
+export function postgresJob(options: {
+  database: string;
+  recipient: string;
+  binDir?: string;
+  password?: string;
+  extra?: string;
+}): string {
+  return `jobs:
+  app:
+    sources:
+      db:
+        type: postgres
+        database: ${options.database}
+        host: 127.0.0.1
+        user: postgres
+${options.binDir ? `        bin_dir: ${options.binDir}\n` : ""}${options.password ? `        password: '${options.password.replace(/'/g, "''")}'\n` : ""}    encryption: { age: { recipients: [${options.recipient}] } }
+    destinations:
+      local: { type: local, path: ./backups }
+${options.extra ?? ""}`;
+}
