@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Document, isMap, LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
 
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import { createRegistry, type Registry } from "../registry.ts";
@@ -104,12 +105,17 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
   const problems = expanded.problems.map((p) => problem(p.path, p.message));
   const parsed = buildRootSchema(registry).safeParse(expanded.value);
   if (!parsed.success) {
+    // A value that failed to expand already has its problem; its schema complaint would only repeat it.
+    const expandedBadly = new Set(expanded.problems.map((p) => p.path.join(".")));
     for (const issue of parsed.error.issues) {
       const keys = (issue as { keys?: string[] }).keys;
-      if (issue.code === "unrecognized_keys" && keys) {
+      if (expandedBadly.has(issue.path.map(String).join("."))) continue;
+      if (issue.code === "invalid_key") {
+        problems.push(problem(issue.path, `invalid name: ${issue.issues[0]?.message ?? issue.message}`));
+      } else if (issue.code === "unrecognized_keys" && keys) {
         for (const key of keys) problems.push(problem([...issue.path, key], `unknown key "${key}"`));
       } else {
-        problems.push(problem(issue.path, issue.message));
+        problems.push(problem(issue.path, friendlyMessage(issue)));
       }
     }
   }
@@ -123,6 +129,36 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     secrets: [...collectSecrets(root, registry), ...expanded.fileValues],
     registry,
   };
+}
+
+function typeName(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "a mapping" : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** zod's messages, said the way an operator reads them. */
+function friendlyMessage(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return issue.input === undefined
+        ? `required (${issue.expected})`
+        : `expected ${issue.expected}, got ${typeName(issue.input)}`;
+    case "too_small": {
+      const min = Number(issue.minimum);
+      if (issue.origin === "array") return `needs at least ${min} item${min === 1 ? "" : "s"}`;
+      if (issue.origin === "string")
+        return min === 1 ? "must not be empty" : `needs at least ${min} characters`;
+      return `must be at least ${min}`;
+    }
+    case "too_big":
+      return issue.origin === "array" ? `at most ${issue.maximum} items` : `must be at most ${issue.maximum}`;
+    case "invalid_value":
+      return `must be one of ${issue.values.map((v: unknown) => JSON.stringify(v)).join(", ")}`;
+    default:
+      return issue.message;
+  }
 }
 
 function resolveStateDir(configured: string | undefined, baseDir: string, env: NodeJS.ProcessEnv): string {
