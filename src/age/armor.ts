@@ -2,7 +2,6 @@
  * age's ASCII armor (PEM-like, `age -a`), decoded on the fly. Binary input passes through untouched,
  * so one decrypt stream reads both forms, as the `age` tool does.
  */
-import { Transform, type TransformCallback } from "node:stream";
 
 const HEADER = "-----BEGIN AGE ENCRYPTED FILE-----";
 const FOOTER = "-----END AGE ENCRYPTED FILE-----";
@@ -28,37 +27,37 @@ function decodeStrictBase64(line: string): Buffer {
   return bytes;
 }
 
-export class AgeArmorDecoder extends Transform {
+/** Feed it the input as it comes; it returns the binary age bytes (throws AgeArmorError). */
+export class ArmorReader {
   private state: State = "sniff";
   private buffered: Buffer = Buffer.alloc(0);
   private whitespace = 0;
+  private out: Buffer[] = [];
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.state === "binary") {
-      callback(null, chunk);
-      return;
-    }
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
-    try {
-      this.process(false);
-      callback();
-    } catch (error) {
-      callback(error as Error);
-    }
+  private push(bytes: Buffer): void {
+    if (bytes.length) this.out.push(bytes);
   }
 
-  override _flush(callback: TransformCallback): void {
-    try {
-      this.process(true);
-      if (this.state === "sniff" || this.state === "binary") {
-        if (this.buffered.length) this.push(this.buffered);
-      } else if (this.state !== "trailing") {
-        throw new AgeArmorError("armored age file is truncated (no END line)");
-      }
-      callback();
-    } catch (error) {
-      callback(error as Error);
-    }
+  private take(): Buffer[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  feed(chunk: Buffer): Buffer[] {
+    if (this.state === "binary") return [chunk];
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    this.process(false);
+    return this.take();
+  }
+
+  finish(): Buffer[] {
+    this.process(true);
+    if (this.state === "sniff" || this.state === "binary") this.push(this.buffered);
+    else if (this.state !== "trailing")
+      throw new AgeArmorError("armored age file is truncated (no END line)");
+    this.buffered = Buffer.alloc(0);
+    return this.take();
   }
 
   private process(final: boolean): void {

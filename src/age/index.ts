@@ -1,6 +1,5 @@
 /** age v1 encryption (https://age-encryption.org/v1), readable and writable by the standard `age` tool. */
-import { Duplex } from "node:stream";
-import { AgeArmorDecoder, AgeArmorError } from "./armor.ts";
+import { AgeArmorError } from "./armor.ts";
 import { AgeHeaderError, AgeMacError, AgeNoMatchError, wrapScrypt, wrapX25519 } from "./header.ts";
 import { parseIdentity, parseRecipient } from "./keys.ts";
 import { AgeDecryptStream, AgeEncryptStream, AgePayloadError } from "./stream.ts";
@@ -38,13 +37,9 @@ export interface AgeDecryptOptions {
 }
 
 /** Decrypts binary or armored age input. */
-export function createDecryptStream(options: AgeDecryptOptions): Duplex {
-  const decrypt = new AgeDecryptStream({
+export function createDecryptStream(options: AgeDecryptOptions): AgeDecryptStream {
+  return new AgeDecryptStream({
     identities: (options.identities ?? []).map(parseIdentity),
     passphrases: options.passphrases ?? [],
   });
-  const armor = new AgeArmorDecoder();
-  armor.on("error", (error) => decrypt.destroy(error));
-  armor.pipe(decrypt);
-  return Duplex.from({ writable: armor, readable: decrypt });
 }

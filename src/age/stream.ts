@@ -4,6 +4,7 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
+import { ArmorReader } from "./armor.ts";
 import {
   AgeHeaderError,
   encodeHeader,
@@ -108,7 +109,7 @@ export class AgeEncryptStream extends Transform {
 }
 
 /**
- * Decrypts an age file. Releases each 64 KiB chunk only after its tag verified; errors on a bad
+ * Decrypts an age file, binary or armored. Releases each 64 KiB chunk only after its tag verified; errors on a bad
  * header, wrong key, bad tag, truncation or trailing data.
  */
 export class AgeDecryptStream extends Transform {
@@ -118,6 +119,7 @@ export class AgeDecryptStream extends Transform {
   private payloadKey: Uint8Array | undefined;
   private counter = 0;
   private finished = false;
+  private readonly armor = new ArmorReader();
 
   constructor(keys: UnwrapKeys) {
     super();
@@ -205,7 +207,7 @@ export class AgeDecryptStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      this.pending.push(chunk);
+      for (const bytes of this.armor.feed(chunk)) this.pending.push(bytes);
       this.drain(false);
       callback();
     } catch (error) {
@@ -215,6 +217,7 @@ export class AgeDecryptStream extends Transform {
 
   override _flush(callback: TransformCallback): void {
     try {
+      for (const bytes of this.armor.finish()) this.pending.push(bytes);
       this.drain(true);
       callback();
     } catch (error) {

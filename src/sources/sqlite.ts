@@ -36,7 +36,9 @@ export const sqliteSource = defineSource({
         try {
           const db = new DatabaseSync(path, { readOnly: true });
           try {
-            pages = await backup(db, copy);
+            // All pages in one step: a stepwise backup restarts whenever another connection writes,
+            // and never ends on a busy database; one step reads a single consistent snapshot.
+            pages = await backup(db, copy, { rate: 2 ** 31 - 1 });
           } finally {
             db.close();
           }

@@ -1,0 +1,32 @@
+/** What `npm pack` ships works when installed globally: the `cairn` bin runs from compiled JavaScript. */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ROOT, run, tempDir } from "../helpers/env.ts";
+
+test("npm pack → npm install -g → cairn --version and --help work", async () => {
+  assert.ok(
+    existsSync(join(ROOT, "dist/cli/main.js")),
+    "dist/ is built by `npm ci` (prepare) and `npm test`",
+  );
+  const dir = tempDir();
+  const packed = await run("npm", ["pack", "--ignore-scripts", "--pack-destination", dir], { cwd: ROOT });
+  assert.equal(packed.code, 0, packed.stderr);
+  const tarball = join(dir, packed.stdout.trim().split("\n").pop()!);
+  const prefix = join(dir, "prefix");
+  const installed = await run(
+    "npm",
+    ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--offline", tarball],
+    { cwd: dir },
+  );
+  assert.equal(installed.code, 0, installed.stderr);
+  const bin = join(prefix, "bin/cairn");
+  // Users need Node ≥ 22.18; run the bin with the Node that runs the tests.
+  const env = { PATH: `${join(process.execPath, "..")}:${process.env.PATH}` };
+  const version = await run(bin, ["--version"], { env });
+  assert.equal(version.code, 0, version.stderr);
+  assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+  const help = await run(bin, ["backup", "--help"], { env });
+  assert.match(help.stdout, /Examples:/);
+});
