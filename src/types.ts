@@ -120,7 +120,7 @@ export interface Transform {
   readonly record: TransformRecord;
   /** Appended to object names, e.g. `.zst`, `.age`; empty for none. */
   readonly extension: string;
-  encode(): Duplex;
+  encode(ctx: PluginContext): Duplex;
 }
 
 // ── Plugin definitions ─────────────────────────────────────────────────────

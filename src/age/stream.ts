@@ -86,24 +86,28 @@ export class AgeEncryptStream extends Transform {
     this.push(nonce);
   }
 
-  private seal(plaintext: Buffer, last: boolean): Buffer {
+  private seal(plaintext: Buffer, last: boolean): [Buffer, Buffer] {
     const cipher = createCipheriv("chacha20-poly1305", this.key, chunkNonce(this.counter++, last), {
       authTagLength: TAG_SIZE,
     });
     const body = cipher.update(plaintext);
     cipher.final();
-    return Buffer.concat([body, cipher.getAuthTag()]);
+    return [body, cipher.getAuthTag()];
+  }
+
+  private pushAll(parts: Buffer[]): void {
+    for (const part of parts) this.push(part);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.pending.push(chunk);
     // A full chunk is sealed as "not last" only once we know more bytes follow it.
-    while (this.pending.length > CHUNK_SIZE) this.push(this.seal(this.pending.take(CHUNK_SIZE), false));
+    while (this.pending.length > CHUNK_SIZE) this.pushAll(this.seal(this.pending.take(CHUNK_SIZE), false));
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    this.push(this.seal(this.pending.take(this.pending.length), true));
+    this.pushAll(this.seal(this.pending.take(this.pending.length), true));
     callback();
   }
 }

@@ -256,7 +256,7 @@ async function storeArtifact(
   const timer =
     onProgress && setInterval(() => onProgress(counter.bytes, (Date.now() - started) / 1000), 500);
   try {
-    const stages = [artifact.stream, counter, ...transforms.map((t) => t.encode()), sink];
+    const stages = [artifact.stream, counter, ...transforms.map((t) => t.encode(ctx)), sink];
     await pipeline(stages as unknown as [Readable, ...Duplex[], Writable], { signal: ctx.signal });
   } catch (error) {
     throw error instanceof CairnError

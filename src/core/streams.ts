@@ -3,6 +3,45 @@ import { type PassThrough, Transform, type TransformCallback, Writable } from "n
 import { IntegrityError } from "../errors.ts";
 import type { ObjectRecord } from "../types.ts";
 
+/**
+ * Gathers small writes into blocks of `size` bytes. Tools write in 4–64 KiB pieces, and each piece
+ * costs a thread-pool round trip in Node's compressors: measured here, pg_dump output compressed at
+ * 32 MB/s in its own pieces and several times faster in 1 MiB blocks.
+ */
+export class Coalesce extends Transform {
+  private parts: Buffer[] = [];
+  private length = 0;
+  private readonly size: number;
+
+  constructor(size = 1024 * 1024) {
+    super({ highWaterMark: size });
+    this.size = size;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.length === 0 && chunk.length >= this.size) {
+      callback(null, chunk);
+      return;
+    }
+    this.parts.push(chunk);
+    this.length += chunk.length;
+    if (this.length >= this.size) this.release();
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.release();
+    callback();
+  }
+
+  private release(): void {
+    if (this.length === 0) return;
+    this.push(this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length));
+    this.parts = [];
+    this.length = 0;
+  }
+}
+
 /** Counts the bytes that flow through. */
 export class ByteCounter extends Transform {
   bytes = 0;

@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, lstatSync, readFileSync } from "node:fs";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -57,7 +57,7 @@ async function addLargeFile(walk: Walk, header: TarHeader, path: string): Promis
     });
     resolveEntry({ sink: sinkRef!, done });
   });
-  const input: Readable = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+  const input: Readable = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
   for await (const chunk of input as AsyncIterable<Buffer>) {
     written += chunk.length;
     if (!entry.sink.write(chunk)) await new Promise((r) => entry.sink.once("drain", r));
@@ -70,19 +70,79 @@ async function addLargeFile(walk: Walk, header: TarHeader, path: string): Promis
   await entry.done;
 }
 
-async function addPath(walk: Walk, path: string, archiveName: string, relative: string): Promise<void> {
-  if (walk.signal.aborted) throw walk.signal.reason;
-  let stats: Awaited<ReturnType<typeof lstat>>;
+interface Node {
+  path: string;
+  archiveName: string;
+  /** Path below the root it came from; "" for the root itself. */
+  relative: string;
+}
+
+type Stats = import("node:fs").Stats;
+
+/** What one path is, read ahead of its turn. Never rejects: failures are data, decided on in order. */
+interface Inspected {
+  skip?: boolean;
+  stats?: Stats;
+  error?: unknown;
+  content?: Buffer;
+  contentError?: unknown;
+  link?: string;
+}
+
+async function inspect(walk: Walk, node: Node): Promise<Inspected> {
+  const { path, relative, archiveName } = node;
+  if (relative !== "" && (walk.excluded(relative) || walk.excluded(archiveName))) return { skip: true };
+  let stats: Stats;
   try {
-    stats = await lstat(path);
+    stats = lstatSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT" && relative !== "") {
+    return { error };
+  }
+  if (stats.isDirectory()) return { stats };
+  const include = walk.options.include;
+  if (relative !== "" && include.length > 0 && !walk.included(relative) && !walk.included(archiveName))
+    return { skip: true };
+  try {
+    if (stats.isSymbolicLink()) return { stats, link: await readlink(path) };
+    if (stats.isFile() && stats.size <= SMALL_FILE) return { stats, content: readFileSync(path) };
+  } catch (contentError) {
+    return { stats, contentError };
+  }
+  return { stats };
+}
+
+/**
+ * Yields `fn(item)` in order while keeping up to `window` calls in flight: reading many small files
+ * one after another waits on the disk (and the thread pool) for each; reading ahead hides that.
+ */
+async function* readAhead<T, R>(
+  items: T[],
+  fn: (item: T) => Promise<R>,
+  window: number,
+): AsyncIterable<[T, R]> {
+  const inFlight: Promise<R>[] = [];
+  let next = 0;
+  for (let i = 0; i < items.length; i++) {
+    while (next < items.length && inFlight.length < window) inFlight.push(fn(items[next++]!));
+    yield [items[i]!, await inFlight.shift()!];
+  }
+}
+
+const READ_AHEAD = 16;
+
+async function addPath(walk: Walk, node: Node, inspected: Inspected): Promise<void> {
+  if (walk.signal.aborted) throw walk.signal.reason;
+  const { path, archiveName, relative } = node;
+  if (inspected.skip) return;
+  if (!inspected.stats) {
+    const error = inspected.error as NodeJS.ErrnoException;
+    if (error.code === "ENOENT" && relative !== "") {
       walk.logger.warn("file vanished during the backup", { path });
       return;
     }
-    throw new SourceError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    throw new SourceError(`cannot read ${path}: ${error.message}`, { cause: error });
   }
-  if (relative !== "" && (walk.excluded(relative) || walk.excluded(archiveName))) return;
+  const stats = inspected.stats;
   const header: TarHeader = {
     name: archiveName,
     mode: stats.mode & 0o7777,
@@ -90,6 +150,13 @@ async function addPath(walk: Walk, path: string, archiveName: string, relative: 
     gid: stats.gid,
     mtime: stats.mtime,
   };
+  if (inspected.contentError) {
+    if ((inspected.contentError as NodeJS.ErrnoException).code === "ENOENT") {
+      walk.logger.warn("file vanished during the backup", { path });
+      return;
+    }
+    return unreadable(walk, path, inspected.contentError);
+  }
   if (stats.isDirectory()) {
     let names: string[];
     try {
@@ -99,36 +166,31 @@ async function addPath(walk: Walk, path: string, archiveName: string, relative: 
     }
     if (walk.options.include.length === 0 || relative === "")
       await addEntry(walk.pack, { ...header, name: `${archiveName}/`, type: "directory" });
-    for (const name of names) {
-      await addPath(
-        walk,
-        join(path, name),
-        `${archiveName}/${name}`,
-        relative ? `${relative}/${name}` : name,
-      );
-    }
+    const children = names.map((name) => ({
+      path: join(path, name),
+      archiveName: `${archiveName}/${name}`,
+      relative: relative ? `${relative}/${name}` : name,
+    }));
+    for await (const [child, info] of readAhead(children, (c) => inspect(walk, c), READ_AHEAD))
+      await addPath(walk, child, info);
     return;
   }
-  if (
-    relative !== "" &&
-    walk.options.include.length > 0 &&
-    !walk.included(relative) &&
-    !walk.included(archiveName)
-  )
-    return;
-  if (stats.isSymbolicLink()) {
-    await addEntry(walk.pack, { ...header, type: "symlink", linkname: await readlink(path) });
+  if (inspected.link !== undefined) {
+    await addEntry(walk.pack, { ...header, type: "symlink", linkname: inspected.link });
   } else if (stats.isFile()) {
     const file = { ...header, type: "file" as const, size: stats.size };
+    if (inspected.content) {
+      // The file may have changed between lstat and read: the header must match what we send.
+      await addEntry(walk.pack, { ...file, size: inspected.content.length }, inspected.content);
+      return;
+    }
     try {
-      if (stats.size <= SMALL_FILE) await addEntry(walk.pack, file, await readFile(path));
-      else await addLargeFile(walk, file, path);
+      await addLargeFile(walk, file, path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") {
         walk.logger.warn("file vanished during the backup", { path });
         return;
       }
-      if (stats.size <= SMALL_FILE) return unreadable(walk, path, error);
       throw error;
     }
   } else {
@@ -170,7 +232,10 @@ export const filesSource = defineSource({
           signal: ctx.signal,
         };
         const producer = (async () => {
-          for (const root of roots) await addPath(walk, root, basename(root), "");
+          for (const root of roots) {
+            const node = { path: root, archiveName: basename(root), relative: "" };
+            await addPath(walk, node, await inspect(walk, node));
+          }
           pack.finalize();
         })();
         producer.catch((error) => pack.destroy(error));

@@ -2,9 +2,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
+import { runProgram, spawnOutput } from "../core/exec.ts";
 import { RestoreError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
-import { runProgram, spawnOutput } from "./_exec.ts";
 
 const INSTALL_HINT = "install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client)";
 

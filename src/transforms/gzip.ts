@@ -10,8 +10,8 @@ export const gzipTransform = defineTransform({
   create: ({ level }) => ({
     record: { type: "gzip", level },
     extension: ".gz",
-    encode: () => createGzip({ level }),
+    encode: () => createGzip({ level, chunkSize: 1024 * 1024 }),
   }),
-  decode: () => createGunzip(),
+  decode: () => createGunzip({ chunkSize: 1024 * 1024 }),
   shellDecode: () => "gzip -d",
 });

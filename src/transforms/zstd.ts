@@ -1,20 +1,61 @@
+import { Duplex, pipeline } from "node:stream";
 import { constants, createZstdCompress, createZstdDecompress } from "node:zlib";
 import { z } from "zod";
+import { spawnFilter } from "../core/exec.ts";
+import { Coalesce } from "../core/streams.ts";
+import { findProgram } from "../core/which.ts";
 import { defineTransform } from "../types.ts";
+
+/**
+ * Zstandard. The `zstd` tool, when installed, compresses in its own process on every core (`-T0`):
+ * measured here it made a PostgreSQL backup 1.6× faster than Node's built-in zstd, which stays the
+ * fallback. Both write the same standard frames, with checksums.
+ */
+/** Node's zstd, fed 1 MiB blocks and writing 1 MiB buffers: each block costs a thread-pool round trip. */
+function builtinCompressor(level: number): Duplex {
+  const blocks = new Coalesce();
+  const compressor = createZstdCompress({
+    chunkSize: 1024 * 1024,
+    params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
+  });
+  pipeline(blocks, compressor, () => {});
+  return Duplex.from({ writable: blocks, readable: compressor });
+}
 
 export const zstdTransform = defineTransform({
   type: "zstd",
   role: "compression",
-  description: "Zstandard compression (default, level 3); frames carry a checksum",
-  schema: z.object({ level: z.number().int().min(1).max(19).default(3).describe("1 (fast) … 19 (small)") }),
-  create: ({ level }) => ({
-    record: { type: "zstd", level },
-    extension: ".zst",
-    encode: () =>
-      createZstdCompress({
-        params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
-      }),
+  description: "Zstandard compression (default, level 3); the zstd tool when installed, else Node's built-in",
+  schema: z.object({
+    level: z.number().int().min(1).max(19).default(3).describe("1 (fast) … 19 (small)"),
+    threads: z
+      .number()
+      .int()
+      .min(0)
+      .max(256)
+      .default(0)
+      .describe("compression threads of the zstd tool; 0 = one per core"),
+    engine: z
+      .enum(["auto", "tool", "builtin"])
+      .default("auto")
+      .describe("auto: the zstd tool if on PATH, else Node's"),
   }),
-  decode: () => createZstdDecompress(),
+  create: ({ level, threads, engine }) => {
+    const tool = engine === "builtin" ? undefined : findProgram("zstd");
+    if (engine === "tool" && !tool)
+      throw new Error("compression engine 'tool' needs the zstd program on PATH");
+    return {
+      record: { type: "zstd", level },
+      extension: ".zst",
+      encode: (ctx) =>
+        tool
+          ? spawnFilter(tool, [`-${level}`, `-T${threads}`, "-q", "-c"], {
+              signal: ctx.signal,
+              logger: ctx.logger,
+            })
+          : builtinCompressor(level),
+    };
+  },
+  decode: () => createZstdDecompress({ chunkSize: 1024 * 1024 }),
   shellDecode: () => "zstd -d",
 });

@@ -1,10 +1,10 @@
 /**
- * Child processes for sources: argv arrays only (never a shell string), secrets through the
+ * Child processes for sources and transforms: argv arrays only (never a shell string), secrets through the
  * environment or files, stderr kept for the error message, and a non-zero exit turned into a
  * stream error so a failed dump can never look like a finished one.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { finished, PassThrough, type Readable } from "node:stream";
+import { Duplex, finished, PassThrough, type Readable } from "node:stream";
 import { SourceError } from "../errors.ts";
 import type { Logger } from "../types.ts";
 
@@ -92,7 +92,22 @@ function start(
  * kills the program.
  */
 export function spawnOutput(program: string, args: string[], options: ExecOptions): Readable {
-  const child = start(program, args, options, "ignore");
+  return watchOutput(start(program, args, options, "ignore"), program, options);
+}
+
+/**
+ * A program as a stream filter (e.g. `zstd -3`): what is written goes to its stdin, its stdout is
+ * the readable side, which ends only if the program exits with 0.
+ */
+export function spawnFilter(program: string, args: string[], options: ExecOptions): Duplex {
+  const child = start(program, args, options, "pipe");
+  const output = watchOutput(child, program, options);
+  // A filter that dies makes its stdin fail with EPIPE; the exit status is the error to report.
+  child.stdin!.on("error", () => {});
+  return Duplex.from({ writable: child.stdin!, readable: output });
+}
+
+function watchOutput(child: ChildProcess, program: string, options: ExecOptions): Readable {
   const stderr = new StderrTail(options.logger);
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
