@@ -1,0 +1,87 @@
+/** The CLI's contract: exit codes, JSON on stdout, JSON logs on stderr, help with examples. */
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { cairn, tempDir } from "../helpers/env.ts";
+
+function setup(): { dir: string; env: NodeJS.ProcessEnv } {
+  const dir = tempDir();
+  mkdirSync(join(dir, "data"));
+  writeFileSync(join(dir, "data/a.txt"), "a");
+  writeFileSync(
+    join(dir, "cairn.yaml"),
+    "jobs:\n  docs:\n    sources: { data: { type: files, paths: [./data] } }\n    destinations: { here: { type: local, path: ./b } }\n",
+  );
+  return { dir, env: { CAIRN_STATE_DIR: join(dir, "state") } };
+}
+
+test("usage errors exit 2 with a message and no stack trace", async () => {
+  const { dir, env } = setup();
+  for (const args of [
+    ["frobnicate"],
+    ["backup", "--no-such-flag"],
+    ["restore"],
+    ["backup", "nojob"],
+    ["restore", "docs"],
+  ]) {
+    const r = await cairn(args, { cwd: dir, env });
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.ok(r.stderr.trim().length > 0);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+  assert.match(
+    (await cairn(["backup", "nojob"], { cwd: dir, env })).stderr,
+    /no job named "nojob".*\n.*configured jobs: docs/,
+  );
+  assert.match(
+    (await cairn(["restore", "docs"], { cwd: dir, env })).stderr,
+    /--to-dir DIR or --to-database NAME/,
+  );
+});
+
+test("--json results on stdout, --log-format json lines on stderr", async () => {
+  const { dir, env } = setup();
+  const r = await cairn(["backup", "--json", "--log-format", "json"], { cwd: dir, env });
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.ok, true);
+  assert.equal(report.jobs[0].job, "docs");
+  assert.equal(report.jobs[0].artifacts[0].name, "data.tar");
+  const lines = r.stderr
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.ok(lines.some((l) => l.msg === "backup finished" && l.level === "info" && l.job === "docs"));
+
+  const shown = JSON.parse(
+    (await cairn(["show", `docs@${report.jobs[0].snapshot}`, "--json"], { cwd: dir, env })).stdout,
+  );
+  assert.equal(shown.manifest.format, "cairn-snapshot/1");
+  const none = await cairn(["show", "docs@2001"], { cwd: dir, env });
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no snapshot 2001 of job docs/);
+});
+
+test("every command's --help shows examples", async () => {
+  const commands = [
+    [],
+    ["backup"],
+    ["list"],
+    ["show"],
+    ["restore"],
+    ["verify"],
+    ["config"],
+    ["config", "check"],
+    ["config", "show"],
+    ["catalog"],
+    ["catalog", "rebuild"],
+    ["catalog", "runs"],
+    ["keygen"],
+  ];
+  for (const command of commands) {
+    const r = await cairn([...command, "--help"]);
+    assert.equal(r.code, 0, command.join(" "));
+    assert.match(r.stdout, /Examples:\n {2}cairn /, command.join(" "));
+  }
+});
