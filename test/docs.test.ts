@@ -1,6 +1,6 @@
 /** The generated reference and JSON Schema match the schemas in the code (run `npm run docs` after a change). */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { jsonSchema, reference } from "../scripts/docs.ts";
@@ -15,5 +15,5 @@ test("every doc page the README links to exists", () => {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const links = [...readme.matchAll(/\]\((docs\/[^)#]+)/g)].map((m) => m[1]!);
   assert.ok(links.length >= 8, "the README links to the docs");
-  for (const link of links) assert.ok(readFileSync(join(ROOT, link)), link);
+  for (const link of links) assert.ok(existsSync(join(ROOT, link)), link);
 });

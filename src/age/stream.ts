@@ -2,7 +2,14 @@
  * age STREAM payload on Node's native ChaCha20-Poly1305: 64 KiB chunks, each authenticated before a
  * byte of it is released; the last chunk carries a flag so truncation is detected.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { ArmorReader } from "./armor.ts";
 import {
@@ -24,8 +31,9 @@ const MAX_HEADER_SIZE = 1024 * 1024;
 /** The payload does not decrypt: modified, truncated or followed by garbage. */
 export class AgePayloadError extends Error {}
 
-function payloadKey(fileKey: Buffer, nonce: Buffer): Uint8Array {
-  return new Uint8Array(hkdfSync("sha256", fileKey, nonce, "payload", 32));
+/** A KeyObject, made once: a raw key would be imported again for every 64 KiB chunk. */
+function payloadKey(fileKey: Buffer, nonce: Buffer): KeyObject {
+  return createSecretKey(new Uint8Array(hkdfSync("sha256", fileKey, nonce, "payload", 32)));
 }
 
 function chunkNonce(counter: number, last: boolean): Buffer {
@@ -73,7 +81,7 @@ class ByteQueue {
 }
 
 export class AgeEncryptStream extends Transform {
-  private readonly key: Uint8Array;
+  private readonly key: KeyObject;
   private readonly pending = new ByteQueue();
   private counter = 0;
 
@@ -95,19 +103,18 @@ export class AgeEncryptStream extends Transform {
     return [body, cipher.getAuthTag()];
   }
 
-  private pushAll(parts: Buffer[]): void {
-    for (const part of parts) this.push(part);
-  }
-
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.pending.push(chunk);
-    // A full chunk is sealed as "not last" only once we know more bytes follow it.
-    while (this.pending.length > CHUNK_SIZE) this.pushAll(this.seal(this.pending.take(CHUNK_SIZE), false));
+    // A full chunk is sealed as "not last" only once we know more bytes follow it. Everything sealed
+    // from one write goes out as one buffer: fewer, larger writes downstream.
+    const sealed: Buffer[] = [];
+    while (this.pending.length > CHUNK_SIZE) sealed.push(...this.seal(this.pending.take(CHUNK_SIZE), false));
+    if (sealed.length) this.push(Buffer.concat(sealed));
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    this.pushAll(this.seal(this.pending.take(this.pending.length), true));
+    this.push(Buffer.concat(this.seal(this.pending.take(this.pending.length), true)));
     callback();
   }
 }
@@ -120,7 +127,7 @@ export class AgeDecryptStream extends Transform {
   private readonly keys: UnwrapKeys;
   private readonly pending = new ByteQueue();
   private fileKey: Buffer | undefined;
-  private payloadKey: Uint8Array | undefined;
+  private payloadKey: KeyObject | undefined;
   private counter = 0;
   private finished = false;
   private readonly armor = new ArmorReader();

@@ -24,7 +24,7 @@ import {
 } from "./context.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { newSnapshotId, snapshotFolder } from "./snapshot.ts";
-import { ByteCounter, ObjectSink } from "./streams.ts";
+import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
 export interface Progress {
   job: string;
@@ -256,7 +256,12 @@ async function storeArtifact(
   const timer =
     onProgress && setInterval(() => onProgress(counter.bytes, (Date.now() - started) / 1000), 500);
   try {
-    const stages = [artifact.stream, counter, ...transforms.map((t) => t.encode(ctx)), sink];
+    // Sources write in pieces of a few KiB (tar headers, pipe reads); 256 KiB blocks cut the
+    // per-write cost of every stage after this one.
+    // Every stage works per write: 1 MiB blocks between stages keep that cost (and the number of
+    // file-system writes) small, where tools and pipes deliver 4–64 KiB pieces.
+    const encoders = transforms.flatMap((t) => [t.encode(ctx), new Coalesce()]);
+    const stages = [artifact.stream, new Coalesce(256 * 1024), counter, ...encoders, sink];
     await pipeline(stages as unknown as [Readable, ...Duplex[], Writable], { signal: ctx.signal });
   } catch (error) {
     throw error instanceof CairnError

@@ -74,7 +74,8 @@ test("kill -9 of cairn during a backup leaves nothing that looks good; the next 
   const database = createDatabase();
   fillAwkwardDatabase(database);
   // A dump that streams some data and then hangs, so the kill lands mid-upload.
-  const bin = fakePgBin(ws.dir, "head -c 3000000 /dev/urandom\nexec sleep 60");
+  // 20 MB: enough to get through the compressor's buffers (zstd -T0 works in multi-MB jobs).
+  const bin = fakePgBin(ws.dir, "head -c 20000000 /dev/urandom\nexec sleep 60");
   writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
   const child = spawn(process.execPath, [CLI, "backup"], {
     cwd: ws.dir,
