@@ -13,6 +13,12 @@ export interface GlobalOptions {
   quiet?: boolean;
 }
 
+/** What every command shares: the cancellation signal, and every secret seen, for redacting errors. */
+export interface CliContext {
+  signal: AbortSignal;
+  secrets: Set<string>;
+}
+
 export interface Runtime {
   config: Config;
   logger: Logger;
@@ -25,10 +31,11 @@ export function globalsOf(command: Command): GlobalOptions {
 }
 
 /** The config and a logger that knows its secrets, for commands that need a config. */
-export function runtimeOf(command: Command, signal: AbortSignal): Runtime {
+export function runtimeOf(command: Command, cli: CliContext): Runtime {
   const globals = globalsOf(command);
   const config = loadConfig(globals.config ? { file: globals.config } : {});
-  return { config, logger: loggerFor(globals, config.secrets), signal, globals };
+  for (const secret of config.secrets) cli.secrets.add(secret);
+  return { config, logger: loggerFor(globals, config.secrets), signal: cli.signal, globals };
 }
 
 export function loggerFor(globals: GlobalOptions, secrets: string[] = []): Logger {

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from "commander";
+import { createRedactor } from "../core/logger.ts";
 import { CairnError, ConfigError, SourceError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { examples } from "./_shared.ts";
+import { type CliContext, examples } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";
 import { register as registerConfig } from "./commands/config.ts";
@@ -16,7 +17,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(signal: AbortSignal): Command {
+export function buildProgram(cli: CliContext): Command {
   const program = new Command("cairn")
     .description(
       "Back up databases and files: compressed, age-encrypted, verified, restorable with standard tools.",
@@ -39,13 +40,13 @@ export function buildProgram(signal: AbortSignal): Command {
         "cairn verify app -i key.txt",
       ]),
     );
-  registerBackup(program, signal);
-  registerList(program, signal);
-  registerShow(program, signal);
-  registerRestore(program, signal);
-  registerVerify(program, signal);
-  registerConfig(program, signal);
-  registerCatalog(program, signal);
+  registerBackup(program, cli);
+  registerList(program, cli);
+  registerShow(program, cli);
+  registerRestore(program, cli);
+  registerVerify(program, cli);
+  registerConfig(program, cli);
+  registerCatalog(program, cli);
   registerKeygen(program);
   program.exitOverride();
   program.commands.forEach(function override(command: Command) {
@@ -55,15 +56,16 @@ export function buildProgram(signal: AbortSignal): Command {
   return program;
 }
 
-function report(error: unknown): number {
+function report(error: unknown, redact: (text: string) => string): number {
+  const write = (text: string) => process.stderr.write(redact(text));
   if (error instanceof CommanderError) {
     // Commander already printed help, the version or the usage error.
     return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   }
   if (error instanceof CairnError) {
-    process.stderr.write(`cairn: ${error.message}\n`);
-    if (error.hint) process.stderr.write(`  → ${error.hint}\n`);
-    if (error instanceof SourceError && error.stderrTail) process.stderr.write(`${error.stderrTail}\n`);
+    write(`cairn: ${error.message}\n`);
+    if (error.hint) write(`  → ${error.hint}\n`);
+    if (error instanceof SourceError && error.stderrTail) write(`${error.stderrTail}\n`);
     return error instanceof ConfigError || error.code === "USAGE" ? EXIT_USAGE : EXIT_FAILED;
   }
   if ((error as Error)?.name === "AbortError") {
@@ -71,8 +73,8 @@ function report(error: unknown): number {
     return EXIT_FAILED;
   }
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`cairn: unexpected error: ${message}\n`);
-  if (process.env.CAIRN_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  write(`cairn: unexpected error: ${message}\n`);
+  if (process.env.CAIRN_DEBUG && error instanceof Error) write(`${error.stack}\n`);
   return EXIT_FAILED;
 }
 
@@ -85,11 +87,12 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  const cli: CliContext = { signal: controller.signal, secrets: new Set() };
   try {
-    await buildProgram(controller.signal).parseAsync(argv);
+    await buildProgram(cli).parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
   } catch (error) {
-    return report(error);
+    return report(error, createRedactor(cli.secrets));
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);

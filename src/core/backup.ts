@@ -22,6 +22,7 @@ import {
   type RunOptions,
   withContext,
 } from "./context.ts";
+import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { newSnapshotId, snapshotFolder } from "./snapshot.ts";
 import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
@@ -127,7 +128,7 @@ async function backupJob(
         objects: a.objects.length,
       })),
       destinations: error === undefined ? folders : {},
-      ...(error === undefined ? {} : { error: errorSummary(error) }),
+      ...(error === undefined ? {} : { error: errorSummary(error, createRedactor(config.secrets)) }),
     };
   };
 
@@ -306,17 +307,18 @@ async function removeIncomplete(
   }
 }
 
-function errorSummary(error: unknown): NonNullable<JobResult["error"]> {
+/** What the report, the logs and the catalog say about a failure — with every known secret removed. */
+function errorSummary(error: unknown, redact: (text: string) => string): NonNullable<JobResult["error"]> {
   if (error instanceof CairnError) {
     const stderr = (error as SourceError).stderrTail;
     return {
       code: error.code,
-      message: error.message,
-      ...(error.hint ? { hint: error.hint } : {}),
-      ...(stderr ? { stderr } : {}),
+      message: redact(error.message),
+      ...(error.hint ? { hint: redact(error.hint) } : {}),
+      ...(stderr ? { stderr: redact(stderr) } : {}),
     };
   }
   if ((error as Error)?.name === "AbortError")
     return { code: "ABORTED", message: "the backup was interrupted" };
-  return { code: "INTERNAL", message: describeError(error) };
+  return { code: "INTERNAL", message: redact(describeError(error)) };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -121,11 +121,14 @@ export class LocalStorage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
     try {
-      await unlink(this.pathOf(key));
+      await unlink(path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
+    // The folder goes with its last object (a snapshot folder, once emptied); never the root.
+    if (dirname(path) !== this.location) await rmdir(dirname(path)).catch(() => {});
   }
 }
 

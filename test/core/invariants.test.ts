@@ -200,3 +200,23 @@ test("damaged backups are refused: wrong identity, flipped byte, truncated objec
   writeFileSync(object, original);
   assert.equal((await cairn(["verify", "app", "-i", ws.keyFile], { cwd: ws.dir, env: ws.env })).code, 0);
 });
+
+test("a secret that a failing tool prints is redacted from the error, the JSON report and the catalog", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  const password = "leaky-secret-91c2f0";
+  // A tool that shows its password file in its error output: cairn must not pass that on.
+  const bin = fakePgBin(ws.dir, 'cat "$PGPASSFILE" >&2\nexit 1');
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    postgresJob({ database, recipient: ws.recipient, binDir: bin, password }),
+  );
+  const result = await cairn(["backup", "--json"], { cwd: ws.dir, env: ws.env });
+  assert.equal(result.code, 1);
+  const report = JSON.parse(result.stdout);
+  assert.match(report.jobs[0].error.stderr, /<redacted>/, "the tool's output is kept, minus the secret");
+  assert.ok(!result.stdout.includes(password), "secret in the JSON report");
+  assert.ok(!result.stderr.includes(password), "secret in the logs");
+  const runs = await cairn(["catalog", "runs", "--json"], { cwd: ws.dir, env: ws.env });
+  assert.ok(!runs.stdout.includes(password), "secret in the catalog");
+});

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { formatSize } from "../../config/size.ts";
 import { backup, type Progress } from "../../core/backup.ts";
-import { examples, printJson, runtimeOf } from "../_shared.ts";
+import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
 
 function progressLine(): { update: (p: Progress) => void; clear: () => void } | undefined {
   if (!process.stderr.isTTY) return undefined;
@@ -19,7 +19,7 @@ function progressLine(): { update: (p: Progress) => void; clear: () => void } | 
   };
 }
 
-export function register(program: Command, signal: AbortSignal): void {
+export function register(program: Command, cli: CliContext): void {
   program
     .command("backup")
     .description("back up the named jobs (all configured jobs when none is named)")
@@ -34,14 +34,14 @@ export function register(program: Command, signal: AbortSignal): void {
       ]),
     )
     .action(async (jobs: string[], flags: { json?: boolean }, command: Command) => {
-      const runtime = runtimeOf(command, signal);
+      const runtime = runtimeOf(command, cli);
       const progress =
         runtime.globals.logFormat === "human" && !runtime.globals.quiet ? progressLine() : undefined;
       const report = await backup({
         config: runtime.config,
         jobs,
         logger: runtime.logger,
-        signal,
+        signal: runtime.signal,
         ...(progress ? { onProgress: progress.update } : {}),
       });
       progress?.clear();

@@ -2,9 +2,9 @@ import type { Command } from "commander";
 import { Catalog } from "../../catalog/catalog.ts";
 import { formatSize } from "../../config/size.ts";
 import { rebuildCatalog } from "../../core/list.ts";
-import { examples, printJson, runtimeOf, table } from "../_shared.ts";
+import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
 
-export function register(program: Command, signal: AbortSignal): void {
+export function register(program: Command, cli: CliContext): void {
   const catalog = program
     .command("catalog")
     .description("the local catalog of runs and snapshots (a cache: the destinations are the truth)")
@@ -15,11 +15,11 @@ export function register(program: Command, signal: AbortSignal): void {
     .argument("[job]", "only this job")
     .addHelpText("after", examples(["cairn catalog rebuild", "cairn catalog rebuild app"]))
     .action(async (job: string | undefined, _flags: object, command: Command) => {
-      const runtime = runtimeOf(command, signal);
+      const runtime = runtimeOf(command, cli);
       const results = await rebuildCatalog({
         config: runtime.config,
         logger: runtime.logger,
-        signal,
+        signal: runtime.signal,
         ...(job ? { job } : {}),
       });
       for (const r of results) {
@@ -36,7 +36,7 @@ export function register(program: Command, signal: AbortSignal): void {
     .option("--json", "print JSON on stdout")
     .addHelpText("after", examples(["cairn catalog runs", "cairn catalog runs app -n 5 --json"]))
     .action(async (job: string | undefined, flags: { limit: string; json?: boolean }, command: Command) => {
-      const runtime = runtimeOf(command, signal);
+      const runtime = runtimeOf(command, cli);
       const db = await Catalog.open(runtime.config.stateDir);
       try {
         const runs = db.runs(job, Number(flags.limit) || 20);

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { stringify } from "yaml";
 import { redactedConfig } from "../../config/load.ts";
-import { examples, printJson, runtimeOf } from "../_shared.ts";
+import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
 
-export function register(program: Command, signal: AbortSignal): void {
+export function register(program: Command, cli: CliContext): void {
   const config = program
     .command("config")
     .description("check or show the configuration")
@@ -13,7 +13,7 @@ export function register(program: Command, signal: AbortSignal): void {
     .description("validate the configuration and report every problem with its file, line and key")
     .addHelpText("after", examples(["cairn config check", "CAIRN_CONFIG=/etc/cairn.yaml cairn config check"]))
     .action((_flags: object, command: Command) => {
-      const runtime = runtimeOf(command, signal);
+      const runtime = runtimeOf(command, cli);
       const jobs = Object.keys(runtime.config.jobs);
       process.stdout.write(`${runtime.config.file}: ok, ${jobs.length} job(s): ${jobs.join(", ")}\n`);
     });
@@ -25,7 +25,7 @@ export function register(program: Command, signal: AbortSignal): void {
     .option("--json", "print JSON instead of YAML")
     .addHelpText("after", examples(["cairn config show", "cairn config show --json | jq .jobs"]))
     .action((flags: { json?: boolean }, command: Command) => {
-      const runtime = runtimeOf(command, signal);
+      const runtime = runtimeOf(command, cli);
       const shown = redactedConfig(runtime.config);
       if (flags.json) printJson(shown);
       else process.stdout.write(stringify(shown));

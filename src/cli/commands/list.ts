@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { formatSize } from "../../config/size.ts";
 import { list } from "../../core/list.ts";
-import { examples, printJson, runtimeOf, table } from "../_shared.ts";
+import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
 
-export function register(program: Command, signal: AbortSignal): void {
+export function register(program: Command, cli: CliContext): void {
   program
     .command("list")
     .alias("ls")
@@ -12,11 +12,11 @@ export function register(program: Command, signal: AbortSignal): void {
     .option("--json", "print JSON on stdout")
     .addHelpText("after", examples(["cairn list", "cairn list app --json"]))
     .action(async (job: string | undefined, flags: { json?: boolean }, command: Command) => {
-      const runtime = runtimeOf(command, signal);
+      const runtime = runtimeOf(command, cli);
       const result = await list({
         config: runtime.config,
         logger: runtime.logger,
-        signal,
+        signal: runtime.signal,
         ...(job ? { job } : {}),
       });
       for (const bad of result.unreadable)

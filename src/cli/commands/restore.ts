@@ -1,7 +1,15 @@
 import type { Command } from "commander";
 import { parseSnapshotSpec } from "../../core/list.ts";
 import { restore } from "../../core/restore.ts";
-import { collect, examples, type KeyFlags, keysFrom, printJson, runtimeOf } from "../_shared.ts";
+import {
+  type CliContext,
+  collect,
+  examples,
+  type KeyFlags,
+  keysFrom,
+  printJson,
+  runtimeOf,
+} from "../_shared.ts";
 
 interface Flags extends KeyFlags {
   source?: string;
@@ -11,7 +19,7 @@ interface Flags extends KeyFlags {
   json?: boolean;
 }
 
-export function register(program: Command, signal: AbortSignal): void {
+export function register(program: Command, cli: CliContext): void {
   program
     .command("restore")
     .description("restore one source of a snapshot into a new folder or database (never overwrites)")
@@ -32,12 +40,12 @@ export function register(program: Command, signal: AbortSignal): void {
       ]),
     )
     .action(async (spec: string, flags: Flags, command: Command) => {
-      const runtime = runtimeOf(command, signal);
+      const runtime = runtimeOf(command, cli);
       const { job, snapshot } = parseSnapshotSpec(spec);
       const result = await restore({
         config: runtime.config,
         logger: runtime.logger,
-        signal,
+        signal: runtime.signal,
         job,
         snapshot,
         ...keysFrom(flags),

@@ -1,9 +1,17 @@
 import type { Command } from "commander";
 import { parseSnapshotSpec } from "../../core/list.ts";
 import { verify } from "../../core/restore.ts";
-import { collect, examples, type KeyFlags, keysFrom, printJson, runtimeOf } from "../_shared.ts";
+import {
+  type CliContext,
+  collect,
+  examples,
+  type KeyFlags,
+  keysFrom,
+  printJson,
+  runtimeOf,
+} from "../_shared.ts";
 
-export function register(program: Command, signal: AbortSignal): void {
+export function register(program: Command, cli: CliContext): void {
   program
     .command("verify")
     .description("read a snapshot back: checksums, decryption, decompression, and the source's own check")
@@ -21,12 +29,12 @@ export function register(program: Command, signal: AbortSignal): void {
     )
     .action(
       async (spec: string, flags: KeyFlags & { destination?: string; json?: boolean }, command: Command) => {
-        const runtime = runtimeOf(command, signal);
+        const runtime = runtimeOf(command, cli);
         const { job, snapshot } = parseSnapshotSpec(spec);
         const result = await verify({
           config: runtime.config,
           logger: runtime.logger,
-          signal,
+          signal: runtime.signal,
           job,
           snapshot,
           ...keysFrom(flags),
