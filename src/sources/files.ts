@@ -1,5 +1,5 @@
 import { createReadStream, lstatSync, readFileSync } from "node:fs";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readlink } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import picomatch from "picomatch";
