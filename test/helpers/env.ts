@@ -56,6 +56,8 @@ export function run(
     });
     child.on("error", reject);
     child.on("close", (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+    // A program that exits without reading its input closes the pipe: that is not a test failure.
+    child.stdin!.on("error", () => {});
     child.stdin!.end(options.input ?? "");
   });
 }
