@@ -18,7 +18,7 @@ import {
 } from "../../src/index.ts";
 import { LocalStorage } from "../../src/storages/local.ts";
 import type { Storage } from "../../src/types.ts";
-import { tempDir } from "../helpers/env.ts";
+import { run, tempDir } from "../helpers/env.ts";
 
 function filesJob(dir: string, extra: Record<string, unknown> = {}) {
   return configFromObject(
@@ -138,4 +138,48 @@ test("local storage never overwrites and never shows a half-written object", asy
   await storage.delete("a/nothing", ctx);
   await assert.rejects(storage.get("a/nothing", ctx), /does not exist/);
   await assert.rejects(storage.put("../escape", Readable.from([]), ctx), /invalid key/);
+});
+
+test("every compression engine round-trips and is readable by the standard tools", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, "docs"));
+  const text = Buffer.from("a line of text that compresses well\n".repeat(100_000));
+  writeFileSync(join(dir, "docs/text.txt"), text);
+  for (const compression of [
+    { type: "zstd", engine: "builtin", level: 7 },
+    { type: "zstd", engine: "tool" },
+    { type: "gzip", level: 9 },
+    "none",
+  ]) {
+    const label = JSON.stringify(compression);
+    const out = `out-${label.replace(/\W+/g, "-")}`;
+    const config = configFromObject(
+      {
+        state_dir: "./state",
+        jobs: {
+          docs: {
+            sources: { docs: { type: "files", paths: ["./docs"] } },
+            compression,
+            destinations: { d: { type: "local", path: out } },
+          },
+        },
+      },
+      { baseDir: dir },
+    );
+    const report = await backup({ config });
+    assert.ok(report.ok, `${label}: ${JSON.stringify(report.jobs[0]?.error)}`);
+    const target = join(dir, `r-${Math.random().toString(36).slice(2)}`);
+    await restore({ config, job: "docs", toDir: target });
+    assert.deepEqual(readFileSync(join(target, "docs/text.txt")), text, label);
+    const snapshot = await show({ config, job: "docs" });
+    const hint = snapshot.manifest.artifacts[0]!.restoreWithoutCairn;
+    const byTools = join(dir, `t-${Math.random().toString(36).slice(2)}`);
+    const manual = await run("sh", ["-c", hint.replace(/DIR/g, byTools)], {
+      cwd: join(dir, out, snapshot.folder),
+    });
+    assert.equal(manual.code, 0, `${label}: ${manual.stderr}`);
+    assert.deepEqual(readFileSync(join(byTools, "docs/text.txt")), text, `${label} via ${hint}`);
+    if (compression !== "none")
+      assert.ok(report.jobs[0]!.storedBytes < text.length / 10, `${label} compresses`);
+  }
 });
