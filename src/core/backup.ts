@@ -3,7 +3,7 @@ import { type Duplex, PassThrough, Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Catalog } from "../catalog/catalog.ts";
 import type { Config } from "../config/load.ts";
-import { CairnError, describeError, SourceError, StorageError } from "../errors.ts";
+import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
 import {
   type ArtifactRecord,
   MANIFEST_FORMAT,
@@ -201,7 +201,8 @@ async function backupJob(
           seconds: done.durationMs / 1000,
         });
         return done;
-      } catch (error) {
+      } catch (caught) {
+        const error = ctx.signal.aborted ? interrupted(ctx.signal) : caught;
         const failed = result(error);
         ctx.logger.error(
           `backup failed: ${failed.error!.message}`,
@@ -265,6 +266,8 @@ async function storeArtifact(
     const stages = [artifact.stream, new Coalesce(256 * 1024), counter, ...encoders, sink];
     await pipeline(stages as unknown as [Readable, ...Duplex[], Writable], { signal: ctx.signal });
   } catch (error) {
+    // Let every started upload finish failing (and remove its temporary object) before cleanup.
+    await sink.settled();
     throw error instanceof CairnError
       ? error
       : new SourceError(`source ${sourceName}: ${describeError(error)}`, { cause: error });
@@ -305,6 +308,11 @@ async function removeIncomplete(
       });
     }
   }
+}
+
+function interrupted(signal: AbortSignal): AbortedError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : undefined;
+  return new AbortedError(`the backup was ${reason ?? "interrupted"}; nothing was recorded as good`);
 }
 
 /** What the report, the logs and the catalog say about a failure — with every known secret removed. */

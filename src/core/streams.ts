@@ -87,9 +87,17 @@ export class ObjectSink extends Writable {
       : `${this.baseKey}.part${String(index + 1).padStart(4, "0")}`;
   }
 
+  private readonly puts: Promise<void>[] = [];
+
+  /** Resolves once every put this sink started has finished or failed (and cleaned up after itself). */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.puts);
+  }
+
   private start(): OpenObject {
     const key = this.keyFor(this.objects.length);
     const outputs = this.open(key);
+    this.puts.push(...outputs.map((o) => o.stored));
     const failure = Promise.race(outputs.map((o) => o.stored.then(() => new Promise<never>(() => {}))));
     failure.catch(() => {});
     this.current = { key, hash: createHash("sha256"), size: 0, outputs, failure };

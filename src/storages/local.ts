@@ -71,6 +71,7 @@ export class LocalStorage implements Storage {
       await fsyncPath(dir);
     } catch (error) {
       await unlink(temp).catch(() => {});
+      await rmdir(dir).catch(() => {}); // only if this left it empty
       if (error instanceof StorageError) throw error;
       throw new StorageError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
     }

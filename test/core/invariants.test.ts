@@ -3,8 +3,9 @@
  * success, no good-looking leftovers after a kill, no secrets anywhere, damaged data refused.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -219,4 +220,88 @@ test("a secret that a failing tool prints is redacted from the error, the JSON r
   assert.ok(!result.stderr.includes(password), "secret in the logs");
   const runs = await cairn(["catalog", "runs", "--json"], { cwd: ws.dir, env: ws.env });
   assert.ok(!runs.stdout.includes(password), "secret in the catalog");
+});
+
+test("SIGTERM during a backup stops it cleanly: the dump is killed, nothing partial is left, exit 1", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  const bin = fakePgBin(ws.dir, "head -c 20000000 /dev/urandom\nexec sleep 60");
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
+  const child = spawn(process.execPath, [CLI, "backup"], {
+    cwd: ws.dir,
+    env: { ...process.env, ...ws.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const deadline = Date.now() + 20_000;
+  while (
+    Date.now() < deadline &&
+    !(
+      existsSync(join(ws.dir, "backups/app")) &&
+      readdirSync(join(ws.dir, "backups/app"), { recursive: true }).length >= 2
+    )
+  )
+    await sleep(100);
+  const started = Date.now();
+  child.kill("SIGTERM");
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.equal(code, 1, stderr);
+  assert.ok(Date.now() - started < 10_000, "stops promptly");
+  assert.match(stderr, /SIGTERM received/);
+  assert.match(stderr, /interrupted/);
+  assert.deepEqual(
+    readdirSync(join(ws.dir, "backups/app"), { recursive: true }),
+    [],
+    "partial objects and temp files removed",
+  );
+  const runs = JSON.parse((await cairn(["catalog", "runs", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+  assert.equal(runs[0].status, "failed");
+  const sleepers = spawnSync("pgrep", ["-f", `sleep 60`], { encoding: "utf8" }).stdout.trim();
+  const ours = sleepers
+    .split("\n")
+    .filter(Boolean)
+    .filter(
+      (pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("sleep") &&
+        existsSync(`/proc/${pid}/cwd`) &&
+        readlinkSync(`/proc/${pid}/cwd`) === ws.dir,
+    );
+  assert.deepEqual(ours, [], "the dump process was stopped too");
+});
+
+test("a full disk fails the backup (exit 1, the cause named) and leaves the older snapshot alone", async (t) => {
+  const ws = workspace(tempDir());
+  const mountPoint = join(ws.dir, "backups");
+  mkdirSync(mountPoint);
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint]);
+  if (mounted.status !== 0) {
+    t.skip(`needs root to mount a 2 MB tmpfs as a small disk (${mounted.stderr.toString().trim()})`);
+    return;
+  }
+  try {
+    mkdirSync(join(ws.dir, "data"));
+    writeFileSync(join(ws.dir, "data/small.txt"), "small\n");
+    writeFileSync(
+      join(ws.dir, "cairn.yaml"),
+      `jobs:\n  files:\n    sources: { data: { type: files, paths: [./data] } }\n    destinations: { disk: { type: local, path: ./backups } }\n`,
+    );
+    assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+    writeFileSync(join(ws.dir, "data/big.bin"), randomBytes(3 * 1024 * 1024));
+    const full = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+    assert.equal(full.code, 1, full.stderr);
+    assert.match(full.stderr, /ENOSPC|no space left/i);
+    const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+    assert.equal(listed.snapshots.length, 1, "the older snapshot is still there and good");
+    const target = join(ws.dir, "restored");
+    assert.equal(
+      (await cairn(["restore", "files", "--to-dir", target], { cwd: ws.dir, env: ws.env })).code,
+      0,
+    );
+    assert.equal(readFileSync(join(target, "data/small.txt"), "utf8"), "small\n");
+  } finally {
+    spawnSync("umount", [mountPoint]);
+  }
 });
