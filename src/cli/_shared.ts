@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type Config, loadConfig } from "../config/load.ts";
+import { parseSnapshotSpec } from "../core/list.ts";
 import { createLogger } from "../core/logger.ts";
 import type { KeyOptions } from "../core/restore.ts";
 import { UsageError } from "../errors.ts";
@@ -36,6 +37,25 @@ export function runtimeOf(command: Command, cli: CliContext): Runtime {
   const config = loadConfig(globals.config ? { file: globals.config } : {});
   for (const secret of config.secrets) cli.secrets.add(secret);
   return { config, logger: loggerFor(globals, config.secrets), signal: cli.signal, globals };
+}
+
+/** The options every command about one snapshot (`JOB[@ID]`) passes to the library. */
+export function snapshotRequest(
+  command: Command,
+  cli: CliContext,
+  spec: string,
+  flags: { destination?: string },
+) {
+  const runtime = runtimeOf(command, cli);
+  const { job, snapshot } = parseSnapshotSpec(spec);
+  return {
+    config: runtime.config,
+    logger: runtime.logger,
+    signal: runtime.signal,
+    job,
+    snapshot,
+    ...(flags.destination ? { destination: flags.destination } : {}),
+  };
 }
 
 export function loggerFor(globals: GlobalOptions, secrets: string[] = []): Logger {

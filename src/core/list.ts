@@ -148,6 +148,25 @@ export async function locateSnapshot(
   );
 }
 
+/** Runs `fn` on a located snapshot, closing the destinations afterwards. */
+export function withSnapshot<T>(
+  options: RunOptions & { job: string; snapshot?: string; destination?: string },
+  fn: (located: Located, ctx: PluginContext) => Promise<T>,
+): Promise<T> {
+  return withContext(
+    options,
+    async (ctx) => {
+      const located = await locateSnapshot(options, ctx);
+      try {
+        return await fn(located, ctx);
+      } finally {
+        await closeDestinations(located.destinations);
+      }
+    },
+    { job: options.job },
+  );
+}
+
 export interface RefreshResult {
   job: string;
   snapshots: number;

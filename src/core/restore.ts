@@ -13,8 +13,8 @@ import type {
   Source,
   Storage,
 } from "../types.ts";
-import { closeDestinations, createSource, type RunOptions, withContext } from "./context.ts";
-import { locateSnapshot, type SnapshotSummary, summarize } from "./list.ts";
+import { createSource, type RunOptions } from "./context.ts";
+import { type SnapshotSummary, summarize, withSnapshot } from "./list.ts";
 import { HoldBackLast, ObjectVerifier } from "./streams.ts";
 
 export interface KeyOptions {
@@ -156,40 +156,30 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   if (!target.dir && !target.database)
     throw new UsageError("say where to restore: --to-dir DIR or --to-database NAME");
   const keys = resolveKeys(options);
-  return withContext(
-    options,
-    async (ctx) => {
-      const located = await locateSnapshot(options, ctx);
+  return withSnapshot(options, async ({ ref, destination }, ctx) => {
+    const chosen = pickArtifacts(ref.manifest.artifacts, options.source);
+    if (chosen.length > 1 && target.dir === undefined)
+      throw new UsageError("this source produced several artifacts; restore them into a folder");
+    const restored: RestoreResult["restored"] = [];
+    for (const artifact of chosen) {
+      const source = sourceFor(options.config, options.job, artifact);
+      if (!source.restore) throw new RestoreError(`source type ${artifact.type} cannot restore`);
+      ctx.logger.info("restoring", {
+        source: artifact.source,
+        artifact: artifact.name,
+        from: destination.name,
+      });
+      const stream = openArtifact(options.config, destination.storage, ref.folder, artifact, keys, ctx);
       try {
-        const { ref, destination } = located;
-        const chosen = pickArtifacts(ref.manifest.artifacts, options.source);
-        if (chosen.length > 1 && target.dir === undefined)
-          throw new UsageError("this source produced several artifacts; restore them into a folder");
-        const restored: RestoreResult["restored"] = [];
-        for (const artifact of chosen) {
-          const source = sourceFor(options.config, options.job, artifact);
-          if (!source.restore) throw new RestoreError(`source type ${artifact.type} cannot restore`);
-          ctx.logger.info("restoring", {
-            source: artifact.source,
-            artifact: artifact.name,
-            from: destination.name,
-          });
-          const stream = openArtifact(options.config, destination.storage, ref.folder, artifact, keys, ctx);
-          try {
-            const summary = await source.restore(artifact, stream, target, ctx);
-            restored.push({ source: artifact.source, artifact: artifact.name, summary });
-          } catch (error) {
-            stream.destroy();
-            throw asCairnError(error);
-          }
-        }
-        return { job: options.job, snapshot: ref.id, destination: destination.name, restored };
-      } finally {
-        await closeDestinations(located.destinations);
+        const summary = await source.restore(artifact, stream, target, ctx);
+        restored.push({ source: artifact.source, artifact: artifact.name, summary });
+      } catch (error) {
+        stream.destroy();
+        throw asCairnError(error);
       }
-    },
-    { job: options.job },
-  );
+    }
+    return { job: options.job, snapshot: ref.id, destination: destination.name, restored };
+  });
 }
 
 export interface VerifyOptions extends RunOptions, KeyOptions {
@@ -213,47 +203,37 @@ export interface VerifyResult {
  */
 export async function verify(options: VerifyOptions): Promise<VerifyResult> {
   const keys = resolveKeys(options);
-  return withContext(
-    options,
-    async (ctx) => {
-      const located = await locateSnapshot(options, ctx);
-      try {
-        const { ref, destination } = located;
-        const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => t.type === "age"));
-        const level =
-          encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";
-        if (level === "stored")
-          ctx.logger.warn(
-            "no identity or passphrase given: checking stored bytes only, not the decrypted content",
-          );
-        const artifacts: VerifyResult["artifacts"] = [];
-        for (const artifact of ref.manifest.artifacts) {
-          const bytes = artifact.objects.reduce((s, o) => s + o.size, 0);
-          const decodeKeys = level === "full" ? keys : undefined;
-          const summary = await verifyArtifact(
-            options,
-            destination.storage,
-            ref.folder,
-            artifact,
-            decodeKeys,
-            ctx,
-          );
-          artifacts.push({
-            source: artifact.source,
-            artifact: artifact.name,
-            objects: artifact.objects.length,
-            bytes,
-            summary,
-          });
-          ctx.logger.info("verified", { artifact: artifact.name, result: summary });
-        }
-        return { job: options.job, snapshot: ref.id, destination: destination.name, level, artifacts };
-      } finally {
-        await closeDestinations(located.destinations);
-      }
-    },
-    { job: options.job },
-  );
+  return withSnapshot(options, async ({ ref, destination }, ctx) => {
+    const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => t.type === "age"));
+    const level =
+      encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";
+    if (level === "stored")
+      ctx.logger.warn(
+        "no identity or passphrase given: checking stored bytes only, not the decrypted content",
+      );
+    const artifacts: VerifyResult["artifacts"] = [];
+    for (const artifact of ref.manifest.artifacts) {
+      const bytes = artifact.objects.reduce((s, o) => s + o.size, 0);
+      const decodeKeys = level === "full" ? keys : undefined;
+      const summary = await verifyArtifact(
+        options,
+        destination.storage,
+        ref.folder,
+        artifact,
+        decodeKeys,
+        ctx,
+      );
+      artifacts.push({
+        source: artifact.source,
+        artifact: artifact.name,
+        objects: artifact.objects.length,
+        bytes,
+        summary,
+      });
+      ctx.logger.info("verified", { artifact: artifact.name, result: summary });
+    }
+    return { job: options.job, snapshot: ref.id, destination: destination.name, level, artifacts };
+  });
 }
 
 async function verifyArtifact(
@@ -308,10 +288,9 @@ export interface ShowResult extends SnapshotSummary {
 
 /** One snapshot's manifest, as found on the first destination that has it. */
 export async function show(options: ShowOptions): Promise<ShowResult> {
-  return withContext(options, async (ctx) => {
-    const located = await locateSnapshot(options, ctx);
-    await closeDestinations(located.destinations);
-    const { ref } = located;
-    return { ...summarize(ref.manifest, [ref.destination]), folder: ref.folder, manifest: ref.manifest };
-  });
+  return withSnapshot(options, async ({ ref }) => ({
+    ...summarize(ref.manifest, [ref.destination]),
+    folder: ref.folder,
+    manifest: ref.manifest,
+  }));
 }

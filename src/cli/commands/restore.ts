@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { parseSnapshotSpec } from "../../core/list.ts";
 import { restore } from "../../core/restore.ts";
 import {
   type CliContext,
@@ -8,7 +7,7 @@ import {
   type KeyFlags,
   keysFrom,
   printJson,
-  runtimeOf,
+  snapshotRequest,
 } from "../_shared.ts";
 
 interface Flags extends KeyFlags {
@@ -40,23 +39,17 @@ export function register(program: Command, cli: CliContext): void {
       ]),
     )
     .action(async (spec: string, flags: Flags, command: Command) => {
-      const runtime = runtimeOf(command, cli);
-      const { job, snapshot } = parseSnapshotSpec(spec);
+      const request = snapshotRequest(command, cli, spec, flags);
       const result = await restore({
-        config: runtime.config,
-        logger: runtime.logger,
-        signal: runtime.signal,
-        job,
-        snapshot,
+        ...request,
         ...keysFrom(flags),
         ...(flags.source ? { source: flags.source } : {}),
         ...(flags.toDir ? { toDir: flags.toDir } : {}),
         ...(flags.toDatabase ? { toDatabase: flags.toDatabase } : {}),
-        ...(flags.destination ? { destination: flags.destination } : {}),
       });
       if (flags.json) printJson(result);
       else
         for (const r of result.restored)
-          process.stdout.write(`${job}@${result.snapshot} ${r.source}: ${r.summary}\n`);
+          process.stdout.write(`${request.job}@${result.snapshot} ${r.source}: ${r.summary}\n`);
     });
 }

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import { formatSize } from "../../config/size.ts";
-import { parseSnapshotSpec } from "../../core/list.ts";
 import { show } from "../../core/restore.ts";
-import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
+import { type CliContext, examples, printJson, snapshotRequest } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   program
@@ -13,16 +12,7 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print the manifest as JSON on stdout")
     .addHelpText("after", examples(["cairn show app", "cairn show app@2026-11-23T07-45-12Z-3f9a --json"]))
     .action(async (spec: string, flags: { json?: boolean; destination?: string }, command: Command) => {
-      const runtime = runtimeOf(command, cli);
-      const { job, snapshot } = parseSnapshotSpec(spec);
-      const result = await show({
-        config: runtime.config,
-        logger: runtime.logger,
-        signal: runtime.signal,
-        job,
-        snapshot,
-        ...(flags.destination ? { destination: flags.destination } : {}),
-      });
+      const result = await show(snapshotRequest(command, cli, spec, flags));
       if (flags.json) {
         printJson(result);
         return;

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { parseSnapshotSpec } from "../../core/list.ts";
 import { verify } from "../../core/restore.ts";
 import {
   type CliContext,
@@ -8,7 +7,7 @@ import {
   type KeyFlags,
   keysFrom,
   printJson,
-  runtimeOf,
+  snapshotRequest,
 } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
@@ -29,24 +28,15 @@ export function register(program: Command, cli: CliContext): void {
     )
     .action(
       async (spec: string, flags: KeyFlags & { destination?: string; json?: boolean }, command: Command) => {
-        const runtime = runtimeOf(command, cli);
-        const { job, snapshot } = parseSnapshotSpec(spec);
-        const result = await verify({
-          config: runtime.config,
-          logger: runtime.logger,
-          signal: runtime.signal,
-          job,
-          snapshot,
-          ...keysFrom(flags),
-          ...(flags.destination ? { destination: flags.destination } : {}),
-        });
+        const request = snapshotRequest(command, cli, spec, flags);
+        const result = await verify({ ...request, ...keysFrom(flags) });
         if (flags.json) {
           printJson(result);
           return;
         }
         for (const a of result.artifacts) process.stdout.write(`${a.artifact}: ok, ${a.summary}\n`);
         process.stdout.write(
-          `${job}@${result.snapshot} on ${result.destination}: ${result.level === "full" ? "verified" : "stored bytes verified (content not decrypted: no key given)"}\n`,
+          `${request.job}@${result.snapshot} on ${result.destination}: ${result.level === "full" ? "verified" : "stored bytes verified (content not decrypted: no key given)"}\n`,
         );
       },
     );
