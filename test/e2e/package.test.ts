@@ -30,3 +30,17 @@ test("npm pack → npm install -g → cairn --version and --help work", async ()
   const help = await run(bin, ["backup", "--help"], { env });
   assert.match(help.stdout, /Examples:/);
 });
+
+test("an old Node.js gets a clear message, not a crash", async (t) => {
+  // The machine's own Node (20 on these machines), not the Node 24 that runs the tests.
+  const system = ["/usr/bin/node", "/usr/local/bin/node"].find((p) => existsSync(p));
+  const version = system ? (await run(system, ["--version"])).stdout.trim() : "";
+  const major = Number(version.replace(/^v/, "").split(".")[0]);
+  if (!system || major >= 22) {
+    t.skip(`no Node older than 22 installed here (found ${version || "none"})`);
+    return;
+  }
+  const r = await run(system, [join(ROOT, "dist/cli/main.js"), "--version"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Node\.js 20\.\d+\.\d+ is too old; cairn needs Node\.js 22\.18 or newer/);
+});

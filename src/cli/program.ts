@@ -1,0 +1,100 @@
+import { Command, CommanderError, Option } from "commander";
+import { createRedactor } from "../core/logger.ts";
+import { CairnError, ConfigError, SourceError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import { type CliContext, examples } from "./_shared.ts";
+import { register as registerBackup } from "./commands/backup.ts";
+import { register as registerCatalog } from "./commands/catalog.ts";
+import { register as registerConfig } from "./commands/config.ts";
+import { register as registerKeygen } from "./commands/keygen.ts";
+import { register as registerList } from "./commands/list.ts";
+import { register as registerRestore } from "./commands/restore.ts";
+import { register as registerShow } from "./commands/show.ts";
+import { register as registerVerify } from "./commands/verify.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export function buildProgram(cli: CliContext): Command {
+  const program = new Command("cairn")
+    .description(
+      "Back up databases and files: compressed, age-encrypted, verified, restorable with standard tools.",
+    )
+    .version(VERSION, "-V, --version")
+    .option("-c, --config <file>", "configuration file (default: $CAIRN_CONFIG, then ./cairn.yaml)")
+    .addOption(
+      new Option("--log-format <format>", "log format on stderr").choices(["human", "json"]).default("human"),
+    )
+    .option("-v, --verbose", "log debug details (the tools' own stderr included)")
+    .option("-q, --quiet", "log warnings and errors only")
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      examples([
+        "cairn keygen -o key.txt",
+        "cairn backup",
+        "cairn list",
+        "cairn restore app --source db --to-database app_copy -i key.txt",
+        "cairn verify app -i key.txt",
+      ]),
+    );
+  registerBackup(program, cli);
+  registerList(program, cli);
+  registerShow(program, cli);
+  registerRestore(program, cli);
+  registerVerify(program, cli);
+  registerConfig(program, cli);
+  registerCatalog(program, cli);
+  registerKeygen(program);
+  program.exitOverride();
+  program.commands.forEach(function override(command: Command) {
+    command.exitOverride();
+    command.commands.forEach(override);
+  });
+  return program;
+}
+
+function report(error: unknown, redact: (text: string) => string): number {
+  const write = (text: string) => process.stderr.write(redact(text));
+  if (error instanceof CommanderError) {
+    // Commander already printed help, the version or the usage error.
+    return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (error instanceof CairnError) {
+    write(`cairn: ${error.message}\n`);
+    if (error.hint) write(`  → ${error.hint}\n`);
+    if (error instanceof SourceError && error.stderrTail) write(`${error.stderrTail}\n`);
+    return error instanceof ConfigError || error.code === "USAGE" ? EXIT_USAGE : EXIT_FAILED;
+  }
+  if ((error as Error)?.name === "AbortError") {
+    process.stderr.write("cairn: interrupted\n");
+    return EXIT_FAILED;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  write(`cairn: unexpected error: ${message}\n`);
+  if (process.env.CAIRN_DEBUG && error instanceof Error) write(`${error.stack}\n`);
+  return EXIT_FAILED;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(`cairn: ${signal} received, stopping (again to force)\n`);
+    controller.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  const cli: CliContext = { signal: controller.signal, secrets: new Set() };
+  try {
+    await buildProgram(cli).parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
+  } catch (error) {
+    return report(error, createRedactor(cli.secrets));
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+}
+
