@@ -97,4 +97,3 @@ export async function main(argv: string[]): Promise<number> {
     process.off("SIGTERM", stop);
   }
 }
-

@@ -62,7 +62,9 @@ function failure(
   stderr: string,
 ): SourceError {
   const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-  const last = stderr.split("\n").filter(Boolean).pop();
+  // The line that says what went wrong, not whatever the tool printed after it (e.g. the SQL).
+  const lines = stderr.split("\n").filter(Boolean);
+  const last = lines.findLast((line) => /error|fatal|failed/i.test(line)) ?? lines.pop();
   return new SourceError(`${program} ${how}${last ? `: ${last}` : ""}`, { stderrTail: stderr || undefined });
 }
 

@@ -16,6 +16,7 @@ import {
   databaseExists,
   fillAwkwardDatabase,
   psql,
+  tableContents,
   tempDir,
   uniqueName,
 } from "../helpers/env.ts";
@@ -304,4 +305,27 @@ test("a full disk fails the backup (exit 1, the cause named) and leaves the olde
   } finally {
     spawnSync("umount", [mountPoint]);
   }
+});
+
+test("a restore into a database that cannot take the dump leaves it exactly as it was", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  fillAwkwardDatabase(database);
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient }));
+  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+  psql(database, `UPDATE big_rows SET payload = 'changed after the backup' WHERE id = 1`);
+  const before = tableContents(database);
+  // The dump's tables already exist there: pg_restore fails, and its single transaction rolls back.
+  const r = await cairn(["restore", "app", "--to-database", database, "-i", ws.keyFile], {
+    cwd: ws.dir,
+    env: ws.env,
+  });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /pg_restore exited with code 1: .*already exists/);
+  assert.deepEqual(tableContents(database), before);
+  const several = await cairn(["restore", "app", "--to-dir", join(ws.dir, "x"), "-i", ws.keyFile], {
+    cwd: ws.dir,
+    env: ws.env,
+  });
+  assert.match(several.stderr, /a PostgreSQL backup restores into a database: pass --to-database NAME/);
 });
