@@ -106,6 +106,8 @@ async function backupJob(
   const runId = catalog?.startRun(job, id, started);
   const artifacts: ArtifactRecord[] = [];
   const folders: Record<string, string> = {};
+  /** Destinations that received the whole snapshot, manifest included. */
+  const complete = new Set<string>();
   let destinations: Destination[] = [];
   const result = (error?: unknown): JobResult => {
     const finished = new Date();
@@ -127,7 +129,7 @@ async function backupJob(
         storedBytes: a.objects.reduce((t, o) => t + o.size, 0),
         objects: a.objects.length,
       })),
-      destinations: error === undefined ? folders : {},
+      destinations: Object.fromEntries(Object.entries(folders).filter(([name]) => complete.has(name))),
       ...(error === undefined ? {} : { error: errorSummary(error, createRedactor(config.secrets)) }),
     };
   };
@@ -181,13 +183,23 @@ async function backupJob(
         };
         // The manifest goes last: until it is stored, the snapshot does not exist.
         const body = `${JSON.stringify(manifest, null, 2)}\n`;
-        await Promise.all(
+        const written = await Promise.allSettled(
           destinations.map((d) =>
             d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx),
           ),
         );
-        for (const d of destinations)
-          catalog?.recordSnapshot({ job, id, destination: d.name, folder: folders[d.name]!, manifest });
+        const failedManifests: string[] = [];
+        destinations.forEach((d, i) => {
+          if (written[i]?.status === "fulfilled") {
+            // A destination that has its manifest holds a complete, good snapshot: it stays.
+            complete.add(d.name);
+            catalog?.recordSnapshot({ job, id, destination: d.name, folder: folders[d.name]!, manifest });
+          } else {
+            failedManifests.push(`${d.name}: ${describeError((written[i] as PromiseRejectedResult).reason)}`);
+          }
+        });
+        if (failedManifests.length > 0)
+          throw new StorageError(`could not store the manifest on ${failedManifests.join("; ")}`);
         const done = result();
         if (runId !== undefined)
           catalog?.finishRun(runId, {
@@ -212,7 +224,11 @@ async function backupJob(
           ctx.logger.error(`last output of the failing program:\n${failed.error.stderr}`);
         if (runId !== undefined)
           catalog?.finishRun(runId, { status: "failed", error: failed.error!.message });
-        await removeIncomplete(destinations, folders, ctx);
+        await removeIncomplete(
+          destinations.filter((d) => !complete.has(d.name)),
+          folders,
+          ctx,
+        );
         return failed;
       } finally {
         await closeDestinations(destinations);
@@ -300,7 +316,11 @@ async function removeIncomplete(
     const folder = folders[d.name];
     if (!folder) continue;
     try {
-      for await (const object of d.storage.list(`${folder}/`, ctx)) await d.storage.delete(object.key, ctx);
+      const keys: string[] = [];
+      for await (const object of d.storage.list(`${folder}/`, ctx)) keys.push(object.key);
+      // A manifest, if any, goes first: a half-removed snapshot must never look good.
+      keys.sort((a, b) => Number(b.endsWith(`/${MANIFEST_NAME}`)) - Number(a.endsWith(`/${MANIFEST_NAME}`)));
+      for (const key of keys) await d.storage.delete(key, ctx);
     } catch (error) {
       ctx.logger.warn("could not remove the objects of the failed run", {
         destination: d.name,

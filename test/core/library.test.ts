@@ -5,10 +5,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
+import { z } from "zod";
 import {
   backup,
+  builtinPlugins,
   Catalog,
   configFromObject,
+  createRegistry,
+  defineStorage,
   list,
   rebuildCatalog,
   restore,
@@ -182,4 +186,56 @@ test("every compression engine round-trips and is readable by the standard tools
     if (compression !== "none")
       assert.ok(report.jobs[0]!.storedBytes < text.length / 10, `${label} compresses`);
   }
+});
+
+test("a destination that fails at the manifest fails the run; one that got the whole snapshot keeps it", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, "docs"));
+  writeFileSync(join(dir, "docs/a.txt"), "a");
+  // A plugin storage, registered like the built-ins, that refuses manifests.
+  const refusing = defineStorage({
+    type: "refuses-manifests",
+    description: "test storage",
+    schema: z.object({ path: z.string() }),
+    create: (options, env) => {
+      const inner: Storage = new LocalStorage(join(env.baseDir, options.path));
+      return {
+        capabilities: inner.capabilities,
+        location: inner.location,
+        put: (key, body, ctx) =>
+          key.endsWith("manifest.json")
+            ? Promise.reject(new Error("quota exceeded"))
+            : inner.put(key, body, ctx),
+        get: (key, ctx) => inner.get(key, ctx),
+        stat: (key, ctx) => inner.stat(key, ctx),
+        list: (prefix, ctx) => inner.list(prefix, ctx),
+        delete: (key, ctx) => inner.delete(key, ctx),
+      };
+    },
+  });
+  const config = configFromObject(
+    {
+      state_dir: "./state",
+      jobs: {
+        docs: {
+          sources: { docs: { type: "files", paths: ["./docs"] } },
+          destinations: {
+            good: { type: "local", path: "./good" },
+            bad: { type: "refuses-manifests", path: "./bad" },
+          },
+        },
+      },
+    },
+    { baseDir: dir, registry: createRegistry([...builtinPlugins, refusing]) },
+  );
+  const report = await backup({ config });
+  assert.equal(report.ok, false);
+  assert.match(report.jobs[0]!.error!.message, /could not store the manifest on bad: quota exceeded/);
+  assert.deepEqual(Object.keys(report.jobs[0]!.destinations), ["good"]);
+  const listed = await list({ config });
+  assert.deepEqual(
+    listed.snapshots.map((s) => s.destinations),
+    [["good"]],
+  );
+  assert.deepEqual(readdirSync(join(dir, "bad/docs")), [], "the incomplete copy is removed");
 });
