@@ -39,6 +39,14 @@ export interface Artifact {
   meta: Record<string, unknown>;
   /** An empty stream is an error unless the source says empty is fine. */
   allowEmpty?: boolean;
+  /**
+   * Set when `stream` is the raw stdout of a program (see `spawnProducer`): the artifact is good
+   * only once this resolves, and a transform that runs a program may read the stream's pipe
+   * directly (`Transform.encodeFrom`), so the bytes never pass through Node.
+   */
+  completion?: Promise<unknown>;
+  /** The artifact's size when the pipeline could not count it itself; read after `completion`. */
+  rawSize?: () => number | undefined;
 }
 
 export interface RestoreTarget {
@@ -121,6 +129,8 @@ export interface Transform {
   /** Appended to object names, e.g. `.zst`, `.age`; empty for none. */
   readonly extension: string;
   encode(ctx: PluginContext): Duplex;
+  /** Optional: encode a program's stdout by handing its pipe to another program (no copy through Node). */
+  encodeFrom?(input: Readable, ctx: PluginContext): Readable;
 }
 
 // ── Plugin definitions ─────────────────────────────────────────────────────

@@ -109,6 +109,74 @@ export function spawnFilter(program: string, args: string[], options: ExecOption
   return Duplex.from({ writable: child.stdin!, readable: output });
 }
 
+export interface Producer {
+  /** The program's stdout, not read by anyone yet: pipe it, or give it to another program as stdin. */
+  stdout: Readable;
+  /** Resolves with the program's stderr once it exits with an accepted code; rejects otherwise. */
+  completion: Promise<string>;
+}
+
+/**
+ * Starts a program whose output someone else will consume (see `spawnReader`); its success is
+ * known only from `completion`. `input` is fed to its stdin; if `input` fails, the program is
+ * killed and `completion` rejects with that failure.
+ */
+export function spawnProducer(
+  program: string,
+  args: string[],
+  options: ExecOptions & { input?: Readable; okCodes?: number[] },
+): Producer {
+  const child = start(program, args, options, options.input ? "pipe" : "ignore");
+  const stderr = new StderrTail(options.logger);
+  child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+  let inputError: Error | undefined;
+  if (options.input && child.stdin) {
+    child.stdin.on("error", () => {});
+    finished(options.input, { writable: false }, (error) => {
+      if (!error) return;
+      inputError ??= error;
+      child.kill("SIGKILL");
+    });
+    options.input.pipe(child.stdin);
+  }
+  const okCodes = options.okCodes ?? [0];
+  const completion = new Promise<string>((resolve, reject) => {
+    child.on("error", (error: NodeJS.ErrnoException) =>
+      reject(error.name === "AbortError" ? error : spawnError(program, error, options.installHint)),
+    );
+    child.on("close", (code, signal) => {
+      // Nobody reads the input any more: whoever writes it must not wait for ever.
+      options.input?.destroy();
+      if (inputError) reject(inputError);
+      else if (code !== null && okCodes.includes(code)) resolve(stderr.text());
+      else reject(failure(program, code, signal, stderr.text()));
+    });
+  });
+  completion.catch(() => {});
+  return { stdout: child.stdout!, completion };
+}
+
+/**
+ * A program that reads its stdin straight from another program's stdout: the bytes go from one
+ * process to the other through the kernel, never through Node. Its own stdout ends only if it exits with 0.
+ */
+export function spawnReader(
+  program: string,
+  args: string[],
+  input: Readable,
+  options: ExecOptions,
+): Readable {
+  const child = spawn(program, args, {
+    env: childEnv(options.env),
+    stdio: [input, "pipe", "pipe"],
+    signal: options.signal,
+    killSignal: "SIGTERM",
+  });
+  // The child has its own copy of the pipe now; ours would only keep it open.
+  input.destroy();
+  return watchOutput(child, program, options);
+}
+
 function watchOutput(child: ChildProcess, program: string, options: ExecOptions): Readable {
   const stderr = new StderrTail(options.logger);
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });

@@ -1,10 +1,14 @@
-import { createReadStream, lstatSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { accessSync, constants, createReadStream, lstatSync, readFileSync } from "node:fs";
 import { readdir, readlink } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { basename, dirname, join, resolve } from "node:path";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import picomatch from "picomatch";
 import * as tar from "tar-stream";
 import { z } from "zod";
+import { spawnProducer } from "../core/exec.ts";
+import { findProgram } from "../core/which.ts";
 import { SourceError } from "../errors.ts";
 import { type Artifact, defineSource, type Logger } from "../types.ts";
 import { extractTar, listTar } from "./_tar.ts";
@@ -22,6 +26,10 @@ const schema = z
     include: z.array(z.string()).default([]).describe("globs: when given, only matching files are kept"),
     exclude: z.array(z.string()).default([]).describe("globs of files and folders to leave out"),
     skip_unreadable: z.boolean().default(false).describe("warn about unreadable files instead of failing"),
+    engine: z
+      .enum(["auto", "tar", "builtin"])
+      .default("auto")
+      .describe("auto: GNU tar writes the archive when installed (faster), else cairn's own writer"),
   })
   .refine((o) => new Set(o.paths.map((p) => basename(resolve(p)))).size === o.paths.length, {
     message: "paths must end in distinct names: each becomes a top-level folder of the archive",
@@ -29,8 +37,17 @@ const schema = z
 
 type Options = z.output<typeof schema>;
 
+/** Receives the walk's entries in archive order and writes them into an archive. */
+interface ArchiveWriter {
+  /** Whether small files' contents should be read during the walk (the built-in writer needs them). */
+  readsContent: boolean;
+  directory(node: Node, stats: Stats): Promise<void>;
+  symlink(node: Node, stats: Stats, target: string): Promise<void>;
+  file(node: Node, stats: Stats, content: Buffer | undefined): Promise<void>;
+}
+
 interface Walk {
-  pack: tar.Pack;
+  writer: ArchiveWriter;
   logger: Logger;
   options: Options;
   included: (path: string) => boolean;
@@ -47,13 +64,13 @@ function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer): Promise<voi
 }
 
 /** Streams exactly `size` bytes: a file that shrank while read is padded (with a warning), one that grew is cut. */
-async function addLargeFile(walk: Walk, header: TarHeader, path: string): Promise<void> {
+async function addLargeFile(pack: tar.Pack, logger: Logger, header: TarHeader, path: string): Promise<void> {
   const size = header.size ?? 0;
   let written = 0;
   const entry = await new Promise<{ sink: Writable; done: Promise<void> }>((resolveEntry) => {
     let sinkRef: Writable | undefined;
     const done = new Promise<void>((res, rej) => {
-      sinkRef = walk.pack.entry(header, (error) => (error ? rej(error) : res())) as unknown as Writable;
+      sinkRef = pack.entry(header, (error) => (error ? rej(error) : res())) as unknown as Writable;
     });
     resolveEntry({ sink: sinkRef!, done });
   });
@@ -63,7 +80,7 @@ async function addLargeFile(walk: Walk, header: TarHeader, path: string): Promis
     if (!entry.sink.write(chunk)) await new Promise((r) => entry.sink.once("drain", r));
   }
   if (written < size) {
-    walk.logger.warn("file shrank while being read; padded with zeros", { path });
+    logger.warn("file shrank while being read; padded with zeros", { path });
     entry.sink.write(Buffer.alloc(size - written));
   }
   entry.sink.end();
@@ -104,7 +121,10 @@ async function inspect(walk: Walk, node: Node): Promise<Inspected> {
     return { skip: true };
   try {
     if (stats.isSymbolicLink()) return { stats, link: await readlink(path) };
-    if (stats.isFile() && stats.size <= SMALL_FILE) return { stats, content: readFileSync(path) };
+    if (stats.isFile() && walk.writer.readsContent && stats.size <= SMALL_FILE)
+      return { stats, content: readFileSync(path) };
+    // The tar program reads the file itself later: only make sure it can.
+    if (stats.isFile() && !walk.writer.readsContent) accessSync(path, constants.R_OK);
   } catch (contentError) {
     return { stats, contentError };
   }
@@ -143,13 +163,6 @@ async function addPath(walk: Walk, node: Node, inspected: Inspected): Promise<vo
     throw new SourceError(`cannot read ${path}: ${error.message}`, { cause: error });
   }
   const stats = inspected.stats;
-  const header: TarHeader = {
-    name: archiveName,
-    mode: stats.mode & 0o7777,
-    uid: stats.uid,
-    gid: stats.gid,
-    mtime: stats.mtime,
-  };
   if (inspected.contentError) {
     if ((inspected.contentError as NodeJS.ErrnoException).code === "ENOENT") {
       walk.logger.warn("file vanished during the backup", { path });
@@ -164,8 +177,7 @@ async function addPath(walk: Walk, node: Node, inspected: Inspected): Promise<vo
     } catch (error) {
       return unreadable(walk, path, error);
     }
-    if (walk.options.include.length === 0 || relative === "")
-      await addEntry(walk.pack, { ...header, name: `${archiveName}/`, type: "directory" });
+    if (walk.options.include.length === 0 || relative === "") await walk.writer.directory(node, stats);
     const children = names.map((name) => ({
       path: join(path, name),
       archiveName: `${archiveName}/${name}`,
@@ -176,23 +188,9 @@ async function addPath(walk: Walk, node: Node, inspected: Inspected): Promise<vo
     return;
   }
   if (inspected.link !== undefined) {
-    await addEntry(walk.pack, { ...header, type: "symlink", linkname: inspected.link });
+    await walk.writer.symlink(node, stats, inspected.link);
   } else if (stats.isFile()) {
-    const file = { ...header, type: "file" as const, size: stats.size };
-    if (inspected.content) {
-      // The file may have changed between lstat and read: the header must match what we send.
-      await addEntry(walk.pack, { ...file, size: inspected.content.length }, inspected.content);
-      return;
-    }
-    try {
-      await addLargeFile(walk, file, path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-        walk.logger.warn("file vanished during the backup", { path });
-        return;
-      }
-      throw error;
-    }
+    await walk.writer.file(node, stats, inspected.content);
   } else {
     walk.logger.warn("skipping special file (socket, FIFO or device)", { path });
   }
@@ -214,37 +212,118 @@ function matcher(globs: string[]): (relative: string) => boolean {
   return (relative) => match(relative);
 }
 
+function builtinWriter(pack: tar.Pack, logger: Logger): ArchiveWriter {
+  const header = (node: Node, stats: Stats): TarHeader => ({
+    name: node.archiveName,
+    mode: stats.mode & 0o7777,
+    uid: stats.uid,
+    gid: stats.gid,
+    mtime: stats.mtime,
+  });
+  return {
+    readsContent: true,
+    directory: (node, stats) =>
+      addEntry(pack, { ...header(node, stats), name: `${node.archiveName}/`, type: "directory" }),
+    symlink: (node, stats, target) =>
+      addEntry(pack, { ...header(node, stats), type: "symlink", linkname: target }),
+    async file(node, stats, content) {
+      // The file may have changed between lstat and read: the header must match what is sent.
+      if (content)
+        return addEntry(pack, { ...header(node, stats), type: "file", size: content.length }, content);
+      try {
+        await addLargeFile(
+          pack,
+          logger,
+          { ...header(node, stats), type: "file", size: stats.size },
+          node.path,
+        );
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        logger.warn("file vanished during the backup", { path: node.path });
+      }
+    },
+  };
+}
+
+/** Feeds the names to GNU tar (`--null --files-from=-`), which reads and archives the files itself. */
+function nameListWriter(names: PassThrough): ArchiveWriter {
+  const add = async (node: Node) => {
+    if (!names.write(`${node.archiveName}\0`)) await once(names, "drain");
+  };
+  return { readsContent: false, directory: add, symlink: add, file: add };
+}
+
+/** GNU tar, if that is what `tar` is on this machine. */
+function findGnuTar(): string | undefined {
+  const path = findProgram("tar");
+  if (!path) return undefined;
+  const version = spawnSync(path, ["--version"], { encoding: "utf8" });
+  return version.status === 0 && version.stdout.includes("GNU tar") ? path : undefined;
+}
+
+async function walkAll(walk: Walk, roots: string[]): Promise<void> {
+  for (const root of roots) {
+    const node = { path: root, archiveName: basename(root), relative: "" };
+    await addPath(walk, node, await inspect(walk, node));
+  }
+}
+
 export const filesSource = defineSource({
   type: "files",
   description: "Files and folders as one tar stream: modes, mtimes, owners, symlinks and empty folders kept",
   schema,
   create(options, env) {
     const roots = options.paths.map((p) => resolve(env.baseDir, p));
+    const parents = new Set(roots.map((root) => dirname(root)));
     return {
       async *backup(ctx): AsyncIterable<Artifact> {
-        const pack = tar.pack();
-        const walk: Walk = {
-          pack,
+        const walk = (writer: ArchiveWriter): Walk => ({
+          writer,
           logger: ctx.logger,
           options,
           included: matcher(options.include),
           excluded: matcher(options.exclude),
           signal: ctx.signal,
-        };
-        const producer = (async () => {
-          for (const root of roots) {
-            const node = { path: root, archiveName: basename(root), relative: "" };
-            await addPath(walk, node, await inspect(walk, node));
-          }
-          pack.finalize();
-        })();
+        });
+        // GNU tar archives the walk's list itself, so its output can go straight to the compressor.
+        // It needs one folder to work from: roots in different folders use the built-in writer.
+        const gnuTar = options.engine !== "builtin" && parents.size === 1 ? findGnuTar() : undefined;
+        if (options.engine === "tar" && !gnuTar)
+          throw new SourceError("engine: tar needs GNU tar on PATH and all paths in one folder", {
+            hint: "install tar, or use engine: auto",
+          });
+        const meta = { format: "tar", paths: roots, writer: gnuTar ? "GNU tar" : "cairn" };
+        if (gnuTar) {
+          const names = new PassThrough();
+          const args = ["--create", "--file=-", "--format=posix", "--totals", "--ignore-failed-read"];
+          args.push("-C", [...parents][0]!, "--null", "--no-recursion", "--files-from=-");
+          const program = spawnProducer(gnuTar, args, {
+            input: names,
+            okCodes: [0, 1], // 1: a file changed while it was read; the archive is still complete
+            signal: ctx.signal,
+            logger: ctx.logger,
+          });
+          const walking = walkAll(walk(nameListWriter(names)), roots).then(() => {
+            names.end();
+          });
+          walking.catch((error: Error) => names.destroy(error));
+          let total: number | undefined;
+          const completion = Promise.all([walking, program.completion]).then(([, stderr]) => {
+            for (const line of stderr.split("\n")) {
+              const written = /^Total bytes written: (\d+)/.exec(line);
+              if (written) total = Number(written[1]);
+              else if (line.trim()) ctx.logger.warn(line.replace(/^tar: /, "tar: "));
+            }
+          });
+          completion.catch(() => {});
+          yield { name: `${env.name}.tar`, stream: program.stdout, meta, completion, rawSize: () => total };
+          await completion;
+          return;
+        }
+        const pack = tar.pack();
+        const producer = walkAll(walk(builtinWriter(pack, ctx.logger)), roots).then(() => pack.finalize());
         producer.catch((error) => pack.destroy(error));
-        yield {
-          name: `${env.name}.tar`,
-          stream: pack as unknown as Readable,
-          meta: { format: "tar", paths: roots },
-          allowEmpty: false,
-        };
+        yield { name: `${env.name}.tar`, stream: pack as unknown as Readable, meta, allowEmpty: false };
         await producer;
       },
       restore: (_artifact, stream, target, ctx) => {

@@ -1,7 +1,7 @@
 import { Duplex, pipeline } from "node:stream";
 import { constants, createZstdCompress, createZstdDecompress } from "node:zlib";
 import { z } from "zod";
-import { spawnFilter } from "../core/exec.ts";
+import { spawnFilter, spawnReader } from "../core/exec.ts";
 import { Coalesce } from "../core/streams.ts";
 import { findProgram } from "../core/which.ts";
 import { defineTransform } from "../types.ts";
@@ -44,16 +44,18 @@ export const zstdTransform = defineTransform({
     const tool = engine === "builtin" ? undefined : findProgram("zstd");
     if (engine === "tool" && !tool)
       throw new Error("compression engine 'tool' needs the zstd program on PATH");
+    const args = [`-${level}`, `-T${threads}`, "-q", "-c"];
     return {
       record: { type: "zstd", level },
       extension: ".zst",
       encode: (ctx) =>
-        tool
-          ? spawnFilter(tool, [`-${level}`, `-T${threads}`, "-q", "-c"], {
-              signal: ctx.signal,
-              logger: ctx.logger,
-            })
-          : builtinCompressor(level),
+        tool ? spawnFilter(tool, args, { signal: ctx.signal, logger: ctx.logger }) : builtinCompressor(level),
+      ...(tool
+        ? {
+            encodeFrom: (input, ctx) =>
+              spawnReader(tool, args, input, { signal: ctx.signal, logger: ctx.logger }),
+          }
+        : {}),
     };
   },
   decode: () => createZstdDecompress({ chunkSize: 1024 * 1024 }),

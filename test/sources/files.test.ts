@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   chmodSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -36,6 +37,7 @@ function tree(root: string): void {
   writeFileSync(join(root, "site/node_modules/x/index.js"), "x");
   writeFileSync(join(root, "site/big.bin"), Buffer.alloc(3 * 1024 * 1024 + 7, 0x5a));
   symlinkSync("a/b/data.json", join(root, "site/data-link"));
+  linkSync(join(root, "site/a/b/data.json"), join(root, "site/a/hard-link.json"));
   symlinkSync("/nonexistent/target", join(root, "site/dangling"));
   utimesSync(
     join(root, "site/index.html"),
@@ -46,61 +48,64 @@ function tree(root: string): void {
   writeFileSync(join(root, "etc/app.conf"), "x=1\n");
 }
 
-test("a files backup restores the same bytes, modes, mtimes, symlinks and empty folders (checked against tar itself)", async () => {
-  const ws = workspace(tempDir());
-  tree(ws.dir);
-  writeFileSync(
-    join(ws.dir, "cairn.yaml"),
-    `jobs:
+for (const engine of ["tar", "builtin"]) {
+  test(`${engine} writer: a files backup restores the same bytes, modes, mtimes, symlinks, hard links and empty folders (checked against tar itself)`, async () => {
+    const ws = workspace(tempDir());
+    tree(ws.dir);
+    writeFileSync(
+      join(ws.dir, "cairn.yaml"),
+      `jobs:
   www:
     sources:
-      files: { type: files, paths: [./site, ./etc], exclude: ["node_modules"] }
+      files: { type: files, paths: [./site, ./etc], exclude: ["node_modules"], engine: ${engine} }
     compression: { type: zstd, level: 5 }
     encryption: { age: { recipients: [${ws.recipient}] } }
     destinations:
       here: { type: local, path: ./backups }
 `,
-  );
-  const backup = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
-  assert.equal(backup.code, 0, backup.stderr);
-  const target = join(ws.dir, "restored");
-  const restore = await cairn(["restore", "www", "--to-dir", target, "-i", ws.keyFile], {
-    cwd: ws.dir,
-    env: ws.env,
+    );
+    const backup = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+    assert.equal(backup.code, 0, backup.stderr);
+    const target = join(ws.dir, "restored");
+    const restore = await cairn(["restore", "www", "--to-dir", target, "-i", ws.keyFile], {
+      cwd: ws.dir,
+      env: ws.env,
+    });
+    assert.equal(restore.code, 0, restore.stderr);
+
+    for (const file of [
+      "site/index.html",
+      "site/a/b/data.json",
+      "site/a/script.sh",
+      "site/big.bin",
+      "etc/app.conf",
+    ])
+      assert.deepEqual(readFileSync(join(target, file)), readFileSync(join(ws.dir, file)), file);
+    assert.equal(statSync(join(target, "site/a/script.sh")).mode & 0o777, 0o750);
+    assert.equal(statSync(join(target, "site/a/secret.key")).mode & 0o777, 0o600);
+    assert.equal(statSync(join(target, "site/index.html")).mtime.toISOString(), "2020-02-29T12:00:00.000Z");
+    assert.equal(readlinkSync(join(target, "site/data-link")), "a/b/data.json");
+    assert.equal(readlinkSync(join(target, "site/dangling")), "/nonexistent/target");
+    assert.ok(statSync(join(target, "site/empty")).isDirectory());
+    assert.ok(!existsSync(join(target, "site/node_modules")), "excluded folder left out");
+
+    // The standard tools read the same archive: age + zstd + tar, as the manifest's hint says.
+    const show = JSON.parse((await cairn(["show", "www", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+    const hint: string = show.manifest.artifacts[0].restoreWithoutCairn;
+    assert.equal(
+      hint,
+      "mkdir -p DIR && cat files.tar.zst.age | age -d -i key.txt | zstd -d | tar -x -p -C DIR",
+    );
+    const folder = join(ws.dir, "backups", show.folder);
+    const byTar = join(ws.dir, "by-tar");
+    const shell = hint.replace(/DIR/g, byTar).replace("key.txt", ws.keyFile);
+    const manual = await run("sh", ["-c", shell], { cwd: folder });
+    assert.equal(manual.code, 0, manual.stderr);
+    assert.deepEqual(readFileSync(join(byTar, "site/big.bin")), readFileSync(join(ws.dir, "site/big.bin")));
+    assert.equal(readlinkSync(join(byTar, "site/data-link")), "a/b/data.json");
+    assert.equal(show.manifest.artifacts[0].meta.writer, engine === "tar" ? "GNU tar" : "cairn");
   });
-  assert.equal(restore.code, 0, restore.stderr);
-
-  for (const file of [
-    "site/index.html",
-    "site/a/b/data.json",
-    "site/a/script.sh",
-    "site/big.bin",
-    "etc/app.conf",
-  ])
-    assert.deepEqual(readFileSync(join(target, file)), readFileSync(join(ws.dir, file)), file);
-  assert.equal(statSync(join(target, "site/a/script.sh")).mode & 0o777, 0o750);
-  assert.equal(statSync(join(target, "site/a/secret.key")).mode & 0o777, 0o600);
-  assert.equal(statSync(join(target, "site/index.html")).mtime.toISOString(), "2020-02-29T12:00:00.000Z");
-  assert.equal(readlinkSync(join(target, "site/data-link")), "a/b/data.json");
-  assert.equal(readlinkSync(join(target, "site/dangling")), "/nonexistent/target");
-  assert.ok(statSync(join(target, "site/empty")).isDirectory());
-  assert.ok(!existsSync(join(target, "site/node_modules")), "excluded folder left out");
-
-  // The standard tools read the same archive: age + zstd + tar, as the manifest's hint says.
-  const show = JSON.parse((await cairn(["show", "www", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
-  const hint: string = show.manifest.artifacts[0].restoreWithoutCairn;
-  assert.equal(
-    hint,
-    "mkdir -p DIR && cat files.tar.zst.age | age -d -i key.txt | zstd -d | tar -x -p -C DIR",
-  );
-  const folder = join(ws.dir, "backups", show.folder);
-  const byTar = join(ws.dir, "by-tar");
-  const shell = hint.replace(/DIR/g, byTar).replace("key.txt", ws.keyFile);
-  const manual = await run("sh", ["-c", shell], { cwd: folder });
-  assert.equal(manual.code, 0, manual.stderr);
-  assert.deepEqual(readFileSync(join(byTar, "site/big.bin")), readFileSync(join(ws.dir, "site/big.bin")));
-  assert.equal(readlinkSync(join(byTar, "site/data-link")), "a/b/data.json");
-});
+}
 
 test("include globs keep only matching files; a restore refuses a non-empty target", async () => {
   const ws = workspace(tempDir());
@@ -166,3 +171,19 @@ test("restore never writes outside its target: .., absolute paths and symlink es
   assert.deepEqual(leftovers, [], "staging folders are removed");
   assert.ok(lstatSync(outside).isDirectory());
 });
+
+for (const engine of ["tar", "builtin"]) {
+  test(`${engine} writer: a missing path fails the backup with its name, and nothing is recorded`, async () => {
+    const ws = workspace(tempDir());
+    mkdirSync(join(ws.dir, "here"));
+    writeFileSync(
+      join(ws.dir, "cairn.yaml"),
+      `jobs:\n  x:\n    sources: { f: { type: files, paths: [./here, ./gone], engine: ${engine} } }\n    destinations: { d: { type: local, path: ./b } }\n`,
+    );
+    const r = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`cannot read ${join(ws.dir, "gone")}`));
+    const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+    assert.equal(listed.snapshots.length, 0);
+  });
+}
