@@ -129,8 +129,17 @@ export interface Transform {
   /** Appended to object names, e.g. `.zst`, `.age`; empty for none. */
   readonly extension: string;
   encode(ctx: PluginContext): Duplex;
-  /** Optional: encode a program's stdout by handing its pipe to another program (no copy through Node). */
-  encodeFrom?(input: Readable, ctx: PluginContext): Readable;
+  /**
+   * Optional: encode a program's stdout by handing its pipe to another program (no copy through
+   * Node). Returns that program's own stdout, unread, and its completion, so chains can form.
+   */
+  encodeFrom?(input: Readable, ctx: PluginContext): ProcessOutput;
+}
+
+/** A program's stdout, not read yet, and the promise of its exit status (rejects on failure). */
+export interface ProcessOutput {
+  stdout: Readable;
+  completion: Promise<unknown>;
 }
 
 // ── Plugin definitions ─────────────────────────────────────────────────────

@@ -270,16 +270,21 @@ async function storeArtifact(
       return { body, stored };
     }),
   );
-  // A program's output goes straight into a compressing program when both allow it: the raw bytes
-  // then never pass through Node (measured: most of the cost of a files backup).
-  const [first, ...others] = transforms;
-  const direct = artifact.completion !== undefined && first?.encodeFrom !== undefined;
-  const head: Readable = direct
-    ? first!.encodeFrom!(artifact.stream, ctx)
-    : artifact.completion
-      ? untilComplete(artifact.stream, artifact.completion)
-      : artifact.stream;
-  // Counts the source's bytes; in direct mode the compressed ones (for progress only).
+  // A program's output goes straight into the next transform's program when both allow it, and so
+  // on down the chain (tar → zstd → age): those bytes never pass through Node (decision 007).
+  const programs: Promise<unknown>[] = artifact.completion ? [artifact.completion] : [];
+  let output = artifact.stream;
+  let chained = 0;
+  while (artifact.completion && chained < transforms.length && transforms[chained]!.encodeFrom) {
+    const next = transforms[chained]!.encodeFrom!(output, ctx);
+    output = next.stdout;
+    programs.push(next.completion);
+    chained++;
+  }
+  const direct = chained > 0;
+  const completion = programs.length ? Promise.all(programs) : undefined;
+  const head: Readable = completion ? untilComplete(output, completion) : output;
+  // Counts the source's bytes; when programs are chained, their output (for progress only).
   const counter = new ByteCounter();
   const started = Date.now();
   const timer =
@@ -287,15 +292,15 @@ async function storeArtifact(
   try {
     // Every stage works per write: 1 MiB blocks between stages keep that cost (and the number of
     // file-system writes) small, where tools and pipes deliver 4–64 KiB pieces.
-    const encoders = (direct ? others : transforms).flatMap((t) => [t.encode(ctx), new Coalesce()]);
+    const encoders = transforms.slice(chained).flatMap((t) => [t.encode(ctx), new Coalesce()]);
     const stages = [head, new Coalesce(), counter, ...encoders, sink];
     const flow = pipeline(stages as unknown as [Readable, ...Duplex[], Writable], { signal: ctx.signal });
-    // The producer's exit status decides, even when its reader saw a clean end of input.
-    const producer = (artifact.completion ?? Promise.resolve()).catch((error: unknown) => {
+    // Every program's exit status decides, even when its reader saw a clean end of input.
+    const producers = (completion ?? Promise.resolve()).catch((error: unknown) => {
       head.destroy(error as Error);
       throw error;
     });
-    await Promise.all([flow, producer]);
+    await Promise.all([flow, producers]);
   } catch (error) {
     // Let every started upload finish failing (and remove its temporary object) before cleanup.
     await sink.settled();

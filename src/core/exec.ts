@@ -139,15 +139,30 @@ export function spawnProducer(
     });
     options.input.pipe(child.stdin);
   }
-  const okCodes = options.okCodes ?? [0];
+  child.on("close", () => {
+    // Nobody reads the input any more: whoever writes it must not wait for ever.
+    options.input?.destroy();
+  });
+  return watchProducer(child, program, options, options.okCodes ?? [0], stderr, () => inputError);
+}
+
+function watchProducer(
+  child: ChildProcess,
+  program: string,
+  options: ExecOptions,
+  okCodes: number[],
+  stderr = new StderrTail(options.logger),
+  inputError: () => Error | undefined = () => undefined,
+): Producer {
+  if (child.stderr?.listenerCount("data") === 0)
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
   const completion = new Promise<string>((resolve, reject) => {
     child.on("error", (error: NodeJS.ErrnoException) =>
       reject(error.name === "AbortError" ? error : spawnError(program, error, options.installHint)),
     );
     child.on("close", (code, signal) => {
-      // Nobody reads the input any more: whoever writes it must not wait for ever.
-      options.input?.destroy();
-      if (inputError) reject(inputError);
+      const failedInput = inputError();
+      if (failedInput) reject(failedInput);
       else if (code !== null && okCodes.includes(code)) resolve(stderr.text());
       else reject(failure(program, code, signal, stderr.text()));
     });
@@ -158,14 +173,15 @@ export function spawnProducer(
 
 /**
  * A program that reads its stdin straight from another program's stdout: the bytes go from one
- * process to the other through the kernel, never through Node. Its own stdout ends only if it exits with 0.
+ * process to the other through the kernel, never through Node. It is itself a producer, so chains
+ * (tar → zstd → age) form without Node in between.
  */
 export function spawnReader(
   program: string,
   args: string[],
   input: Readable,
   options: ExecOptions,
-): Readable {
+): Producer {
   const child = spawn(program, args, {
     env: childEnv(options.env),
     stdio: [input, "pipe", "pipe"],
@@ -174,7 +190,7 @@ export function spawnReader(
   });
   // The child has its own copy of the pipe now; ours would only keep it open.
   input.destroy();
-  return watchOutput(child, program, options);
+  return watchProducer(child, program, options, [0]);
 }
 
 function watchOutput(child: ChildProcess, program: string, options: ExecOptions): Readable {

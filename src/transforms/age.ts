@@ -1,8 +1,11 @@
+import type { Readable } from "node:stream";
 import { z } from "zod";
 import { createDecryptStream, createEncryptStream, recipientOf } from "../age/index.ts";
 import { parseRecipient } from "../age/keys.ts";
+import { spawnReader } from "../core/exec.ts";
+import { findProgram } from "../core/which.ts";
 import { DecryptError } from "../errors.ts";
-import { defineTransform, type TransformRecord } from "../types.ts";
+import { defineTransform, type PluginContext, type TransformRecord } from "../types.ts";
 
 const recipient = z.string().refine(
   (value) => {
@@ -30,21 +33,46 @@ export const ageTransform = defineTransform({
         .describe("age1… public keys; the backup host needs no secret key"),
       passphrase: z.string().min(1).optional().describe("passphrase (scrypt) instead of recipients"),
       scrypt_work_factor: z.number().int().min(10).max(22).default(18).describe("log2 of scrypt's N"),
+      engine: z
+        .enum(["auto", "tool", "builtin"])
+        .default("auto")
+        .describe(
+          "auto: the age program encrypts to recipients when it is installed and its input comes from a program",
+        ),
     })
     .refine((o) => o.recipients.length > 0 !== (o.passphrase !== undefined), {
       message: "give either recipients or a passphrase (age cannot combine them)",
     }),
-  create: (options) => ({
-    record: {
-      type: "age",
-      ...(options.passphrase !== undefined ? { passphrase: true } : { recipients: options.recipients }),
-    },
-    extension: ".age",
-    encode: () =>
-      options.passphrase !== undefined
-        ? createEncryptStream({ passphrase: options.passphrase, scryptLogN: options.scrypt_work_factor })
-        : createEncryptStream({ recipients: options.recipients }),
-  }),
+  create: (options) => {
+    // The age program takes recipients on its command line (public keys, not secrets); it cannot
+    // take a passphrase without a terminal, so passphrases always use cairn's own implementation.
+    const tool =
+      options.engine !== "builtin" && options.passphrase === undefined ? findProgram("age") : undefined;
+    if (options.engine === "tool" && !tool)
+      throw new Error(
+        "encryption engine 'tool' needs the age program on PATH and recipients (not a passphrase)",
+      );
+    return {
+      record: {
+        type: "age",
+        ...(options.passphrase !== undefined ? { passphrase: true } : { recipients: options.recipients }),
+      },
+      extension: ".age",
+      encode: () =>
+        options.passphrase !== undefined
+          ? createEncryptStream({ passphrase: options.passphrase, scryptLogN: options.scrypt_work_factor })
+          : createEncryptStream({ recipients: options.recipients }),
+      ...(tool
+        ? {
+            encodeFrom: (input: Readable, ctx: PluginContext) =>
+              spawnReader(tool, ["--encrypt", ...options.recipients.flatMap((r) => ["-r", r])], input, {
+                signal: ctx.signal,
+                logger: ctx.logger,
+              }),
+          }
+        : {}),
+    };
+  },
   decode: (record: TransformRecord, keys) => {
     if (record.passphrase === true) {
       if (!keys.passphrase)
