@@ -1,4 +1,5 @@
 import { filesSource } from "./sources/files.ts";
+import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
 import { localStorage } from "./storages/local.ts";
@@ -11,6 +12,7 @@ import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDe
 /** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
 export const builtinPlugins: readonly PluginDefinition[] = [
   filesSource,
+  mysqlSource,
   postgresSource,
   sqliteSource,
   localStorage,
