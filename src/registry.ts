@@ -1,3 +1,4 @@
+import { commandSource } from "./sources/command.ts";
 import { filesSource } from "./sources/files.ts";
 import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
@@ -11,6 +12,7 @@ import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDe
 
 /** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
 export const builtinPlugins: readonly PluginDefinition[] = [
+  commandSource,
   filesSource,
   mysqlSource,
   postgresSource,

@@ -223,8 +223,15 @@ function collectSecrets(root: RootConfig, registry: Registry): string[] {
   eachPluginOptions(root, (options, kind) => {
     for (const key of find(kind, options.type)?.secrets ?? []) {
       const value = options[key];
-      if (typeof value === "string") secrets.push(value);
-      else if (Array.isArray(value)) secrets.push(...value.filter((v): v is string => typeof v === "string"));
+      const values =
+        typeof value === "string"
+          ? [value]
+          : Array.isArray(value)
+            ? value
+            : value && typeof value === "object"
+              ? Object.values(value)
+              : [];
+      secrets.push(...values.filter((v): v is string => typeof v === "string"));
     }
   });
   return secrets;

@@ -10,6 +10,8 @@ import type { Logger } from "../types.ts";
 
 export interface ExecOptions {
   env?: Record<string, string | undefined>;
+  /** Working folder of the program. */
+  cwd?: string;
   signal: AbortSignal;
   logger: Logger;
   /** Shown when the program is missing, e.g. `apt-get install postgresql-client`. */
@@ -82,6 +84,7 @@ function start(
 ): ChildProcess {
   return spawn(program, args, {
     env: childEnv(options.env),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     stdio: [stdin, "pipe", "pipe"],
     signal: options.signal,
     killSignal: "SIGTERM",

@@ -153,8 +153,6 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     ...(options.toDir !== undefined ? { dir: options.toDir } : {}),
     ...(options.toDatabase !== undefined ? { database: options.toDatabase } : {}),
   };
-  if (!target.dir && !target.database)
-    throw new UsageError("say where to restore: --to-dir DIR or --to-database NAME");
   const keys = resolveKeys(options);
   return withSnapshot(options, async ({ ref, destination }, ctx) => {
     const chosen = pickArtifacts(ref.manifest.artifacts, options.source);

@@ -9,7 +9,7 @@ import * as tar from "tar-stream";
 import { z } from "zod";
 import { spawnProducer } from "../core/exec.ts";
 import { findProgram } from "../core/which.ts";
-import { SourceError } from "../errors.ts";
+import { SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type Logger } from "../types.ts";
 import { extractTar, listTar } from "./_tar.ts";
 
@@ -327,7 +327,7 @@ export const filesSource = defineSource({
         await producer;
       },
       restore: (_artifact, stream, target, ctx) => {
-        if (!target.dir) throw new SourceError("a files backup restores into a folder: pass --to-dir DIR");
+        if (!target.dir) throw new UsageError("a files backup restores into a folder: pass --to-dir DIR");
         return extractTar(stream, target.dir, ctx.logger);
       },
       verify: (_artifact, stream) => listTar(stream),

@@ -4,7 +4,7 @@ import { Readable, Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
 import { findProgram } from "../core/which.ts";
-import { RestoreError, SourceError } from "../errors.ts";
+import { RestoreError, SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
 
 const INSTALL_HINT = "install the MariaDB or MySQL client (Debian/Ubuntu: apt-get install mariadb-client)";
@@ -182,7 +182,7 @@ export const mysqlSource = defineSource({
       async restore(_artifact, stream, target, ctx) {
         const database = target.database;
         if (!database)
-          throw new RestoreError("a MySQL/MariaDB backup restores into a database: pass --to-database NAME");
+          throw new UsageError("a MySQL/MariaDB backup restores into a database: pass --to-database NAME");
         const db = new MySql(options, ctx);
         const tables = await db.query(
           `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ${literal(database)}`,

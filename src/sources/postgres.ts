@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
-import { RestoreError } from "../errors.ts";
+import { RestoreError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
 
 const INSTALL_HINT = "install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client)";
@@ -125,7 +125,7 @@ export const postgresSource = defineSource({
       async restore(_artifact, stream, target, ctx) {
         const database = target.database;
         if (!database)
-          throw new RestoreError("a PostgreSQL backup restores into a database: pass --to-database NAME");
+          throw new UsageError("a PostgreSQL backup restores into a database: pass --to-database NAME");
         const pg = new Postgres(options, ctx);
         const maintenance = options.maintenance_database;
         const exists =

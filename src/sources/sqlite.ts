@@ -3,7 +3,7 @@ import { access, rm, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { RestoreError, SourceError } from "../errors.ts";
+import { RestoreError, SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource } from "../types.ts";
 import { assertRestorable, publish, stagingFor } from "./_tar.ts";
 
@@ -57,7 +57,7 @@ export const sqliteSource = defineSource({
       },
 
       async restore(_artifact, stream, target) {
-        if (!target.dir) throw new RestoreError("an SQLite backup restores into a folder: pass --to-dir DIR");
+        if (!target.dir) throw new UsageError("an SQLite backup restores into a folder: pass --to-dir DIR");
         const dir = resolve(target.dir);
         await assertRestorable(dir);
         const staging = await stagingFor(dir);
