@@ -227,5 +227,8 @@ export interface Manifest {
   startedAt: string;
   finishedAt: string;
   tags: string[];
+  /** `partial`: some sources failed (see `failures`); the artifacts listed are good. Absent means complete. */
+  status?: "complete" | "partial";
+  failures?: { source: string; message: string }[];
   artifacts: ArtifactRecord[];
 }

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import type { SnapshotRef } from "../core/snapshot.ts";
 
-export type RunStatus = "running" | "success" | "failed" | "interrupted";
+/** `partial`: some sources failed, the others were stored as a snapshot marked partial. */
+export type RunStatus = "running" | "success" | "partial" | "failed" | "interrupted";
 
 export interface RunRow {
   id: number;
@@ -120,7 +121,12 @@ export class Catalog {
 
   finishRun(
     runId: number,
-    outcome: { status: "success" | "failed"; error?: string; rawBytes?: number; storedBytes?: number },
+    outcome: {
+      status: "success" | "partial" | "failed";
+      error?: string;
+      rawBytes?: number;
+      storedBytes?: number;
+    },
   ): void {
     this.db
       .prepare(

@@ -110,6 +110,7 @@ async function backupJob(
   /** Destinations that received the whole snapshot, manifest included. */
   const complete = new Set<string>();
   let destinations: Destination[] = [];
+  const redact = createRedactor(config.secrets);
   const result = (error?: unknown): JobResult => {
     const finished = new Date();
     const rawBytes = artifacts.reduce((s, a) => s + a.rawSize, 0);
@@ -131,7 +132,7 @@ async function backupJob(
         objects: a.objects.length,
       })),
       destinations: Object.fromEntries(Object.entries(folders).filter(([name]) => complete.has(name))),
-      ...(error === undefined ? {} : { error: errorSummary(error, createRedactor(config.secrets)) }),
+      ...(error === undefined ? {} : { error: errorSummary(error, redact) }),
     };
   };
 
@@ -143,34 +144,46 @@ async function backupJob(
         const transforms = transformsOf(config, job);
         destinations = await openDestinations(config, job);
         for (const d of destinations) folders[d.name] = snapshotFolder(d.template, job, id, started);
+        const failures: { source: string; error: unknown }[] = [];
         for (const [sourceName, sourceOptions] of Object.entries(settings.sources)) {
           const source = createSource(config, sourceName, sourceOptions);
           const sourceCtx = { ...ctx, logger: ctx.logger.child({ source: sourceName }) };
-          for await (const artifact of source.backup(sourceCtx)) {
-            const record = await storeArtifact(
-              artifact,
-              sourceName,
-              sourceOptions.type,
-              transforms,
-              destinations,
-              folders,
-              {
-                ctx: sourceCtx,
-                partSize: settings.split,
-                onProgress:
-                  options.onProgress &&
-                  ((bytes, elapsed) => options.onProgress!({ job, source: sourceName, bytes, elapsed })),
-              },
-            );
-            record.restoreWithoutCairn = restorePipeline(record, config, source.restoreCommand?.(record));
-            artifacts.push(record);
-            sourceCtx.logger.info("artifact stored", {
-              name: record.name,
-              bytes: record.rawSize,
-              objects: record.objects.length,
-            });
+          const before = artifacts.length;
+          try {
+            for await (const artifact of source.backup(sourceCtx)) {
+              const record = await storeArtifact(
+                artifact,
+                sourceName,
+                sourceOptions.type,
+                transforms,
+                destinations,
+                folders,
+                {
+                  ctx: sourceCtx,
+                  partSize: settings.split,
+                  onProgress:
+                    options.onProgress &&
+                    ((bytes, elapsed) => options.onProgress!({ job, source: sourceName, bytes, elapsed })),
+                },
+              );
+              record.restoreWithoutCairn = restorePipeline(record, config, source.restoreCommand?.(record));
+              artifacts.push(record);
+              sourceCtx.logger.info("artifact stored", {
+                name: record.name,
+                bytes: record.rawSize,
+                objects: record.objects.length,
+              });
+            }
+          } catch (error) {
+            // One failing source fails the run, but the others' artifacts are kept (a partial snapshot).
+            if (ctx.signal.aborted) throw error;
+            failures.push({ source: sourceName, error });
+            artifacts.splice(before);
+            sourceCtx.logger.error(`source ${sourceName} failed: ${errorSummary(error, redact).message}`);
+            await removeStray(destinations, folders, artifacts, ctx);
           }
         }
+        if (failures.length > 0 && artifacts.length === 0) throw failures[0]!.error;
         const manifest: Manifest = {
           format: MANIFEST_FORMAT,
           tool: { name: "cairn", version: VERSION },
@@ -180,6 +193,15 @@ async function backupJob(
           startedAt: started.toISOString(),
           finishedAt: new Date().toISOString(),
           tags: settings.tags,
+          ...(failures.length > 0
+            ? {
+                status: "partial" as const,
+                failures: failures.map((f) => ({
+                  source: f.source,
+                  message: errorSummary(f.error, redact).message,
+                })),
+              }
+            : {}),
           artifacts,
         };
         // The manifest goes last: until it is stored, the snapshot does not exist.
@@ -201,6 +223,19 @@ async function backupJob(
         });
         if (failedManifests.length > 0)
           throw new StorageError(`could not store the manifest on ${failedManifests.join("; ")}`);
+        if (failures.length > 0) {
+          const names = failures.map((f) => f.source).join(", ");
+          const first = failures[0]!.error;
+          throw new SourceError(
+            `${failures.length} of ${Object.keys(settings.sources).length} sources failed (${names}): ${describeError(first)}`,
+            {
+              hint: "the snapshot keeps the other sources and is marked partial",
+              ...((first as SourceError).stderrTail
+                ? { stderrTail: (first as SourceError).stderrTail! }
+                : {}),
+            },
+          );
+        }
         const done = result();
         if (runId !== undefined)
           catalog?.finishRun(runId, {
@@ -224,7 +259,12 @@ async function backupJob(
         if (failed.error?.stderr)
           ctx.logger.error(`last output of the failing program:\n${failed.error.stderr}`);
         if (runId !== undefined)
-          catalog?.finishRun(runId, { status: "failed", error: failed.error!.message });
+          catalog?.finishRun(runId, {
+            status: complete.size > 0 ? "partial" : "failed",
+            error: failed.error!.message,
+            rawBytes: failed.rawBytes,
+            storedBytes: failed.storedBytes,
+          });
         await removeIncomplete(
           destinations.filter((d) => !complete.has(d.name)),
           folders,
@@ -344,6 +384,29 @@ function untilComplete(stdout: Readable, completion: Promise<unknown>): Readable
   completion.catch((error: Error) => out.destroy(error));
   out.on("close", () => stdout.destroy());
   return out;
+}
+
+/** Removes what a failed source left in the snapshot folders, keeping the good artifacts' objects. */
+async function removeStray(
+  destinations: Destination[],
+  folders: Record<string, string>,
+  kept: ArtifactRecord[],
+  ctx: PluginContext,
+): Promise<void> {
+  for (const d of destinations) {
+    const keep = new Set(kept.flatMap((a) => a.objects.map((o) => `${folders[d.name]}/${o.key}`)));
+    try {
+      const stray: string[] = [];
+      for await (const object of d.storage.list(`${folders[d.name]}/`, ctx))
+        if (!keep.has(object.key)) stray.push(object.key);
+      for (const key of stray) await d.storage.delete(key, ctx);
+    } catch (error) {
+      ctx.logger.warn("could not remove the objects of the failed source", {
+        destination: d.name,
+        error: describeError(error),
+      });
+    }
+  }
 }
 
 /** Best effort: a failed run leaves no objects behind (they would never be listed anyway). */

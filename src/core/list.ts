@@ -18,6 +18,9 @@ export interface SnapshotSummary {
   finishedAt: string;
   host: string;
   tags: string[];
+  /** `partial`: some sources failed in that run; the ones listed in `artifacts` are good. */
+  status: "complete" | "partial";
+  failures: { source: string; message: string }[];
   rawBytes: number;
   storedBytes: number;
   artifacts: { source: string; type: string; name: string; rawBytes: number }[];
@@ -44,6 +47,8 @@ export function summarize(manifest: Manifest, destinations: string[]): SnapshotS
     finishedAt: manifest.finishedAt,
     host: manifest.host,
     tags: manifest.tags,
+    status: manifest.status ?? "complete",
+    failures: manifest.failures ?? [],
     rawBytes: manifest.artifacts.reduce((s, a) => s + a.rawSize, 0),
     storedBytes: manifest.artifacts.reduce((s, a) => s + a.objects.reduce((t, o) => t + o.size, 0), 0),
     artifacts: manifest.artifacts.map((a) => ({
@@ -109,9 +114,12 @@ export interface Located {
   destinations: Destination[];
 }
 
-/** Finds a snapshot on the first destination (in config order) that has it, or on the one named. */
+/**
+ * Finds a snapshot on the first destination (in config order) that has it, or on the one named.
+ * `latest` means the newest that holds `source` when one is named, else the newest complete one.
+ */
 export async function locateSnapshot(
-  options: RunOptions & { job: string; snapshot?: string; destination?: string },
+  options: RunOptions & { job: string; snapshot?: string; destination?: string; source?: string },
   ctx: PluginContext,
 ): Promise<Located> {
   jobConfig(options.config, options.job);
@@ -126,8 +134,15 @@ export async function locateSnapshot(
         options.job,
         ctx,
       );
-      if (snapshots.length === 0) continue;
-      if (wanted === "latest") return { ref: snapshots[snapshots.length - 1]!, destination, destinations };
+      if (wanted === "latest") {
+        const usable = snapshots.filter((s) =>
+          options.source
+            ? s.manifest.artifacts.some((a) => a.source === options.source)
+            : (s.manifest.status ?? "complete") === "complete",
+        );
+        if (usable.length > 0) return { ref: usable[usable.length - 1]!, destination, destinations };
+        continue;
+      }
       const matches = snapshots.filter((s) => s.id.startsWith(wanted));
       if (matches.length > 1)
         throw new UsageError(
@@ -141,16 +156,18 @@ export async function locateSnapshot(
   }
   await closeDestinations(destinations);
   throw new NotFoundError(
-    wanted === "latest"
-      ? `job ${options.job} has no good snapshot yet`
-      : `no snapshot ${wanted} of job ${options.job}`,
+    wanted !== "latest"
+      ? `no snapshot ${wanted} of job ${options.job}`
+      : options.source
+        ? `no snapshot of job ${options.job} holds source ${options.source}`
+        : `job ${options.job} has no good snapshot yet`,
     { hint: `run: cairn list ${options.job}` },
   );
 }
 
 /** Runs `fn` on a located snapshot, closing the destinations afterwards. */
 export function withSnapshot<T>(
-  options: RunOptions & { job: string; snapshot?: string; destination?: string },
+  options: RunOptions & { job: string; snapshot?: string; destination?: string; source?: string },
   fn: (located: Located, ctx: PluginContext) => Promise<T>,
 ): Promise<T> {
   return withContext(

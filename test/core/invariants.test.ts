@@ -329,3 +329,61 @@ test("a restore into a database that cannot take the dump leaves it exactly as i
   });
   assert.match(several.stderr, /a PostgreSQL backup restores into a database: pass --to-database NAME/);
 });
+
+test("one failing source of two: exit 1, the other's artifact is kept in a snapshot marked partial", async () => {
+  const ws = workspace(tempDir());
+  mkdirSync(join(ws.dir, "uploads"));
+  writeFileSync(join(ws.dir, "uploads/a.txt"), "kept\n");
+  const missing = uniqueName("gone");
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `jobs:
+  app:
+    sources:
+      db: { type: postgres, database: ${missing}, host: 127.0.0.1, user: postgres }
+      uploads: { type: files, paths: [./uploads] }
+    encryption: { age: { recipients: [${ws.recipient}] } }
+    destinations:
+      local: { type: local, path: ./backups }
+`,
+  );
+  const r = await cairn(["backup", "--json"], { cwd: ws.dir, env: ws.env });
+  assert.equal(r.code, 1, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.match(report.jobs[0].error.message, /1 of 2 sources failed \(db\)/);
+  assert.deepEqual(Object.keys(report.jobs[0].destinations), ["local"], "the partial snapshot is stored");
+
+  const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+  assert.equal(listed.snapshots.length, 1);
+  assert.equal(listed.snapshots[0].status, "partial");
+  assert.deepEqual(
+    listed.snapshots[0].failures.map((f: { source: string }) => f.source),
+    ["db"],
+  );
+  assert.deepEqual(
+    listed.snapshots[0].artifacts.map((a: { source: string }) => a.source),
+    ["uploads"],
+  );
+  const folder = join(ws.dir, "backups/app", listed.snapshots[0].id);
+  assert.deepEqual(
+    readdirSync(folder).sort(),
+    ["manifest.json", "uploads.tar.zst.age"],
+    "no leftovers of the failed source",
+  );
+
+  const target = join(ws.dir, "r");
+  const restore = await cairn(
+    ["restore", "app", "--source", "uploads", "--to-dir", target, "-i", ws.keyFile],
+    { cwd: ws.dir, env: ws.env },
+  );
+  assert.equal(restore.code, 0, restore.stderr);
+  assert.equal(readFileSync(join(target, "uploads/a.txt"), "utf8"), "kept\n");
+  const noDb = await cairn(
+    ["restore", "app", "--source", "db", "--to-database", uniqueName("x"), "-i", ws.keyFile],
+    { cwd: ws.dir, env: ws.env },
+  );
+  assert.equal(noDb.code, 1);
+  assert.match(noDb.stderr, /no snapshot of job app holds source db/);
+  const runs = JSON.parse((await cairn(["catalog", "runs", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+  assert.equal(runs[0].status, "partial");
+});

@@ -33,7 +33,7 @@ export function register(program: Command, cli: CliContext): void {
         process.stdout.write("no snapshots\n");
         return;
       }
-      const rows = [["SNAPSHOT", "TIME", "SIZE", "STORED", "SOURCES", "DESTINATIONS"]];
+      const rows = [["SNAPSHOT", "TIME", "SIZE", "STORED", "SOURCES", "DESTINATIONS", "STATUS"]];
       for (const s of result.snapshots)
         rows.push([
           `${s.job}@${s.id}`,
@@ -42,6 +42,7 @@ export function register(program: Command, cli: CliContext): void {
           formatSize(s.storedBytes),
           [...new Set(s.artifacts.map((a) => a.source))].join(","),
           s.destinations.join(","),
+          s.status === "partial" ? `partial (failed: ${s.failures.map((f) => f.source).join(",")})` : "ok",
         ]);
       process.stdout.write(table(rows));
     });
