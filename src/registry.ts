@@ -2,6 +2,7 @@ import { commandSource } from "./sources/command.ts";
 import { filesSource } from "./sources/files.ts";
 import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
+import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
 import { localStorage } from "./storages/local.ts";
 import { ageTransform } from "./transforms/age.ts";
@@ -16,6 +17,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   filesSource,
   mysqlSource,
   postgresSource,
+  redisSource,
   sqliteSource,
   localStorage,
   zstdTransform,

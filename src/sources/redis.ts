@@ -1,0 +1,145 @@
+import { createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { z } from "zod";
+import { runProgram, spawnOutput } from "../core/exec.ts";
+import { findProgram } from "../core/which.ts";
+import { SourceError, UsageError } from "../errors.ts";
+import { type Artifact, defineSource, type PluginContext } from "../types.ts";
+import { assertRestorable, publish, stagingFor } from "./_tar.ts";
+
+const INSTALL_HINT = "install redis-cli (Debian/Ubuntu: apt-get install redis-tools)";
+const EOF_MARK_LENGTH = 40;
+
+const schema = z.object({
+  host: z.string().default("127.0.0.1"),
+  port: z.number().int().min(1).max(65535).default(6379),
+  user: z.string().optional().describe("ACL user (Redis 6+)"),
+  password: z
+    .string()
+    .optional()
+    .describe("handed to redis-cli through its environment (REDISCLI_AUTH), never argv"),
+  bin_dir: z.string().optional().describe("folder holding redis-cli and redis-check-rdb"),
+});
+
+type Options = z.output<typeof schema>;
+
+/**
+ * redis-cli 7.0 writes the 40-byte end-of-transfer mark after the RDB when it streams to stdout
+ * (`--rdb -`). A real RDB ends with 0xFF and an 8-byte checksum, so a tail of 40 hex characters
+ * right after that cannot be data: it is dropped. Newer redis-cli versions send no mark, and
+ * nothing is dropped.
+ */
+class StripEofMark extends Transform {
+  private tail: Buffer = Buffer.alloc(0);
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const all = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const keep = EOF_MARK_LENGTH + 9;
+    this.tail = all.subarray(Math.max(0, all.length - keep));
+    callback(null, all.subarray(0, Math.max(0, all.length - keep)));
+  }
+  override _flush(callback: TransformCallback): void {
+    const t = this.tail;
+    const mark = t.subarray(t.length - EOF_MARK_LENGTH);
+    const isMark =
+      t.length === EOF_MARK_LENGTH + 9 && t[0] === 0xff && /^[0-9a-f]{40}$/.test(mark.toString("latin1"));
+    callback(null, isMark ? t.subarray(0, t.length - EOF_MARK_LENGTH) : t);
+  }
+}
+
+function program(options: Options, name: string): string {
+  const path = options.bin_dir ? `${options.bin_dir}:${process.env.PATH ?? ""}` : process.env.PATH;
+  return findProgram(name, path) ?? name;
+}
+
+function connection(options: Options, ctx: PluginContext) {
+  const args = [
+    "-h",
+    options.host,
+    "-p",
+    String(options.port),
+    ...(options.user ? ["--user", options.user] : []),
+  ];
+  const env = { REDISCLI_AUTH: options.password };
+  return { args, exec: { signal: ctx.signal, logger: ctx.logger, env, installHint: INSTALL_HINT } };
+}
+
+async function checkRdb(options: Options, file: string, ctx: PluginContext): Promise<string> {
+  const checker = findProgram(
+    "redis-check-rdb",
+    options.bin_dir ? `${options.bin_dir}:${process.env.PATH ?? ""}` : undefined,
+  );
+  if (!checker) return "RDB stored (redis-check-rdb not installed: contents not checked)";
+  const { stdout } = await runProgram(checker, [file], {
+    signal: ctx.signal,
+    logger: ctx.logger,
+    captureStdout: true,
+  });
+  const keys = /(\d+) keys read/.exec(stdout)?.[1];
+  return `redis-check-rdb: OK${keys ? `, ${keys} keys` : ""}`;
+}
+
+export const redisSource = defineSource({
+  type: "redis",
+  description: "A live Redis server's dataset as an RDB snapshot, taken by replication (redis-cli --rdb)",
+  schema,
+  secrets: ["password"],
+  create(options, env) {
+    return {
+      async *backup(ctx): AsyncIterable<Artifact> {
+        const { args, exec } = connection(options, ctx);
+        const cli = program(options, "redis-cli");
+        const { stdout: info } = await runProgram(cli, [...args, "INFO", "server"], {
+          ...exec,
+          captureStdout: true,
+        });
+        const version = /redis_version:(\S+)/.exec(info)?.[1];
+        if (!version)
+          throw new SourceError(`no Redis server answers at ${options.host}:${options.port}: ${info.trim()}`);
+        const { stdout: size } = await runProgram(cli, [...args, "DBSIZE"], { ...exec, captureStdout: true });
+        const dump = spawnOutput(cli, [...args, "--rdb", "-"], exec);
+        const strip = new StripEofMark();
+        dump.on("error", (error) => strip.destroy(error));
+        yield {
+          name: `${env.name}.rdb`,
+          stream: dump.pipe(strip),
+          meta: {
+            serverVersion: version,
+            keysInDb0: Number(size.trim()) || 0,
+            host: options.host,
+            port: options.port,
+          },
+        };
+      },
+
+      async restore(_artifact, stream, target, ctx) {
+        if (!target.dir)
+          throw new UsageError(
+            "a Redis backup restores as an RDB file: pass --to-dir DIR, then start redis-server on it",
+          );
+        const dir = resolve(target.dir);
+        await assertRestorable(dir);
+        const staging = await stagingFor(dir);
+        try {
+          await pipeline(stream, createWriteStream(join(staging, "dump.rdb"), { flags: "wx", mode: 0o600 }));
+          await checkRdb(options, join(staging, "dump.rdb"), ctx);
+          await publish(staging, dir);
+        } catch (error) {
+          await rm(staging, { recursive: true, force: true });
+          throw error;
+        }
+        return `wrote ${join(dir, "dump.rdb")}: start redis-server --dir ${dir} --dbfilename dump.rdb`;
+      },
+
+      async verify(_artifact, stream, ctx) {
+        const file = join(ctx.workDir, "verify.rdb");
+        await pipeline(stream, createWriteStream(file, { flags: "wx", mode: 0o600 }));
+        return checkRdb(options, file, ctx);
+      },
+
+      restoreCommand: () => ({ prepare: "mkdir -p DIR", consume: "cat > DIR/dump.rdb" }),
+    };
+  },
+});
