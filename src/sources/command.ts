@@ -5,7 +5,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
-import { RestoreError, SourceError, UsageError } from "../errors.ts";
+import { SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext, type Source } from "../types.ts";
 import { assertRestorable, extractTar, publish, stagingFor } from "./_tar.ts";
 import { filesSource } from "./files.ts";
