@@ -3,7 +3,7 @@
  * through a symlink from the archive), and the target appears only once the whole stream
  * authenticated and unpacked (it is built in a staging folder beside it, then renamed).
  */
-import { constants } from "node:fs";
+import { constants, createWriteStream } from "node:fs";
 import {
   chmod,
   lchown,
@@ -66,6 +66,30 @@ export async function publish(staging: string, target: string): Promise<void> {
   await chmod(staging, 0o755);
   if (await assertRestorable(target)) await rmdir(target);
   await rename(staging, target);
+}
+
+/**
+ * Writes a stream as one file into a new or empty folder, through a staging folder: the file
+ * appears only once it is whole and `check` (e.g. an integrity check) accepted it.
+ */
+export async function restoreFile(
+  stream: Readable,
+  targetDir: string,
+  fileName: string,
+  check?: (path: string) => Promise<unknown>,
+): Promise<string> {
+  const dir = resolve(targetDir);
+  await assertRestorable(dir);
+  const staging = await stagingFor(dir);
+  try {
+    await pipeline(stream, createWriteStream(join(staging, fileName), { flags: "wx", mode: 0o600 }));
+    await check?.(join(staging, fileName));
+    await publish(staging, dir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+  return join(dir, fileName);
 }
 
 export async function extractTar(stream: Readable, targetDir: string, logger: Logger): Promise<string> {

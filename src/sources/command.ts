@@ -1,13 +1,11 @@
-import { createWriteStream } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
 import { SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext, type Source } from "../types.ts";
-import { assertRestorable, extractTar, publish, stagingFor } from "./_tar.ts";
+import { extractTar, restoreFile } from "./_tar.ts";
 import { filesSource } from "./files.ts";
 
 const argv = z
@@ -132,20 +130,7 @@ export const commandSource = defineSource({
         }
         if (!target.dir)
           throw new UsageError("this source has no restore command: pass --to-dir DIR to get its output");
-        const dir = resolve(target.dir);
-        await assertRestorable(dir);
-        const staging = await stagingFor(dir);
-        try {
-          await pipeline(
-            stream,
-            createWriteStream(join(staging, artifact.name), { flags: "wx", mode: 0o600 }),
-          );
-          await publish(staging, dir);
-        } catch (error) {
-          await rm(staging, { recursive: true, force: true });
-          throw error;
-        }
-        return `wrote ${join(dir, artifact.name)}`;
+        return `wrote ${await restoreFile(stream, target.dir, artifact.name)}`;
       },
 
       restoreCommand: (artifact) =>

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
-import { findProgram } from "../core/which.ts";
+import { findProgram, searchPath } from "../core/which.ts";
 import { RestoreError, SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
 
@@ -51,9 +51,7 @@ class MySql {
   /** `mariadb-dump` / `mariadb` where installed, else `mysqldump` / `mysql`. */
   program(kind: "dump" | "client"): string {
     const names = kind === "dump" ? ["mariadb-dump", "mysqldump"] : ["mariadb", "mysql"];
-    const path = this.options.bin_dir
-      ? `${this.options.bin_dir}:${process.env.PATH ?? ""}`
-      : process.env.PATH;
+    const path = searchPath(this.options.bin_dir);
     for (const name of names) {
       const found = findProgram(name, path);
       if (found) return found;

@@ -1,14 +1,13 @@
 import { createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
-import { findProgram } from "../core/which.ts";
+import { findProgram, searchPath } from "../core/which.ts";
 import { SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
-import { assertRestorable, publish, stagingFor } from "./_tar.ts";
+import { restoreFile } from "./_tar.ts";
 
 const INSTALL_HINT = "install redis-cli (Debian/Ubuntu: apt-get install redis-tools)";
 const EOF_MARK_LENGTH = 40;
@@ -50,8 +49,7 @@ class StripEofMark extends Transform {
 }
 
 function program(options: Options, name: string): string {
-  const path = options.bin_dir ? `${options.bin_dir}:${process.env.PATH ?? ""}` : process.env.PATH;
-  return findProgram(name, path) ?? name;
+  return findProgram(name, searchPath(options.bin_dir)) ?? name;
 }
 
 function connection(options: Options, ctx: PluginContext) {
@@ -67,10 +65,7 @@ function connection(options: Options, ctx: PluginContext) {
 }
 
 async function checkRdb(options: Options, file: string, ctx: PluginContext): Promise<string> {
-  const checker = findProgram(
-    "redis-check-rdb",
-    options.bin_dir ? `${options.bin_dir}:${process.env.PATH ?? ""}` : undefined,
-  );
+  const checker = findProgram("redis-check-rdb", searchPath(options.bin_dir));
   if (!checker) return "RDB stored (redis-check-rdb not installed: contents not checked)";
   const { stdout } = await runProgram(checker, [file], {
     signal: ctx.signal,
@@ -119,18 +114,10 @@ export const redisSource = defineSource({
           throw new UsageError(
             "a Redis backup restores as an RDB file: pass --to-dir DIR, then start redis-server on it",
           );
-        const dir = resolve(target.dir);
-        await assertRestorable(dir);
-        const staging = await stagingFor(dir);
-        try {
-          await pipeline(stream, createWriteStream(join(staging, "dump.rdb"), { flags: "wx", mode: 0o600 }));
-          await checkRdb(options, join(staging, "dump.rdb"), ctx);
-          await publish(staging, dir);
-        } catch (error) {
-          await rm(staging, { recursive: true, force: true });
-          throw error;
-        }
-        return `wrote ${join(dir, "dump.rdb")}: start redis-server --dir ${dir} --dbfilename dump.rdb`;
+        const file = await restoreFile(stream, target.dir, "dump.rdb", (path) =>
+          checkRdb(options, path, ctx),
+        );
+        return `wrote ${file}: start redis-server --dir ${dirname(file)} --dbfilename dump.rdb`;
       },
 
       async verify(_artifact, stream, ctx) {

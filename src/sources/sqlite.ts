@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { RestoreError, SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource } from "../types.ts";
-import { assertRestorable, publish, stagingFor } from "./_tar.ts";
+import { restoreFile } from "./_tar.ts";
 
 const schema = z.object({
   path: z.string().min(1).describe("the database file; relative paths are relative to the config file"),
@@ -58,18 +58,7 @@ export const sqliteSource = defineSource({
 
       async restore(_artifact, stream, target) {
         if (!target.dir) throw new UsageError("an SQLite backup restores into a folder: pass --to-dir DIR");
-        const dir = resolve(target.dir);
-        await assertRestorable(dir);
-        const staging = await stagingFor(dir);
-        try {
-          await pipeline(stream, createWriteStream(join(staging, fileName), { flags: "wx", mode: 0o600 }));
-          await checkIntegrity(join(staging, fileName));
-          await publish(staging, dir);
-        } catch (error) {
-          await rm(staging, { recursive: true, force: true });
-          throw error;
-        }
-        return `restored ${join(dir, fileName)}`;
+        return `restored ${await restoreFile(stream, target.dir, fileName, checkIntegrity)}`;
       },
 
       async verify(_artifact, stream, ctx) {
