@@ -25,6 +25,7 @@ export {
   type Progress,
 } from "./core/backup.ts";
 export type { RunOptions } from "./core/context.ts";
+export { disabledJobs, type JobInfo, listJobs, setJobEnabled } from "./core/jobs.ts";
 export {
   type ListOptions,
   type ListResult,

@@ -6,6 +6,7 @@ import { type CliContext, examples } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";
 import { register as registerConfig } from "./commands/config.ts";
+import { register as registerJobs } from "./commands/jobs.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerList } from "./commands/list.ts";
 import { register as registerRestore } from "./commands/restore.ts";
@@ -46,6 +47,7 @@ export function buildProgram(cli: CliContext): Command {
   registerVerify(program, cli);
   registerConfig(program, cli);
   registerCatalog(program, cli);
+  registerJobs(program, cli);
   registerKeygen(program);
   program.exitOverride();
   program.commands.forEach(function override(command: Command) {

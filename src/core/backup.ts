@@ -23,6 +23,7 @@ import {
   type RunOptions,
   withContext,
 } from "./context.ts";
+import { disabledJobs } from "./jobs.ts";
 import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { newSnapshotId, snapshotFolder } from "./snapshot.ts";
@@ -76,7 +77,13 @@ export interface BackupReport {
 
 /** Runs the given jobs (all when none are named), one after another. Never throws for a failed job. */
 export async function backup(options: BackupOptions): Promise<BackupReport> {
-  const names = options.jobs?.length ? options.jobs : Object.keys(options.config.jobs);
+  const disabled = disabledJobs(options.config);
+  const names = options.jobs?.length
+    ? options.jobs
+    : Object.keys(options.config.jobs).filter((job) => !disabled.has(job));
+  for (const job of options.jobs?.length ? [] : disabled)
+    if (options.config.jobs[job])
+      options.logger?.info("skipping disabled job (cairn enable to turn it back on)", { job });
   for (const name of names) jobConfig(options.config, name);
   const catalog = options.catalog === false ? undefined : await Catalog.open(options.config.stateDir);
   try {

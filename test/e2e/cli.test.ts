@@ -80,10 +80,55 @@ test("every command's --help shows examples", async () => {
     ["catalog", "rebuild"],
     ["catalog", "runs"],
     ["keygen"],
+    ["jobs"],
+    ["enable"],
+    ["disable"],
   ];
   for (const command of commands) {
     const r = await cairn([...command, "--help"]);
     assert.equal(r.code, 0, command.join(" "));
     assert.match(r.stdout, /Examples:\n {2}cairn /, command.join(" "));
   }
+});
+
+test("jobs, enable and disable: a bare backup skips disabled jobs, naming one still runs it", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, "data"));
+  writeFileSync(join(dir, "data/a.txt"), "a");
+  const job = (name: string) =>
+    `  ${name}:\n    sources: { data: { type: files, paths: [./data] } }\n    destinations: { here: { type: local, path: ./b } }\n`;
+  writeFileSync(join(dir, "cairn.yaml"), `jobs:\n${job("web")}${job("mail")}`);
+  const env = { CAIRN_STATE_DIR: join(dir, "state") };
+  assert.equal((await cairn(["disable", "mail"], { cwd: dir, env })).code, 0);
+  const bare = JSON.parse((await cairn(["backup", "--json"], { cwd: dir, env })).stdout);
+  assert.deepEqual(
+    bare.jobs.map((j: { job: string }) => j.job),
+    ["web"],
+  );
+  const named = JSON.parse((await cairn(["backup", "mail", "--json"], { cwd: dir, env })).stdout);
+  assert.deepEqual(
+    named.jobs.map((j: { job: string }) => j.job),
+    ["mail"],
+  );
+  const jobs = JSON.parse((await cairn(["jobs", "--json"], { cwd: dir, env })).stdout);
+  assert.deepEqual(
+    jobs.map((j: { job: string; enabled: boolean; lastRun?: { status: string } }) => [
+      j.job,
+      j.enabled,
+      j.lastRun?.status,
+    ]),
+    [
+      ["web", true, "success"],
+      ["mail", false, "success"],
+    ],
+  );
+  assert.equal((await cairn(["enable", "mail"], { cwd: dir, env })).code, 0);
+  const again = JSON.parse((await cairn(["backup", "--json"], { cwd: dir, env })).stdout);
+  assert.deepEqual(
+    again.jobs.map((j: { job: string }) => j.job),
+    ["web", "mail"],
+  );
+  const unknown = await cairn(["disable", "nope"], { cwd: dir, env });
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no job named "nope"/);
 });
