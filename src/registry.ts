@@ -1,5 +1,6 @@
 import { commandSource } from "./sources/command.ts";
 import { filesSource } from "./sources/files.ts";
+import { mongodbSource } from "./sources/mongodb.ts";
 import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
 import { redisSource } from "./sources/redis.ts";
@@ -15,6 +16,7 @@ import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDe
 export const builtinPlugins: readonly PluginDefinition[] = [
   commandSource,
   filesSource,
+  mongodbSource,
   mysqlSource,
   postgresSource,
   redisSource,
