@@ -1,9 +1,11 @@
+import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
-import { RestoreError, UsageError } from "../errors.ts";
+import { findProgram } from "../core/which.ts";
+import { RestoreError, SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
 
 const INSTALL_HINT = "install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client)";
@@ -39,6 +41,57 @@ function dbnameConninfo(name: string): string {
   return `dbname='${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
+/** Every installed copy of a PostgreSQL client program: the configured folder only, or Debian's versioned folders and PATH. */
+function candidates(name: string, binDir: string | undefined): string[] {
+  if (binDir) return [join(binDir, name)];
+  let versioned: string[] = [];
+  try {
+    versioned = readdirSync("/usr/lib/postgresql").map((v) => join("/usr/lib/postgresql", v, "bin", name));
+  } catch {}
+  const onPath = findProgram(name);
+  const all = [...versioned, ...(onPath ? [onPath] : [])].filter((p) => existsSync(p));
+  const seen = new Set<string>();
+  return all.filter((p) => {
+    const real = realpathSync(p);
+    if (seen.has(real)) return false;
+    seen.add(real);
+    return true;
+  });
+}
+
+/**
+ * The client to use against a server: the same major version, else the nearest newer one (pg_dump
+ * refuses older servers' successors, and an older pg_dump cannot dump a newer server). Fails
+ * before anything is dumped, naming what was found and what to install.
+ */
+async function clientFor(
+  name: "pg_dump" | "pg_restore",
+  serverVersion: string,
+  options: Options,
+  ctx: PluginContext,
+): Promise<{ path: string; version: string }> {
+  const serverMajor = Number.parseInt(serverVersion, 10);
+  const found: { path: string; version: string; major: number }[] = [];
+  for (const path of candidates(name, options.bin_dir)) {
+    try {
+      const { stdout } = await runProgram(path, ["--version"], {
+        signal: ctx.signal,
+        logger: ctx.logger,
+        captureStdout: true,
+      });
+      const version = /(\d+(?:\.\d+)?)/.exec(stdout)?.[1];
+      if (version) found.push({ path, version, major: Number.parseInt(version, 10) });
+    } catch {}
+  }
+  const fit = found.filter((c) => c.major >= serverMajor).sort((a, b) => a.major - b.major)[0];
+  if (fit) return fit;
+  const list = found.length ? found.map((c) => `${c.version} (${c.path})`).join(", ") : "none";
+  throw new SourceError(
+    `the PostgreSQL server is version ${serverVersion}, and no ${name} of version ${serverMajor} or newer is installed (found: ${list})`,
+    { hint: `install postgresql-client-${serverMajor} (Debian/Ubuntu), or point bin_dir at a newer client` },
+  );
+}
+
 class Postgres {
   private readonly options: Options;
   private readonly ctx: PluginContext;
@@ -47,7 +100,7 @@ class Postgres {
     this.ctx = ctx;
   }
 
-  program(name: "pg_dump" | "pg_restore" | "psql"): string {
+  program(name: "pg_restore" | "psql"): string {
     return this.options.bin_dir ? join(this.options.bin_dir, name) : name;
   }
 
@@ -99,10 +152,7 @@ export const postgresSource = defineSource({
         const pg = new Postgres(options, ctx);
         const environment = await pg.env(options.database);
         const serverVersion = await pg.psql("SHOW server_version", {}, options.database);
-        const { stdout: clientVersion } = await runProgram(pg.program("pg_dump"), ["--version"], {
-          ...pg.exec(),
-          captureStdout: true,
-        });
+        const client = await clientFor("pg_dump", serverVersion, options, ctx);
         ctx.logger.debug("dumping PostgreSQL database", {
           database: options.database,
           server: serverVersion,
@@ -110,14 +160,14 @@ export const postgresSource = defineSource({
         const args = ["--format=custom", "--compress=0", "--no-password", ...options.dump_options];
         yield {
           name: `${env.name}.pgdump`,
-          stream: spawnOutput(pg.program("pg_dump"), args, { ...pg.exec(), env: environment }),
+          stream: spawnOutput(client.path, args, { ...pg.exec(), env: environment }),
           meta: {
             database: options.database,
             host: options.host ?? null,
             port: options.port,
             format: "custom",
             serverVersion,
-            client: clientVersion.trim(),
+            client: `pg_dump ${client.version}`,
           },
         };
       },
