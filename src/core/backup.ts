@@ -187,7 +187,7 @@ async function backupJob(
             failures.push({ source: sourceName, error });
             artifacts.splice(before);
             sourceCtx.logger.error(`source ${sourceName} failed: ${errorSummary(error, redact).message}`);
-            await removeStray(destinations, folders, artifacts, ctx);
+            await removeObjects(destinations, folders, artifacts, ctx);
           }
         }
         if (failures.length > 0 && artifacts.length === 0) throw failures[0]!.error;
@@ -272,9 +272,10 @@ async function backupJob(
             rawBytes: failed.rawBytes,
             storedBytes: failed.storedBytes,
           });
-        await removeIncomplete(
+        await removeObjects(
           destinations.filter((d) => !complete.has(d.name)),
           folders,
+          [],
           ctx,
         );
         return failed;
@@ -393,46 +394,29 @@ function untilComplete(stdout: Readable, completion: Promise<unknown>): Readable
   return out;
 }
 
-/** Removes what a failed source left in the snapshot folders, keeping the good artifacts' objects. */
-async function removeStray(
+/**
+ * Best effort: removes from the snapshot folders every object that is not one of `kept`'s —
+ * what a failed source left (kept: the good artifacts), or a whole failed run (kept: none).
+ * A manifest, if any, goes first: a half-removed snapshot must never look good.
+ */
+async function removeObjects(
   destinations: Destination[],
   folders: Record<string, string>,
   kept: ArtifactRecord[],
   ctx: PluginContext,
 ): Promise<void> {
   for (const d of destinations) {
-    const keep = new Set(kept.flatMap((a) => a.objects.map((o) => `${folders[d.name]}/${o.key}`)));
-    try {
-      const stray: string[] = [];
-      for await (const object of d.storage.list(`${folders[d.name]}/`, ctx))
-        if (!keep.has(object.key)) stray.push(object.key);
-      for (const key of stray) await d.storage.delete(key, ctx);
-    } catch (error) {
-      ctx.logger.warn("could not remove the objects of the failed source", {
-        destination: d.name,
-        error: describeError(error),
-      });
-    }
-  }
-}
-
-/** Best effort: a failed run leaves no objects behind (they would never be listed anyway). */
-async function removeIncomplete(
-  destinations: Destination[],
-  folders: Record<string, string>,
-  ctx: PluginContext,
-) {
-  for (const d of destinations) {
     const folder = folders[d.name];
     if (!folder) continue;
+    const keep = new Set(kept.flatMap((a) => a.objects.map((o) => `${folder}/${o.key}`)));
     try {
       const keys: string[] = [];
-      for await (const object of d.storage.list(`${folder}/`, ctx)) keys.push(object.key);
-      // A manifest, if any, goes first: a half-removed snapshot must never look good.
-      keys.sort((a, b) => Number(b.endsWith(`/${MANIFEST_NAME}`)) - Number(a.endsWith(`/${MANIFEST_NAME}`)));
+      for await (const object of d.storage.list(`${folder}/`, ctx))
+        if (!keep.has(object.key)) keys.push(object.key);
+      keys.sort((x, y) => Number(y.endsWith(`/${MANIFEST_NAME}`)) - Number(x.endsWith(`/${MANIFEST_NAME}`)));
       for (const key of keys) await d.storage.delete(key, ctx);
     } catch (error) {
-      ctx.logger.warn("could not remove the objects of the failed run", {
+      ctx.logger.warn("could not remove the objects of a failed backup", {
         destination: d.name,
         error: describeError(error),
       });

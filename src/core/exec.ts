@@ -80,7 +80,7 @@ function start(
   program: string,
   args: string[],
   options: ExecOptions,
-  stdin: "pipe" | "ignore",
+  stdin: "pipe" | "ignore" | Readable,
 ): ChildProcess {
   return spawn(program, args, {
     env: childEnv(options.env),
@@ -130,8 +130,6 @@ export function spawnProducer(
   options: ExecOptions & { input?: Readable; okCodes?: number[] },
 ): Producer {
   const child = start(program, args, options, options.input ? "pipe" : "ignore");
-  const stderr = new StderrTail(options.logger);
-  child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
   let inputError: Error | undefined;
   if (options.input && child.stdin) {
     child.stdin.on("error", () => {});
@@ -146,7 +144,7 @@ export function spawnProducer(
     // Nobody reads the input any more: whoever writes it must not wait for ever.
     options.input?.destroy();
   });
-  return watchProducer(child, program, options, options.okCodes ?? [0], stderr, () => inputError);
+  return watchProducer(child, program, options, options.okCodes ?? [0], () => inputError);
 }
 
 function watchProducer(
@@ -154,11 +152,10 @@ function watchProducer(
   program: string,
   options: ExecOptions,
   okCodes: number[],
-  stderr = new StderrTail(options.logger),
   inputError: () => Error | undefined = () => undefined,
 ): Producer {
-  if (child.stderr?.listenerCount("data") === 0)
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+  const stderr = new StderrTail(options.logger);
+  child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
   const completion = new Promise<string>((resolve, reject) => {
     child.on("error", (error: NodeJS.ErrnoException) =>
       reject(error.name === "AbortError" ? error : spawnError(program, error, options.installHint)),
@@ -185,12 +182,7 @@ export function spawnReader(
   input: Readable,
   options: ExecOptions,
 ): Producer {
-  const child = spawn(program, args, {
-    env: childEnv(options.env),
-    stdio: [input, "pipe", "pipe"],
-    signal: options.signal,
-    killSignal: "SIGTERM",
-  });
+  const child = start(program, args, options, input);
   // The child has its own copy of the pipe now; ours would only keep it open.
   input.destroy();
   return watchProducer(child, program, options, [0]);

@@ -15,7 +15,7 @@ import type {
 } from "../types.ts";
 import { createSource, type RunOptions } from "./context.ts";
 import { type SnapshotSummary, summarize, withSnapshot } from "./list.ts";
-import { HoldBackLast, ObjectVerifier } from "./streams.ts";
+import { HoldBackLast, ObjectVerifier, through } from "./streams.ts";
 
 export interface KeyOptions {
   /** age identities (`AGE-SECRET-KEY-1…`). */
@@ -105,9 +105,7 @@ export function openArtifact(
     for (const object of artifact.objects) {
       const where = `${storage.location}/${folder}/${object.key}`;
       const input = await storage.get(`${folder}/${object.key}`, ctx);
-      const verifier = new ObjectVerifier(object, where);
-      input.pipe(verifier);
-      input.on("error", (error) => verifier.destroy(error));
+      const verifier = through(input, new ObjectVerifier(object, where));
       yield* verifier;
     }
   }

@@ -1,5 +1,12 @@
 import { createHash, type Hash } from "node:crypto";
-import { type PassThrough, Transform, type TransformCallback, Writable } from "node:stream";
+import {
+  type PassThrough,
+  pipeline,
+  type Readable,
+  Transform,
+  type TransformCallback,
+  Writable,
+} from "node:stream";
 import { IntegrityError } from "../errors.ts";
 import type { ObjectRecord } from "../types.ts";
 
@@ -40,6 +47,11 @@ export class Coalesce extends Transform {
     this.parts = [];
     this.length = 0;
   }
+}
+
+/** `source` piped into `transform`, whose output errors when either side fails (pipe() alone would hang). */
+export function through<T extends Transform>(source: Readable, transform: T): T {
+  return pipeline(source, transform, () => {}) as unknown as T;
 }
 
 /** Counts the bytes that flow through. */

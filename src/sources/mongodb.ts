@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
+import { through } from "../core/streams.ts";
 import { findProgram, searchPath } from "../core/which.ts";
 import { SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
@@ -93,11 +94,9 @@ export const mongodbSource = defineSource({
         args.push(...options.dump_options);
         const exec = { signal: ctx.signal, logger: ctx.logger, installHint: INSTALL_HINT };
         const dump = spawnOutput(program(options, "mongodump"), args, exec);
-        const check = new MagicCheck();
-        dump.on("error", (error) => check.destroy(error));
         yield {
           name: `${env.name}.archive`,
-          stream: dump.pipe(check),
+          stream: through(dump, new MagicCheck()),
           meta: {
             database: options.database ?? null,
             collection: options.collection ?? null,
@@ -122,8 +121,7 @@ export const mongodbSource = defineSource({
           "--stopOnError",
           ...options.restore_options,
         ];
-        const checked = stream.pipe(new MagicCheck());
-        stream.on("error", (error) => checked.destroy(error));
+        const checked = through(stream, new MagicCheck());
         await runProgram(program(options, "mongorestore"), args, {
           signal: ctx.signal,
           logger: ctx.logger,
@@ -135,8 +133,7 @@ export const mongodbSource = defineSource({
 
       async verify(_artifact, stream) {
         let bytes = 0;
-        const check = stream.pipe(new MagicCheck());
-        stream.on("error", (error) => check.destroy(error));
+        const check = through(stream, new MagicCheck());
         for await (const chunk of check as AsyncIterable<Buffer>) bytes += chunk.length;
         return `mongodump archive of ${bytes} bytes`;
       },

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
+import { through } from "../core/streams.ts";
 import { findProgram, searchPath } from "../core/which.ts";
 import { RestoreError, SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
@@ -164,11 +165,9 @@ export const mysqlSource = defineSource({
           options.database,
         ];
         const dump = spawnOutput(db.program("dump"), args, db.exec());
-        const checked = new CompletionCheck();
-        dump.on("error", (error) => checked.destroy(error));
         yield {
           name: `${env.name}.sql`,
-          stream: dump.pipe(checked),
+          stream: through(dump, new CompletionCheck()),
           meta: {
             database: options.database,
             serverVersion: version,
@@ -216,10 +215,8 @@ export const mysqlSource = defineSource({
       },
 
       async verify(_artifact, stream) {
-        const check = new CompletionCheck();
+        const check = through(stream, new CompletionCheck());
         let bytes = 0;
-        stream.pipe(check);
-        stream.on("error", (error) => check.destroy(error));
         for await (const chunk of check as AsyncIterable<Buffer>) bytes += chunk.length;
         return `SQL dump of ${bytes} bytes, complete (ends with "${DUMP_COMPLETED}")`;
       },

@@ -4,6 +4,7 @@ import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
+import { through } from "../core/streams.ts";
 import { findProgram, searchPath } from "../core/which.ts";
 import { SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
@@ -95,11 +96,9 @@ export const redisSource = defineSource({
           throw new SourceError(`no Redis server answers at ${options.host}:${options.port}: ${info.trim()}`);
         const { stdout: size } = await runProgram(cli, [...args, "DBSIZE"], { ...exec, captureStdout: true });
         const dump = spawnOutput(cli, [...args, "--rdb", "-"], exec);
-        const strip = new StripEofMark();
-        dump.on("error", (error) => strip.destroy(error));
         yield {
           name: `${env.name}.rdb`,
-          stream: dump.pipe(strip),
+          stream: through(dump, new StripEofMark()),
           meta: {
             serverVersion: version,
             keysInDb0: Number(size.trim()) || 0,
