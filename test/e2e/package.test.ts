@@ -17,7 +17,7 @@ test("npm pack → npm install -g → cairn --version and --help work", async ()
   const prefix = join(dir, "prefix");
   const installed = await run(
     "npm",
-    ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--offline", tarball],
+    ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--prefer-offline", tarball],
     { cwd: dir },
   );
   assert.equal(installed.code, 0, installed.stderr);
