@@ -52,7 +52,9 @@ function pluginUnion(
   common: z.ZodRawShape = {},
 ) {
   const known = definitions.map((d) => d.type).join(", ");
-  const options = definitions.map((d) => d.schema.extend({ ...common, type: z.literal(d.type) }).strict());
+  const options = definitions.map((d) =>
+    d.schema.safeExtend({ ...common, type: z.literal(d.type) }).strict(),
+  );
   return z.discriminatedUnion("type", options as unknown as [z.ZodObject, ...z.ZodObject[]], {
     error: (issue) => {
       if (issue.code !== "invalid_union") return undefined;

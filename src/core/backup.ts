@@ -26,7 +26,7 @@ import {
 import { disabledJobs } from "./jobs.ts";
 import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
-import { newSnapshotId, snapshotFolder } from "./snapshot.ts";
+import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
 import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
 export interface Progress {
@@ -158,6 +158,14 @@ async function backupJob(
           const before = artifacts.length;
           try {
             for await (const artifact of source.backup(sourceCtx)) {
+              const badName = checkArtifactName(
+                artifact.name,
+                artifacts.map((a) => a.name),
+              );
+              if (badName) {
+                artifact.stream.destroy();
+                throw new SourceError(badName);
+              }
               const record = await storeArtifact(
                 artifact,
                 sourceName,

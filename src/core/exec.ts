@@ -16,6 +16,8 @@ export interface ExecOptions {
   logger: Logger;
   /** Shown when the program is missing, e.g. `apt-get install postgresql-client`. */
   installHint?: string;
+  /** Sees every stderr line (the error message keeps only the last few). */
+  onStderrLine?: (line: string) => void;
 }
 
 const STDERR_LINES = 20;
@@ -24,8 +26,10 @@ class StderrTail {
   private lines: string[] = [];
   private partial = "";
   private readonly logger: Logger;
-  constructor(logger: Logger) {
-    this.logger = logger;
+  private readonly onLine: ((line: string) => void) | undefined;
+  constructor(options: ExecOptions) {
+    this.logger = options.logger;
+    this.onLine = options.onStderrLine;
   }
   push(chunk: Buffer): void {
     const text = this.partial + chunk.toString("utf8");
@@ -35,6 +39,7 @@ class StderrTail {
   }
   private add(line: string): void {
     if (!line.trim()) return;
+    this.onLine?.(line);
     this.logger.debug(line, { stream: "stderr" });
     this.lines.push(line);
     if (this.lines.length > STDERR_LINES) this.lines.shift();
@@ -154,7 +159,7 @@ function watchProducer(
   okCodes: number[],
   inputError: () => Error | undefined = () => undefined,
 ): Producer {
-  const stderr = new StderrTail(options.logger);
+  const stderr = new StderrTail(options);
   child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
   const completion = new Promise<string>((resolve, reject) => {
     child.on("error", (error: NodeJS.ErrnoException) =>
@@ -189,7 +194,7 @@ export function spawnReader(
 }
 
 function watchOutput(child: ChildProcess, program: string, options: ExecOptions): Readable {
-  const stderr = new StderrTail(options.logger);
+  const stderr = new StderrTail(options);
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
   child.stdout!.pipe(out, { end: false });
@@ -229,7 +234,7 @@ export interface RunOptions extends ExecOptions {
 export function runProgram(program: string, args: string[], options: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = start(program, args, options, options.stdin ? "pipe" : "ignore");
-    const stderr = new StderrTail(options.logger);
+    const stderr = new StderrTail(options);
     const stdout: Buffer[] = [];
     let inputError: Error | undefined;
     let done = false;

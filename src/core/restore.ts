@@ -31,6 +31,11 @@ export interface RestoreOptions extends RunOptions, KeyOptions {
   snapshot?: string;
   /** Restore only this source's artifacts; required when the snapshot holds several sources. */
   source?: string;
+  /**
+   * Restore only this artifact: its file name, the database it holds (`meta.database`) or its kind
+   * (`globals`). Required when a source produced several artifacts that restore into databases.
+   */
+  artifact?: string;
   /** Read from this destination instead of the first that has the snapshot. */
   destination?: string;
   toDir?: string;
@@ -128,21 +133,43 @@ function sourceFor(config: Config, job: string, artifact: ArtifactRecord): Sourc
   return createSource(config, artifact.source, options);
 }
 
-function pickArtifacts(artifacts: ArtifactRecord[], source: string | undefined): ArtifactRecord[] {
+function artifactMatches(artifact: ArtifactRecord, wanted: string): boolean {
+  return artifact.name === wanted || artifact.meta.database === wanted || artifact.meta.kind === wanted;
+}
+
+function pickArtifacts(
+  artifacts: ArtifactRecord[],
+  source: string | undefined,
+  wanted: string | undefined,
+  target: RestoreTarget,
+): ArtifactRecord[] {
+  let chosen = artifacts;
   if (source) {
-    const chosen = artifacts.filter((a) => a.source === source);
+    chosen = artifacts.filter((a) => a.source === source);
     if (chosen.length === 0)
       throw new UsageError(`the snapshot has no source named "${source}"`, {
         hint: `sources in it: ${[...new Set(artifacts.map((a) => a.source))].join(", ")}`,
       });
-    return chosen;
   }
-  const sources = [...new Set(artifacts.map((a) => a.source))];
+  if (wanted !== undefined) {
+    const matching = chosen.filter((a) => artifactMatches(a, wanted));
+    if (matching.length === 0)
+      throw new UsageError(`no artifact named "${wanted}"${source ? ` in source ${source}` : ""}`, {
+        hint: `artifacts: ${chosen.map((a) => a.name).join(", ")}`,
+      });
+    chosen = matching;
+  }
+  const sources = [...new Set(chosen.map((a) => a.source))];
   if (sources.length > 1)
     throw new UsageError(
       `the snapshot holds several sources (${sources.join(", ")}): choose one with --source NAME`,
     );
-  return artifacts;
+  if (chosen.length > 1 && target.dir === undefined)
+    throw new UsageError(
+      `source ${sources[0]} produced several artifacts (${chosen.map((a) => a.name).join(", ")}): choose one with --artifact NAME`,
+      { hint: "a database name or the file name both work, e.g. --artifact app" },
+    );
+  return chosen;
 }
 
 /** Restores one source of a snapshot into a folder or a database. */
@@ -153,9 +180,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   };
   const keys = resolveKeys(options);
   return withSnapshot(options, async ({ ref, destination }, ctx) => {
-    const chosen = pickArtifacts(ref.manifest.artifacts, options.source);
-    if (chosen.length > 1 && target.dir === undefined)
-      throw new UsageError("this source produced several artifacts; restore them into a folder");
+    const chosen = pickArtifacts(ref.manifest.artifacts, options.source, options.artifact, target);
     const restored: RestoreResult["restored"] = [];
     for (const artifact of chosen) {
       const source = sourceFor(options.config, options.job, artifact);

@@ -1,5 +1,5 @@
 /** Snapshot ids, folder templates and manifests: the on-storage format (docs/snapshot-format.md). */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { IntegrityError } from "../errors.ts";
 import { MANIFEST_FORMAT, MANIFEST_NAME, type Manifest, type PluginContext, type Storage } from "../types.ts";
@@ -171,4 +171,24 @@ export async function listSnapshots(
   }
   snapshots.sort((a, b) => a.id.localeCompare(b.id));
   return { snapshots, unreadable };
+}
+
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
+
+/**
+ * A name usable as an artifact file name and in a shell pipeline: kept as it is when it is plain,
+ * else awkward characters become `_` and a short hash of the original keeps names distinct.
+ */
+export function safeFileName(name: string): string {
+  if (SAFE_NAME.test(name)) return name;
+  const plain = name.replace(/[^A-Za-z0-9_.+-]/g, "_").replace(/^[.+-]/, "_");
+  return `${plain}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`;
+}
+
+/** Artifact names become object keys and shell words: they must be plain, and unique in a snapshot. */
+export function checkArtifactName(name: string, taken: Iterable<string>): string | undefined {
+  if (!SAFE_NAME.test(name) || name.length > 200)
+    return `artifact name "${name}" is not a plain file name (letters, digits, _ . + -)`;
+  for (const other of taken) if (other === name) return `two artifacts are named "${name}"`;
+  return undefined;
 }

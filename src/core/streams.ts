@@ -54,6 +54,31 @@ export function through<T extends Transform>(source: Readable, transform: T): T 
   return pipeline(source, transform, () => {}) as unknown as T;
 }
 
+/**
+ * Passes bytes through and fails at the end unless the last bytes contain `marker`: for dump tools
+ * that write a completion line (mysqldump, pg_dumpall), a stream cut short is an error, not a dump.
+ */
+export class EndMarkerCheck extends Transform {
+  private tail = "";
+  private readonly marker: string;
+  private readonly onMissing: () => Error;
+
+  constructor(marker: string, onMissing: () => Error) {
+    super();
+    this.marker = marker;
+    this.onMissing = onMissing;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.tail = (this.tail + chunk.toString("latin1")).slice(-512);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(this.tail.includes(this.marker) ? null : this.onMissing());
+  }
+}
+
 /** Counts the bytes that flow through. */
 export class ByteCounter extends Transform {
   bytes = 0;

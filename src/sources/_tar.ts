@@ -128,6 +128,10 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
   };
 
   const handle = async (header: tar.Header, entry: Readable) => {
+    if (header.type === "directory" && /^(\.\/?)+$/.test(header.name)) {
+      entry.resume(); // the archive's own root (`tar -C dir -cf - .` writes "./")
+      return;
+    }
     const { path, relative } = place(header.name);
     switch (header.type) {
       case "directory":

@@ -1,9 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import { Readable } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
-import { through } from "../core/streams.ts";
+import { EndMarkerCheck, through } from "../core/streams.ts";
 import { findProgram, searchPath } from "../core/which.ts";
 import { RestoreError, SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext } from "../types.ts";
@@ -109,19 +109,11 @@ function identifier(value: string): string {
 }
 
 /** Fails at the end unless the dump ends with mysqldump's own completion marker. */
-class CompletionCheck extends Transform {
-  private tail = "";
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.tail = (this.tail + chunk.toString("latin1")).slice(-512);
-    callback(null, chunk);
-  }
-  override _flush(callback: TransformCallback): void {
-    callback(
-      this.tail.includes(DUMP_COMPLETED)
-        ? null
-        : new SourceError("the dump does not end with mysqldump's completion line: it is cut short"),
-    );
-  }
+function completionCheck(): EndMarkerCheck {
+  return new EndMarkerCheck(
+    DUMP_COMPLETED,
+    () => new SourceError("the dump does not end with mysqldump's completion line: it is cut short"),
+  );
 }
 
 export const mysqlSource = defineSource({
@@ -167,7 +159,7 @@ export const mysqlSource = defineSource({
         const dump = spawnOutput(db.program("dump"), args, db.exec());
         yield {
           name: `${env.name}.sql`,
-          stream: through(dump, new CompletionCheck()),
+          stream: through(dump, completionCheck()),
           meta: {
             database: options.database,
             serverVersion: version,
@@ -215,7 +207,7 @@ export const mysqlSource = defineSource({
       },
 
       async verify(_artifact, stream) {
-        const check = through(stream, new CompletionCheck());
+        const check = through(stream, completionCheck());
         let bytes = 0;
         for await (const chunk of check as AsyncIterable<Buffer>) bytes += chunk.length;
         return `SQL dump of ${bytes} bytes, complete (ends with "${DUMP_COMPLETED}")`;

@@ -1,35 +1,116 @@
-import { existsSync, readdirSync, realpathSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
-import { findProgram } from "../core/which.ts";
+import { safeFileName } from "../core/snapshot.ts";
+import { EndMarkerCheck, through } from "../core/streams.ts";
 import { RestoreError, SourceError, UsageError } from "../errors.ts";
-import { type Artifact, defineSource, type PluginContext } from "../types.ts";
+import { type Artifact, type ArtifactRecord, defineSource, type PluginContext } from "../types.ts";
+import {
+  compareVersions,
+  describeClients,
+  type InstalledClient,
+  installedCopies,
+  probeVersions,
+  versionedDirs,
+} from "./_clients.ts";
+import { type Command, containerSchema, inContainer } from "./_container.ts";
+import { extractTar } from "./_tar.ts";
 
 const INSTALL_HINT = "install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client)";
+const GLOBALS_COMPLETED = "PostgreSQL database cluster dump complete";
 
-const schema = z.object({
-  database: z.string().min(1).describe("database to back up"),
-  host: z.string().optional().describe("host name or socket folder; default: libpq's default (local socket)"),
-  port: z.number().int().min(1).max(65535).default(5432),
-  user: z.string().optional().describe("role to connect as; default: libpq's default"),
-  password: z.string().optional().describe("handed to pg_dump through a private 0600 passfile, never argv"),
-  sslmode: z.enum(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]).optional(),
-  bin_dir: z
-    .string()
-    .optional()
-    .describe("folder holding pg_dump/pg_restore/psql, e.g. /usr/lib/postgresql/16/bin"),
-  dump_options: z
-    .array(z.string())
-    .default([])
-    .describe("extra pg_dump arguments, e.g. [--exclude-table=logs]"),
-  restore_options: z.array(z.string()).default([]).describe("extra pg_restore arguments, e.g. [--no-owner]"),
-  maintenance_database: z.string().default("postgres").describe("database used to create the restore target"),
-});
+const schema = z
+  .object({
+    database: z.string().min(1).optional().describe("one database to back up"),
+    databases: z
+      .union([z.literal("all"), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe(
+        'several databases, or "all": every database that accepts connections (templates left out); one artifact each',
+      ),
+    exclude_databases: z
+      .array(z.string())
+      .default([])
+      .describe("with databases: all, the databases to leave out"),
+    globals: z
+      .boolean()
+      .optional()
+      .describe(
+        "also dump roles and tablespaces (pg_dumpall --globals-only) as their own artifact; default: on with databases: all",
+      ),
+    format: z
+      .enum(["custom", "directory"])
+      .default("custom")
+      .describe("custom: one streamed archive; directory: pg_dump -Fd (parallel), staged in a temp folder"),
+    jobs: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe("parallel pg_dump/pg_restore jobs (format: directory)"),
+    host: z
+      .string()
+      .optional()
+      .describe("host name or socket folder; default: libpq's default (local socket)"),
+    port: z.number().int().min(1).max(65535).default(5432),
+    user: z.string().optional().describe("role to connect as; default: libpq's default"),
+    password: z.string().optional().describe("handed to pg_dump through a private 0600 passfile, never argv"),
+    sslmode: z.enum(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]).optional(),
+    bin_dir: z
+      .string()
+      .optional()
+      .describe(
+        "folder holding pg_dump/pg_restore/psql, e.g. /usr/lib/postgresql/16/bin; default: the best fit",
+      ),
+    container: containerSchema,
+    dump_options: z
+      .array(z.string())
+      .default([])
+      .describe("extra pg_dump arguments, e.g. [--exclude-table=logs]"),
+    restore_options: z
+      .array(z.string())
+      .default([])
+      .describe("extra pg_restore arguments, e.g. [--no-owner]"),
+    maintenance_database: z
+      .string()
+      .default("postgres")
+      .describe("database used to list databases, dump globals and create the restore target"),
+  })
+  .superRefine((o, ctx) => {
+    if (o.database !== undefined && o.databases !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["databases"],
+        message: "give either database or databases, not both",
+      });
+    if (o.database === undefined && o.databases === undefined && !o.globals)
+      ctx.addIssue({
+        code: "custom",
+        path: ["database"],
+        message: "say what to back up: database: NAME, databases: [A, B], databases: all, or globals: true",
+      });
+    if (o.jobs > 1 && o.format !== "directory")
+      ctx.addIssue({ code: "custom", path: ["jobs"], message: "parallel jobs need format: directory" });
+    if (o.container && o.format === "directory")
+      ctx.addIssue({
+        code: "custom",
+        path: ["format"],
+        message:
+          "format: directory writes into the container's file system; use format: custom with container",
+      });
+    if (o.container && o.bin_dir)
+      ctx.addIssue({
+        code: "custom",
+        path: ["bin_dir"],
+        message: "bin_dir is a host folder: leave it out with container",
+      });
+  });
 
 type Options = z.output<typeof schema>;
+type Tool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql";
 
 /** Escapes a value for a libpq passfile line (`:` and `\` are special). */
 function passfileField(value: string): string {
@@ -41,76 +122,36 @@ function dbnameConninfo(name: string): string {
   return `dbname='${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
-/** Every installed copy of a PostgreSQL client program: the configured folder only, or Debian's versioned folders and PATH. */
-function candidates(name: string, binDir: string | undefined): string[] {
-  if (binDir) return [join(binDir, name)];
-  let versioned: string[] = [];
-  try {
-    versioned = readdirSync("/usr/lib/postgresql").map((v) => join("/usr/lib/postgresql", v, "bin", name));
-  } catch {}
-  const onPath = findProgram(name);
-  const all = [...versioned, ...(onPath ? [onPath] : [])].filter((p) => existsSync(p));
-  const seen = new Set<string>();
-  return all.filter((p) => {
-    const real = realpathSync(p);
-    if (seen.has(real)) return false;
-    seen.add(real);
-    return true;
-  });
+/** The version of the pg_dump that wrote an artifact, as the manifest recorded it. */
+function dumpVersion(artifact: ArtifactRecord): string {
+  return /(\d+(?:\.\d+)?)/.exec(String(artifact.meta.client ?? ""))?.[1] ?? "0";
 }
 
-/**
- * The client to use against a server: the same major version, else the nearest newer one (pg_dump
- * refuses older servers' successors, and an older pg_dump cannot dump a newer server). Fails
- * before anything is dumped, naming what was found and what to install.
- */
-async function clientFor(
-  name: "pg_dump" | "pg_restore",
-  serverVersion: string,
-  options: Options,
-  ctx: PluginContext,
-): Promise<{ path: string; version: string }> {
-  const serverMajor = Number.parseInt(serverVersion, 10);
-  const found: { path: string; version: string; major: number }[] = [];
-  for (const path of candidates(name, options.bin_dir)) {
-    try {
-      const { stdout } = await runProgram(path, ["--version"], {
-        signal: ctx.signal,
-        logger: ctx.logger,
-        captureStdout: true,
-      });
-      const version = /(\d+(?:\.\d+)?)/.exec(stdout)?.[1];
-      if (version) found.push({ path, version, major: Number.parseInt(version, 10) });
-    } catch {}
-  }
-  const fit = found.filter((c) => c.major >= serverMajor).sort((a, b) => a.major - b.major)[0];
-  if (fit) return fit;
-  const list = found.length ? found.map((c) => `${c.version} (${c.path})`).join(", ") : "none";
-  throw new SourceError(
-    `the PostgreSQL server is version ${serverVersion}, and no ${name} of version ${serverMajor} or newer is installed (found: ${list})`,
-    { hint: `install postgresql-client-${serverMajor} (Debian/Ubuntu), or point bin_dir at a newer client` },
-  );
+function major(version: string): number {
+  return Number.parseInt(version, 10);
 }
 
 class Postgres {
   private readonly options: Options;
   private readonly ctx: PluginContext;
+  private passfile: string | undefined;
+
   constructor(options: Options, ctx: PluginContext) {
     this.options = options;
     this.ctx = ctx;
   }
 
-  program(name: "pg_restore" | "psql"): string {
-    return this.options.bin_dir ? join(this.options.bin_dir, name) : name;
-  }
-
-  /** libpq settings through the environment; the password through a 0600 passfile in the private work dir. */
-  async env(database: string): Promise<Record<string, string | undefined>> {
+  /** libpq settings through the environment; the password in a 0600 passfile (in a container: PGPASSWORD, forwarded by name). */
+  private async env(database: string): Promise<Record<string, string | undefined>> {
     const o = this.options;
-    let passfile: string | undefined;
-    if (o.password !== undefined) {
-      passfile = join(this.ctx.workDir, "pgpass");
-      await writeFile(passfile, `*:*:*:*:${passfileField(o.password)}\n`, { mode: 0o600 });
+    let secret: Record<string, string | undefined> = {};
+    if (o.password !== undefined && o.container) secret = { PGPASSWORD: o.password };
+    else if (o.password !== undefined) {
+      if (!this.passfile) {
+        this.passfile = join(this.ctx.workDir, "pgpass");
+        await writeFile(this.passfile, `*:*:*:*:${passfileField(o.password)}\n`, { mode: 0o600 });
+      }
+      secret = { PGPASSFILE: this.passfile, PGPASSWORD: undefined };
     }
     return {
       PGHOST: o.host,
@@ -120,104 +161,317 @@ class Postgres {
       PGSSLMODE: o.sslmode,
       PGAPPNAME: "cairn",
       PGCONNECT_TIMEOUT: "15",
-      ...(passfile ? { PGPASSFILE: passfile, PGPASSWORD: undefined } : {}),
+      ...secret,
     };
+  }
+
+  /** The program, its arguments and environment, run in the container when one is configured. */
+  async command(program: string, args: string[], database: string): Promise<Command> {
+    const command = { program, args, env: await this.env(database) };
+    return this.options.container ? inContainer(this.options.container, command, ["PGPASSWORD"]) : command;
   }
 
   exec() {
     return { signal: this.ctx.signal, logger: this.ctx.logger, installHint: INSTALL_HINT };
   }
 
-  async psql(sql: string, variables: Record<string, string>, database: string): Promise<string> {
+  /** Where a tool is taken from when no version matters (psql): the configured folder, else PATH. */
+  plain(name: Tool): string {
+    return this.options.bin_dir ? join(this.options.bin_dir, name) : name;
+  }
+
+  async psql(
+    sql: string,
+    variables: Record<string, string>,
+    database = this.options.maintenance_database,
+  ): Promise<string> {
     const args = ["--no-psqlrc", "--no-align", "--tuples-only", "--no-password", "-v", "ON_ERROR_STOP=1"];
     for (const [key, value] of Object.entries(variables)) args.push("-v", `${key}=${value}`);
-    const { stdout } = await runProgram(this.program("psql"), args, {
+    const c = await this.command(this.plain("psql"), args, database);
+    const { stdout } = await runProgram(c.program, c.args, {
       ...this.exec(),
-      env: await this.env(database),
+      env: c.env,
       stdin: Readable.from([sql]),
       captureStdout: true,
     });
     return stdout.trim();
   }
+
+  serverVersion(): Promise<string> {
+    return this.psql("SHOW server_version", {});
+  }
+
+  /**
+   * The client to use: the same major version as `minimum`, else the nearest newer one (an older
+   * pg_dump refuses a newer server; an older pg_restore cannot read a newer archive). Fails before
+   * anything runs, naming what was found and what to install. In a container, its own tool is used.
+   */
+  async client(name: Tool, reported: string, what: string): Promise<InstalledClient> {
+    const minimum = /\d+(?:\.\d+)?/.exec(reported)?.[0] ?? reported;
+    if (this.options.container) {
+      const c = await this.command(name, ["--version"], this.options.maintenance_database);
+      const { stdout } = await runProgram(c.program, c.args, {
+        ...this.exec(),
+        env: c.env,
+        captureStdout: true,
+      });
+      return { path: name, version: /(\d+(?:\.\d+)?)/.exec(stdout)?.[1] ?? "unknown" };
+    }
+    const copies = installedCopies([name], this.options.bin_dir, versionedDirs("/usr/lib/postgresql", "bin"));
+    const found = await probeVersions(
+      copies,
+      (line) => {
+        const version = /(\d+(?:\.\d+)?)/.exec(line)?.[1];
+        return version ? { version } : undefined;
+      },
+      this.ctx,
+    );
+    const fit = found
+      .filter((c) => major(c.version) >= major(minimum))
+      .sort((a, b) => compareVersions(a.version, b.version))[0];
+    if (fit) return fit;
+    throw new SourceError(
+      `${what} is version ${minimum}, and no ${name} of version ${major(minimum)} or newer is installed (found: ${describeClients(found)})`,
+      {
+        hint: `install postgresql-client-${major(minimum)} (Debian/Ubuntu), or point bin_dir at a newer client`,
+      },
+    );
+  }
+
+  /** The databases to dump, checked to exist before anything is dumped. */
+  async databases(): Promise<string[]> {
+    const o = this.options;
+    if (o.database !== undefined || Array.isArray(o.databases)) {
+      const wanted = o.database !== undefined ? [o.database] : (o.databases as string[]);
+      const existing = new Set((await this.psql("SELECT datname FROM pg_database", {})).split("\n"));
+      const missing = wanted.filter((name) => !existing.has(name));
+      if (missing.length > 0)
+        throw new SourceError(
+          `database ${missing.map((n) => `"${n}"`).join(", ")} does not exist on the server`,
+          {
+            hint: `databases there: ${[...existing].filter((n) => !n.startsWith("template")).join(", ")}`,
+          },
+        );
+      return wanted;
+    }
+    if (o.databases !== "all") return [];
+    const all = (
+      await this.psql(
+        "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname",
+        {},
+      )
+    )
+      .split("\n")
+      .filter(Boolean);
+    return all.filter((name) => !o.exclude_databases.includes(name));
+  }
+}
+
+/** Counts `already exists` errors (expected when globals meet a server that has the roles) and fails on any other. */
+class GlobalsErrors {
+  existing: string[] = [];
+  other: string[] = [];
+  readonly onStderrLine = (line: string) => {
+    const error = /ERROR:\s+(.*)$/.exec(line)?.[1];
+    if (!error) return;
+    const exists = /^(?:role|tablespace) "(.+)" already exists$/.exec(error);
+    if (exists) this.existing.push(exists[1]!);
+    else this.other.push(error);
+  };
 }
 
 export const postgresSource = defineSource({
   type: "postgres",
-  description: "One PostgreSQL database with pg_dump (custom format, uncompressed: cairn compresses)",
+  description:
+    "PostgreSQL databases with pg_dump (one, a list or all; custom or parallel directory format) and roles/tablespaces with pg_dumpall --globals-only",
   schema,
   secrets: ["password"],
   create(options, env) {
-    return {
-      async *backup(ctx): AsyncIterable<Artifact> {
-        const pg = new Postgres(options, ctx);
-        const environment = await pg.env(options.database);
-        const serverVersion = await pg.psql("SHOW server_version", {}, options.database);
-        const client = await clientFor("pg_dump", serverVersion, options, ctx);
-        ctx.logger.debug("dumping PostgreSQL database", {
-          database: options.database,
-          server: serverVersion,
-        });
-        const args = ["--format=custom", "--compress=0", "--no-password", ...options.dump_options];
+    const several = options.databases !== undefined;
+    const artifactName = (database: string) => {
+      const base = several ? `${env.name}.${safeFileName(database)}` : env.name;
+      return options.format === "directory" ? `${base}.pgdir.tar` : `${base}.pgdump`;
+    };
+
+    async function* backup(ctx: PluginContext): AsyncIterable<Artifact> {
+      const pg = new Postgres(options, ctx);
+      const serverVersion = await pg.serverVersion();
+      const databases = await pg.databases();
+      const globals = options.globals ?? options.databases === "all";
+      const dump = await pg.client("pg_dump", serverVersion, "the PostgreSQL server");
+      const dumpall = globals
+        ? await pg.client("pg_dumpall", serverVersion, "the PostgreSQL server")
+        : undefined;
+      const common = { host: options.host ?? null, port: options.port, serverVersion };
+      ctx.logger.debug("dumping PostgreSQL", {
+        databases,
+        globals,
+        server: serverVersion,
+        client: dump.path,
+      });
+
+      if (dumpall) {
+        const c = await pg.command(
+          dumpall.path,
+          ["--globals-only", "--no-password"],
+          options.maintenance_database,
+        );
+        const stream = spawnOutput(c.program, c.args, { ...pg.exec(), env: c.env });
         yield {
-          name: `${env.name}.pgdump`,
-          stream: spawnOutput(client.path, args, { ...pg.exec(), env: environment }),
-          meta: {
-            database: options.database,
-            host: options.host ?? null,
-            port: options.port,
-            format: "custom",
-            serverVersion,
-            client: `pg_dump ${client.version}`,
-          },
+          name: `${env.name}.globals.sql`,
+          stream: through(stream, globalsCheck()),
+          meta: { kind: "globals", ...common, client: `pg_dumpall ${dumpall.version}` },
         };
-      },
+      }
 
-      async restore(_artifact, stream, target, ctx) {
-        const database = target.database;
-        if (!database)
-          throw new UsageError("a PostgreSQL backup restores into a database: pass --to-database NAME");
-        const pg = new Postgres(options, ctx);
-        const maintenance = options.maintenance_database;
-        const exists =
-          (await pg.psql(
-            "SELECT 1 FROM pg_database WHERE datname = :'db'",
-            { db: database },
-            maintenance,
-          )) === "1";
-        if (!exists) await pg.psql('CREATE DATABASE :"db"', { db: database }, maintenance);
-        const args = [
-          "--single-transaction",
-          "--exit-on-error",
-          "--no-password",
-          ...options.restore_options,
-          `--dbname=${dbnameConninfo(database)}`,
-        ];
-        try {
-          await runProgram(pg.program("pg_restore"), args, {
-            ...pg.exec(),
-            env: await pg.env(database),
-            stdin: stream,
-          });
-        } catch (error) {
-          // One transaction: an existing database is untouched; one we created goes away again.
-          if (!exists)
-            await pg.psql('DROP DATABASE IF EXISTS :"db"', { db: database }, maintenance).catch((dropError) =>
-              ctx.logger.warn("could not drop the partly restored database", {
-                database,
-                error: dropError,
-              }),
-            );
-          throw error;
+      for (const [index, database] of databases.entries()) {
+        const meta = { database, ...common, format: options.format, client: `pg_dump ${dump.version}` };
+        const base = ["--compress=0", "--no-password", ...options.dump_options];
+        if (options.format === "custom") {
+          const c = await pg.command(dump.path, ["--format=custom", ...base], database);
+          yield {
+            name: artifactName(database),
+            stream: spawnOutput(c.program, c.args, { ...pg.exec(), env: c.env }),
+            meta,
+          };
+          continue;
         }
-        return `restored into ${exists ? "the existing" : "the new"} database ${database}`;
+        // Directory format: pg_dump writes files in parallel, so it is staged, then streamed as a tar.
+        const dir = join(ctx.workDir, `dump-${index}`);
+        const c = await pg.command(
+          dump.path,
+          ["--format=directory", `--jobs=${options.jobs}`, `--file=${dir}`, ...base],
+          database,
+        );
+        await runProgram(c.program, c.args, { ...pg.exec(), env: c.env });
+        yield {
+          name: artifactName(database),
+          stream: spawnOutput("tar", ["-C", dir, "-cf", "-", "."], {
+            ...pg.exec(),
+            installHint: "install GNU tar",
+          }),
+          meta: { ...meta, jobs: options.jobs },
+        };
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+
+    async function restoreGlobals(stream: Readable, ctx: PluginContext): Promise<string> {
+      const pg = new Postgres(options, ctx);
+      const errors = new GlobalsErrors();
+      const c = await pg.command(
+        pg.plain("psql"),
+        ["--no-psqlrc", "--no-password", "-q", "-v", "ON_ERROR_STOP=0"],
+        options.maintenance_database,
+      );
+      await runProgram(c.program, c.args, {
+        ...pg.exec(),
+        env: c.env,
+        stdin: through(stream, globalsCheck()),
+        onStderrLine: errors.onStderrLine,
+      });
+      if (errors.other.length > 0)
+        throw new RestoreError(
+          `restoring roles and tablespaces failed: ${errors.other.slice(0, 5).join("; ")}${errors.other.length > 5 ? ` (and ${errors.other.length - 5} more)` : ""}`,
+          {
+            hint: "statements before and after the failing ones were applied: globals are not transactional",
+          },
+        );
+      const existing = errors.existing.length
+        ? `; already there and updated in place: ${errors.existing.join(", ")}`
+        : "";
+      return `roles and tablespaces restored${existing}`;
+    }
+
+    async function restoreDatabase(
+      artifact: ArtifactRecord,
+      stream: Readable,
+      database: string,
+      ctx: PluginContext,
+    ): Promise<string> {
+      const pg = new Postgres(options, ctx);
+      const directory = artifact.meta.format === "directory";
+      const serverVersion = await pg.serverVersion();
+      const written = dumpVersion(artifact);
+      const minimum = compareVersions(written, serverVersion) > 0 ? written : serverVersion;
+      const restoreClient = await pg.client(
+        "pg_restore",
+        minimum,
+        minimum === serverVersion ? "the PostgreSQL server" : "the dump (written by pg_dump)",
+      );
+      const exists =
+        (await pg.psql("SELECT 1 FROM pg_database WHERE datname = :'db'", { db: database })) === "1";
+      const parallel = directory && options.jobs > 1;
+      if (exists && parallel)
+        throw new RestoreError(
+          `database ${database} exists, and a parallel restore cannot run in one transaction`,
+          {
+            hint: "restore into a new database name, or set jobs: 1",
+          },
+        );
+      if (!exists) await pg.psql('CREATE DATABASE :"db"', { db: database });
+      const args = [
+        parallel ? `--jobs=${options.jobs}` : "--single-transaction",
+        "--exit-on-error",
+        "--no-password",
+        ...options.restore_options,
+        `--dbname=${dbnameConninfo(database)}`,
+      ];
+      try {
+        if (directory) {
+          const dir = join(ctx.workDir, "restore");
+          await extractTar(stream, dir, ctx.logger);
+          const c = await pg.command(restoreClient.path, [...args, dir], database);
+          await runProgram(c.program, c.args, { ...pg.exec(), env: c.env });
+        } else {
+          const c = await pg.command(restoreClient.path, args, database);
+          await runProgram(c.program, c.args, { ...pg.exec(), env: c.env, stdin: stream });
+        }
+      } catch (error) {
+        // One transaction: an existing database is untouched; one we created goes away again.
+        if (!exists)
+          await pg
+            .psql('DROP DATABASE IF EXISTS :"db" WITH (FORCE)', { db: database })
+            .catch((dropError) =>
+              ctx.logger.warn("could not drop the partly restored database", { database, error: dropError }),
+            );
+        throw error;
+      }
+      return `restored into ${exists ? "the existing" : "the new"} database ${database}`;
+    }
+
+    return {
+      backup,
+
+      async restore(artifact, stream, target, ctx) {
+        if (artifact.meta.kind === "globals") return restoreGlobals(stream, ctx);
+        if (!target.database)
+          throw new UsageError("a PostgreSQL backup restores into a database: pass --to-database NAME");
+        return restoreDatabase(artifact, stream, target.database, ctx);
       },
 
-      async verify(_artifact, stream, ctx) {
+      async verify(artifact, stream, ctx) {
+        if (artifact.meta.kind === "globals") {
+          let statements = 0;
+          for await (const chunk of through(stream, globalsCheck()) as AsyncIterable<Buffer>)
+            statements += chunk.toString("latin1").split(";\n").length - 1;
+          return `pg_dumpall --globals-only output, complete: ${statements} statements`;
+        }
         const pg = new Postgres(options, ctx);
-        const { stdout } = await runProgram(pg.program("pg_restore"), ["--list"], {
+        const lister = await pg.client("pg_restore", dumpVersion(artifact), "the dump (written by pg_dump)");
+        let input: Readable | undefined = stream;
+        const listArgs = ["--list"];
+        if (artifact.meta.format === "directory") {
+          const dir = join(ctx.workDir, "verify");
+          await extractTar(stream, dir, ctx.logger);
+          listArgs.push(dir);
+          input = undefined;
+        }
+        const c = await pg.command(lister.path, listArgs, options.maintenance_database);
+        const { stdout } = await runProgram(c.program, c.args, {
           ...pg.exec(),
-          stdin: stream,
-          stdinMayCloseEarly: true,
+          env: c.env,
+          ...(input ? { stdin: input, stdinMayCloseEarly: true } : {}),
           captureStdout: true,
         });
         const entries = stdout.split("\n").filter((line) => line.trim() && !line.startsWith(";")).length;
@@ -225,10 +479,26 @@ export const postgresSource = defineSource({
         return `pg_restore --list: ${entries} entries`;
       },
 
-      restoreCommand: () => ({
-        prepare: "createdb NEWDB",
-        consume: "pg_restore --single-transaction --exit-on-error -d NEWDB",
-      }),
+      restoreCommand(artifact) {
+        if (artifact.meta.kind === "globals") return { consume: "psql -X -d postgres" };
+        if (artifact.meta.format === "directory")
+          return {
+            prepare: 'createdb NEWDB && DUMP="$(mktemp -d)"',
+            consume:
+              'tar -xf - -C "$DUMP" && pg_restore --exit-on-error --jobs=4 -d NEWDB "$DUMP" && rm -rf "$DUMP"',
+          };
+        return {
+          prepare: "createdb NEWDB",
+          consume: "pg_restore --single-transaction --exit-on-error -d NEWDB",
+        };
+      },
     };
   },
 });
+
+function globalsCheck(): EndMarkerCheck {
+  return new EndMarkerCheck(
+    GLOBALS_COMPLETED,
+    () => new SourceError("the pg_dumpall output does not end with its completion line: it is cut short"),
+  );
+}

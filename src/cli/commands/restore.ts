@@ -12,6 +12,7 @@ import {
 
 interface Flags extends KeyFlags {
   source?: string;
+  artifact?: string;
   toDir?: string;
   toDatabase?: string;
   destination?: string;
@@ -24,6 +25,10 @@ export function register(program: Command, cli: CliContext): void {
     .description("restore one source of a snapshot into a new folder or database (never overwrites)")
     .argument("<snapshot>", "JOB, JOB@latest, JOB@ID or JOB@ID-PREFIX")
     .option("--source <name>", "which source of the snapshot (needed when it holds several)")
+    .option(
+      "--artifact <name>",
+      "which artifact of the source: a database name, `globals`, or the file name (see `cairn show`)",
+    )
     .option("--to-dir <dir>", "restore files into this new or empty folder")
     .option("--to-database <name>", "restore a database dump into this database (created if missing)")
     .option("-i, --identity <file>", "age identity file (repeatable); default $CAIRN_IDENTITY_FILE", collect)
@@ -35,6 +40,8 @@ export function register(program: Command, cli: CliContext): void {
       examples([
         "cairn restore app --source db --to-database app_copy --identity key.txt",
         "cairn restore app@2026-11-23 --source uploads --to-dir /tmp/r --identity key.txt",
+        "cairn restore cluster --artifact billing --to-database billing_copy -i key.txt",
+        "cairn restore cluster --artifact globals -i key.txt   # roles and tablespaces",
         "CAIRN_PASSPHRASE=… cairn restore notes --to-dir ./notes-restored",
       ]),
     )
@@ -44,6 +51,7 @@ export function register(program: Command, cli: CliContext): void {
         ...request,
         ...keysFrom(flags),
         ...(flags.source ? { source: flags.source } : {}),
+        ...(flags.artifact ? { artifact: flags.artifact } : {}),
         ...(flags.toDir ? { toDir: flags.toDir } : {}),
         ...(flags.toDatabase ? { toDatabase: flags.toDatabase } : {}),
       });
