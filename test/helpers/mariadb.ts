@@ -1,6 +1,8 @@
 /** The real MariaDB on 127.0.0.1:3306 (root, no password on these machines). */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { after } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { uniqueName } from "./env.ts";
 
 export const MARIADB = { host: "127.0.0.1", port: 3306, user: "root" };
@@ -97,4 +99,61 @@ export function mariaContents(database: string): Record<string, string> {
     `SELECT table_name, engine FROM information_schema.tables WHERE table_schema = '${database}' AND table_type = 'BASE TABLE' ORDER BY 1`,
   );
   return out;
+}
+
+/**
+ * A throwaway MariaDB server (its own data folder, its own port) with binary logging on, stopped
+ * after the test file: the shared server keeps log_bin off.
+ */
+export async function startMariaDbWithBinlog(
+  dir: string,
+): Promise<{ port: number; sql: (q: string, db?: string) => string }> {
+  const data = join(dir, "mariadb-data");
+  const install = spawnSync(
+    "mariadb-install-db",
+    [
+      "--no-defaults",
+      `--datadir=${data}`,
+      "--user=root",
+      "--auth-root-authentication-method=normal",
+      "--skip-test-db",
+    ],
+    { encoding: "utf8" },
+  );
+  if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}`);
+  const port = 34000 + Math.floor(Math.random() * 2000);
+  const server = spawn(
+    "mariadbd",
+    [
+      "--no-defaults",
+      `--datadir=${data}`,
+      "--user=root",
+      `--port=${port}`,
+      "--bind-address=127.0.0.1",
+      `--socket=${join(dir, "mariadb.sock")}`,
+      `--log-bin=${join(data, "binlog")}`,
+      "--server-id=7",
+      "--skip-log-error",
+    ],
+    { stdio: "ignore" },
+  );
+  after(() => {
+    server.kill("SIGTERM");
+  });
+  const sql = (query: string, database?: string) => {
+    const args = ["-h", "127.0.0.1", "-P", String(port), "-u", "root", "--batch", "--skip-column-names"];
+    if (database) args.push(`--database=${database}`);
+    const result = spawnSync("mariadb", args, { input: query, encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`mariadb failed: ${result.stderr}`);
+    return result.stdout.trim();
+  };
+  for (let i = 0; i < 100; i++) {
+    try {
+      sql("SELECT 1");
+      return { port, sql };
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error("the private MariaDB did not start");
 }
