@@ -95,7 +95,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
   }
 }
 
-function transformsOf(config: Config, job: string): Transform[] {
+export function transformsOf(config: Config, job: string): Transform[] {
   const settings = jobConfig(config, job);
   const env = { name: job, baseDir: config.baseDir };
   const chosen = [settings.compression, settings.encryption].filter((t) => t !== undefined);
@@ -388,7 +388,7 @@ async function storeArtifact(
 }
 
 /** A program's stdout as a stream that ends only once the program is known to have succeeded. */
-function untilComplete(stdout: Readable, completion: Promise<unknown>): Readable {
+export function untilComplete(stdout: Readable, completion: Promise<unknown>): Readable {
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   stdout.pipe(out, { end: false });
   stdout.on("end", () =>

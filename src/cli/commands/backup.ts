@@ -1,7 +1,12 @@
 import type { Command } from "commander";
+import { configFromObject, loadConfig } from "../../config/load.ts";
 import { formatSize } from "../../config/size.ts";
-import { backup, type Progress } from "../../core/backup.ts";
-import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
+import { type BackupReport, backup, type Progress } from "../../core/backup.ts";
+import { backupToStream } from "../../core/stream.ts";
+import { UsageError } from "../../errors.ts";
+import { createRegistry } from "../../registry.ts";
+import { type CliContext, examples, globalsOf, loggerFor, printJson, runtimeOf } from "../_shared.ts";
+import { oneOffConfig, parseOneOff, sourceType } from "../oneoff.ts";
 
 function progressLine(): { update: (p: Progress) => void; clear: () => void } | undefined {
   if (!process.stderr.isTTY) return undefined;
@@ -19,21 +24,80 @@ function progressLine(): { update: (p: Progress) => void; clear: () => void } | 
   };
 }
 
+/** The words after `backup` exactly as typed: one-off runs parse them themselves. */
+function wordsAfterBackup(command: Command): string[] {
+  const raw = (command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? [];
+  const at = raw.indexOf("backup", 2);
+  return at < 0 ? [] : raw.slice(at + 1);
+}
+
+/** A source type as first word means a one-off run, unless the config has a job of that name. */
+function isOneOff(first: string | undefined, command: Command): boolean {
+  if (!first || !sourceType(first, createRegistry())) return false;
+  try {
+    const globals = globalsOf(command);
+    return !(first in loadConfig(globals.config ? { file: globals.config } : {}).jobs);
+  } catch {
+    return true;
+  }
+}
+
+function printReport(report: BackupReport, json: boolean | undefined): void {
+  if (json) printJson(report);
+  else
+    for (const job of report.jobs) {
+      const line = job.ok
+        ? `${job.job}@${job.snapshot}: ok, ${formatSize(job.rawBytes)} read, ${formatSize(job.storedBytes)} stored in ${(job.durationMs / 1000).toFixed(1)} s`
+        : `${job.job}: FAILED: ${job.error?.message}`;
+      process.stdout.write(`${line}\n`);
+    }
+  process.exitCode = report.ok ? 0 : 1;
+}
+
 export function register(program: Command, cli: CliContext): void {
   program
     .command("backup")
-    .description("back up the named jobs (all configured jobs when none is named)")
-    .argument("[jobs...]", "jobs to run")
+    .description(
+      "back up the named jobs (all enabled jobs when none is named), or run a one-off backup: SOURCE-TYPE --option … --to DIR",
+    )
+    .argument("[jobs...]", "jobs to run; or source types with their options for a one-off run")
     .option("--json", "print the report as JSON on stdout")
+    .option("--to <dir>", "one-off: store the snapshot in this folder (repeatable)")
+    .option("--stdout", "one-off: write the one artifact to stdout (uncompressed unless --compression)")
+    .option("--compression <type>", "one-off: zstd (default), gzip or none")
+    .option("-r, --recipient <age1…>", "one-off: encrypt to this age recipient (repeatable)")
+    .option("--passphrase-file <file>", "one-off: encrypt with the passphrase in this file")
+    .option("--name <job>", "one-off: the job name snapshots are filed under (default: the source types)")
+    .allowUnknownOption()
+    .allowExcessArguments()
     .addHelpText(
       "after",
       examples([
-        "cairn backup                 # every job in ./cairn.yaml",
+        "cairn backup                 # every enabled job in ./cairn.yaml",
         "cairn backup app -c /etc/cairn.yaml",
         "cairn backup app --json | jq .jobs[0].snapshot",
+        "",
+        "One-off runs, no config needed (flags are the source's options in kebab-case; --db repeats):",
+        "cairn backup postgres --db app --db billing --host 127.0.0.1 --to ./backups",
+        "cairn backup mysql --db wordpress files --path /var/www/wordpress --to ./backups -r age1…",
+        "cairn backup postgres --db app --password-file /etc/cairn/pg.pw --to /srv/backups",
+        "cairn backup mongo --uri mongodb://db.internal/shop --stdout | mongorestore --archive --nsFrom 'shop.*' --nsTo 'copy.*'",
       ]),
     )
     .action(async (jobs: string[], flags: { json?: boolean }, command: Command) => {
+      if (isOneOff(jobs[0], command)) return oneOff(command, cli);
+      const unknown = jobs.find((j) => j.startsWith("-"));
+      if (unknown) throw new UsageError(`unknown option ${unknown}`, { hint: "see cairn backup --help" });
+      const oneOffFlag = ["to", "stdout", "compression", "recipient", "passphraseFile", "name"].find(
+        (k) => command.opts()[k] !== undefined,
+      );
+      if (oneOffFlag)
+        throw new UsageError(
+          `--${oneOffFlag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for one-off runs`,
+          {
+            hint: "write the source type first: cairn backup postgres --db app --to ./backups",
+          },
+        );
       const runtime = runtimeOf(command, cli);
       const progress =
         runtime.globals.logFormat === "human" && !runtime.globals.quiet ? progressLine() : undefined;
@@ -45,14 +109,25 @@ export function register(program: Command, cli: CliContext): void {
         ...(progress ? { onProgress: progress.update } : {}),
       });
       progress?.clear();
-      if (flags.json) printJson(report);
-      else
-        for (const job of report.jobs) {
-          const line = job.ok
-            ? `${job.job}@${job.snapshot}: ok, ${formatSize(job.rawBytes)} read, ${formatSize(job.storedBytes)} stored in ${(job.durationMs / 1000).toFixed(1)} s`
-            : `${job.job}: FAILED: ${job.error?.message}`;
-          process.stdout.write(`${line}\n`);
-        }
-      process.exitCode = report.ok ? 0 : 1;
+      printReport(report, flags.json);
     });
+}
+
+async function oneOff(command: Command, cli: CliContext): Promise<void> {
+  const registry = createRegistry();
+  const run = parseOneOff(wordsAfterBackup(command), registry);
+  const config = configFromObject(oneOffConfig(run), { registry });
+  for (const secret of config.secrets) cli.secrets.add(secret);
+  const globals = globalsOf(command);
+  const logger = loggerFor(globals, config.secrets);
+  if (run.stdout) {
+    if (process.stdout.isTTY)
+      throw new UsageError("--stdout would write binary data to the terminal", {
+        hint: "pipe it: … --stdout | …",
+      });
+    await backupToStream({ config, job: run.job, output: process.stdout, logger, signal: cli.signal });
+    return;
+  }
+  const report = await backup({ config, jobs: [run.job], logger, signal: cli.signal });
+  printReport(report, run.json);
 }

@@ -1,0 +1,213 @@
+/**
+ * One-off runs without a config (C4): `cairn backup postgres --db app mysql --db blog files
+ * --path /var/www --to ./backups`. Source words start a segment; each segment's flags are that
+ * source's options (kebab-case of the config keys), typed by the source's own schema. The result is
+ * an ordinary config object, validated by the same schema as a config file.
+ */
+import { readFileSync } from "node:fs";
+import type { z } from "zod";
+import { UsageError } from "../errors.ts";
+import type { Registry } from "../registry.ts";
+
+/** Shorter or familiar names for source types on the command line. */
+export const SOURCE_ALIASES: Record<string, string> = {
+  pg: "postgres",
+  postgresql: "postgres",
+  mariadb: "mysql",
+  mongo: "mongodb",
+  file: "files",
+};
+
+/** Flags that are spelled differently from the option they set. */
+const FLAG_ALIASES: Record<string, string> = { db: "database", path: "paths" };
+
+/** Options of the whole run, not of one source. */
+export interface OneOffRun {
+  job: string;
+  sources: Record<string, Record<string, unknown>>;
+  to: string[];
+  stdout: boolean;
+  compression: string | undefined;
+  recipients: string[];
+  passphraseFile: string | undefined;
+  json: boolean;
+}
+
+export function sourceType(word: string, registry: Registry): string | undefined {
+  const type = SOURCE_ALIASES[word] ?? word;
+  return registry.sources.has(type) ? type : undefined;
+}
+
+/** The zod type under optional/default/prefault wrappers: "array", "number", "boolean", "string", "union" … */
+function baseType(schema: z.ZodType | undefined): string | undefined {
+  let current = schema as unknown as { _zod: { def: { type: string; innerType?: unknown } } } | undefined;
+  while (current && ["optional", "default", "prefault", "nullable"].includes(current._zod.def.type))
+    current = current._zod.def.innerType as typeof current;
+  return current?._zod.def.type;
+}
+
+function takeValue(args: string[], i: number, flag: string): string {
+  const value = args[i + 1];
+  if (value === undefined || value.startsWith("--")) throw new UsageError(`${flag} needs a value`);
+  return value;
+}
+
+export function parseOneOff(args: string[], registry: Registry): OneOffRun {
+  const run: OneOffRun = {
+    job: "",
+    sources: {},
+    to: [],
+    stdout: false,
+    compression: undefined,
+    recipients: [],
+    passphraseFile: undefined,
+    json: false,
+  };
+  let current: { type: string; options: Record<string, unknown>; dbs: string[] } | undefined;
+  const segments: (typeof current & {})[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("-")) {
+      const type = sourceType(arg, registry);
+      if (!type)
+        throw new UsageError(`"${arg}" is not a source type`, {
+          hint: `source types: ${[...registry.sources.keys()].join(", ")}`,
+        });
+      current = { type, options: { type }, dbs: [] };
+      segments.push(current);
+      continue;
+    }
+    const [flag, inline] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      const v = takeValue(args, i, flag);
+      i++;
+      return v;
+    };
+    switch (flag) {
+      case "--to":
+        run.to.push(value());
+        continue;
+      case "--stdout":
+        run.stdout = true;
+        continue;
+      case "--json":
+        run.json = true;
+        continue;
+      case "--name":
+        run.job = value();
+        continue;
+      case "--compression":
+        run.compression = value();
+        continue;
+      case "-r":
+      case "--recipient":
+        run.recipients.push(value());
+        continue;
+      case "--passphrase-file":
+        run.passphraseFile = value();
+        continue;
+    }
+    if (!current)
+      throw new UsageError(
+        `${flag} comes before any source: write the source type first, e.g. postgres ${flag} …`,
+      );
+    const definition = registry.sources.get(current.type)!;
+    let key = flag.replace(/^--/, "").replace(/-/g, "_");
+    key = FLAG_ALIASES[key] ?? key;
+    const fromFile = key.endsWith("_file") && definition.secrets?.includes(key.slice(0, -5));
+    if (fromFile) key = key.slice(0, -5);
+    const shape = definition.schema.shape as Record<string, z.ZodType>;
+    if (!(key in shape))
+      throw new UsageError(`${current.type} has no option ${flag}`, {
+        hint: `its options: ${Object.keys(shape)
+          .map((k) => `--${k.replace(/_/g, "-")}`)
+          .join(" ")} (see docs/reference.md)`,
+      });
+    const kind = baseType(shape[key]);
+    if (kind === "boolean") {
+      current.options[key] = inline === undefined ? true : inline !== "false";
+      continue;
+    }
+    let text = value();
+    if (fromFile) text = readSecretFile(text, flag);
+    else if (definition.secrets?.includes(key) && !credentialFree(text))
+      throw new UsageError(
+        `a secret on the command line (${flag}) is visible to every user of this machine`,
+        {
+          hint: `put it in a file and pass --${key.replace(/_/g, "-")}-file FILE`,
+        },
+      );
+    if (key === "database" && "databases" in shape) current.dbs.push(text);
+    else if (kind === "array") current.options[key] = [...((current.options[key] as unknown[]) ?? []), text];
+    else if (kind === "number") current.options[key] = Number(text);
+    else current.options[key] = text;
+  }
+  if (segments.length === 0)
+    throw new UsageError("name a source type, e.g. cairn backup postgres --db app --to ./backups");
+  const counts = new Map<string, number>();
+  for (const segment of segments) {
+    if (segment.dbs.length === 1 && segment.dbs[0] !== "all") segment.options.database = segment.dbs[0];
+    else if (segment.dbs.length === 1) segment.options.databases = "all";
+    else if (segment.dbs.length > 1) segment.options.databases = segment.dbs;
+    const n = (counts.get(segment.type) ?? 0) + 1;
+    counts.set(segment.type, n);
+    run.sources[n === 1 ? segment.type : `${segment.type}-${n}`] = segment.options;
+  }
+  run.job ||= [...new Set(segments.map((s) => s.type))].join("-");
+  if (run.stdout && run.to.length > 0) throw new UsageError("choose --stdout or --to, not both");
+  if (!run.stdout && run.to.length === 0)
+    throw new UsageError("say where the backup goes: --to DIR (repeatable) or --stdout");
+  return run;
+}
+
+/** A value that names no credentials (e.g. a URI without a password) may stay on the command line. */
+function credentialFree(value: string): boolean {
+  try {
+    return new URL(value).password === "";
+  } catch {
+    return false;
+  }
+}
+
+function readSecretFile(path: string, flag: string): string {
+  try {
+    return readFileSync(path, "utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+}
+
+/** A destination written on the command line: a folder for now; URLs come with their storages. */
+export function destinationFromSpec(spec: string): Record<string, unknown> {
+  if (spec.startsWith("file://")) return { type: "local", path: new URL(spec).pathname };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec))
+    throw new UsageError(`no destination type for ${spec.split("://")[0]}:// yet`, {
+      hint: "write a folder path, or configure the destination in cairn.yaml",
+    });
+  return { type: "local", path: spec };
+}
+
+/** The config object for the run, as if written in cairn.yaml. */
+export function oneOffConfig(run: OneOffRun): Record<string, unknown> {
+  const encryption = run.recipients.length
+    ? { age: { recipients: run.recipients } }
+    : run.passphraseFile
+      ? { age: { passphrase: readSecretFile(run.passphraseFile, "--passphrase-file") } }
+      : undefined;
+  const destinations = Object.fromEntries(
+    run.to.map((spec, i) => [run.to.length === 1 ? "to" : `to-${i + 1}`, destinationFromSpec(spec)]),
+  );
+  return {
+    jobs: {
+      [run.job]: {
+        sources: run.sources,
+        compression: run.compression ?? (run.stdout ? "none" : "zstd"),
+        ...(encryption ? { encryption } : {}),
+        destinations: run.stdout ? { stdout: { type: "local", path: "." } } : destinations,
+      },
+    },
+  };
+}
