@@ -46,6 +46,7 @@ export {
   type VerifyResult,
   verify,
 } from "./core/restore.ts";
+export { backupToStream, type StreamBackupOptions, type StreamBackupResult } from "./core/stream.ts";
 export * from "./errors.ts";
 export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
 export * from "./types.ts";
