@@ -71,9 +71,12 @@ export class UsageError extends CairnError {
 export class SourceError extends CairnError {
   /** Last lines the failing tool wrote to stderr, already redacted. */
   readonly stderrTail: string | undefined;
-  constructor(message: string, options: CairnErrorOptions & { stderrTail?: string } = {}) {
+  /** The failing tool's exit code, when a tool failed. */
+  readonly exitCode: number | undefined;
+  constructor(message: string, options: CairnErrorOptions & { stderrTail?: string; exitCode?: number } = {}) {
     super("SOURCE", message, options);
     this.stderrTail = options.stderrTail;
+    this.exitCode = options.exitCode;
   }
 }
 

@@ -1,5 +1,6 @@
 import { commandSource } from "./sources/command.ts";
 import { filesSource } from "./sources/files.ts";
+import { ldapSource } from "./sources/ldap.ts";
 import { mongodbSource } from "./sources/mongodb.ts";
 import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
@@ -16,6 +17,7 @@ import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDe
 export const builtinPlugins: readonly PluginDefinition[] = [
   commandSource,
   filesSource,
+  ldapSource,
   mongodbSource,
   mysqlSource,
   postgresSource,

@@ -72,7 +72,10 @@ function failure(
   // The line that says what went wrong, not whatever the tool printed after it (e.g. the SQL).
   const lines = stderr.split("\n").filter(Boolean);
   const last = lines.findLast((line) => /error|fatal|failed/i.test(line)) ?? lines.pop();
-  return new SourceError(`${program} ${how}${last ? `: ${last}` : ""}`, { stderrTail: stderr || undefined });
+  return new SourceError(`${program} ${how}${last ? `: ${last}` : ""}`, {
+    stderrTail: stderr || undefined,
+    ...(code !== null ? { exitCode: code } : {}),
+  });
 }
 
 function spawnError(program: string, error: NodeJS.ErrnoException, hint: string | undefined): SourceError {
