@@ -1,6 +1,7 @@
 import { commandSource } from "./sources/command.ts";
 import { filesSource } from "./sources/files.ts";
 import { ldapSource } from "./sources/ldap.ts";
+import { mailSource } from "./sources/mail.ts";
 import { mongodbSource } from "./sources/mongodb.ts";
 import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
@@ -18,6 +19,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   commandSource,
   filesSource,
   ldapSource,
+  mailSource,
   mongodbSource,
   mysqlSource,
   postgresSource,
