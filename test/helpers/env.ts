@@ -1,9 +1,9 @@
 /** Shared test plumbing: temp folders, the CLI as a user runs it, and the real PostgreSQL. */
 import { type SpawnOptions, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { after } from "node:test";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -150,4 +150,19 @@ export function fillAwkwardDatabase(database: string): void {
 
 export function hasProgram(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
+}
+
+/** Every file under `root` (relative path → content), for comparing folder trees. */
+export function treeContents(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isSymbolicLink()) out[relative(root, path)] = `-> ${readlinkSync(path)}`;
+      else out[relative(root, path)] = readFileSync(path, "utf8");
+    }
+  };
+  walk(root);
+  return out;
 }

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join, relative } from "node:path";
 import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
+import { cairn, hasProgram, tempDir, treeContents } from "../helpers/env.ts";
 import { workspace } from "../helpers/jobs.ts";
 
 function job(source: string, recipient: string): string {
@@ -17,19 +17,6 @@ function job(source: string, recipient: string): string {
     destinations:
       local: { type: local, path: ./backups }
 `;
-}
-
-function files(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else out[relative(root, path)] = readFileSync(path, "utf8");
-    }
-  };
-  walk(root);
-  return out;
 }
 
 function maildir(root: string, messages: Record<string, string>): void {
@@ -64,8 +51,8 @@ test("mail (maildir): messages, folders and uid lists come back; Dovecot's cache
   });
   assert.equal(restored.code, 0, restored.stderr);
 
-  const before = files(join(ws.dir, "vmail"));
-  const after_ = files(join(out, "vmail"));
+  const before = treeContents(join(ws.dir, "vmail"));
+  const after_ = treeContents(join(out, "vmail"));
   const kept = Object.fromEntries(
     Object.entries(before).filter(([path]) => !/dovecot\.(list\.)?index|\/tmp\//.test(path)),
   );
@@ -137,7 +124,7 @@ userdb {
   });
   assert.equal(restored.code, 0, restored.stderr);
   for (const [user, box] of Object.entries(messages)) {
-    const bodies = Object.entries(files(join(out, user, "Maildir")))
+    const bodies = Object.entries(treeContents(join(out, user, "Maildir")))
       .filter(([path]) => /^(cur|new)\//.test(path))
       .map(([, body]) => body)
       .sort();

@@ -1,7 +1,7 @@
 /**
  * The mongodb source. No MongoDB server or tools can be installed on these machines, so the
  * arguments, the secret handling and the restore path are tested against stand-in mongodump and
- * mongorestore programs; the real round trip runs wherever CAIRN_TEST_MONGODB_URL is set.
+ * mongorestore programs; the real round trip (test/roundtrip.test.ts) runs wherever CAIRN_TEST_MONGODB_URL is set.
  */
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -91,39 +91,4 @@ test("mongodb (stand-in tools): output that is not an archive, or a failing mong
   }
 });
 
-test("mongodb: real round trip (runs where CAIRN_TEST_MONGODB_URL points to a server)", async (t) => {
-  const url = process.env.CAIRN_TEST_MONGODB_URL;
-  if (!url || !hasProgram("mongodump") || !hasProgram("mongosh")) {
-    t.skip(
-      "no MongoDB here: set CAIRN_TEST_MONGODB_URL (and install mongodump, mongorestore, mongosh) to run it",
-    );
-    return;
-  }
-  const ws = workspace(tempDir());
-  const db = uniqueName("cairn_test");
-  const copy = uniqueName("cairn_copy");
-  const mongo = (script: string) => run("mongosh", [url, "--quiet", "--eval", script]);
-  await mongo(
-    `db.getSiblingDB("${db}").items.insertMany([...Array(1000).keys()].map(i => ({ i, s: "ünï" + i, b: BinData(0, "AAEC") })))`,
-  );
-  try {
-    writeFileSync(
-      join(ws.dir, "cairn.yaml"),
-      `jobs:\n  m:\n    sources: { mongo: { type: mongodb, uri: "${url}", database: ${db} } }\n    destinations: { local: { type: local, path: ./b } }\n`,
-    );
-    assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
-    assert.equal(
-      (await cairn(["restore", "m", "--to-database", copy], { cwd: ws.dir, env: ws.env })).code,
-      0,
-    );
-    const dump = async (name: string) =>
-      (
-        await mongo(
-          `JSON.stringify(db.getSiblingDB("${name}").items.find({}, {_id: 0}).sort({i: 1}).toArray())`,
-        )
-      ).stdout;
-    assert.equal(await dump(copy), await dump(db));
-  } finally {
-    await mongo(`db.getSiblingDB("${db}").dropDatabase(); db.getSiblingDB("${copy}").dropDatabase()`);
-  }
-});
+// The real round trip against a MongoDB server is in test/roundtrip.test.ts (runs where CAIRN_TEST_MONGODB_URL is set).
