@@ -3,11 +3,14 @@
  *
  *   PostgreSQL (~1 GB dump):  pg_dump -Fc -Z0 | zstd -3 | age -r …   vs   cairn backup (postgres source)
  *   Files (~1 GB mixed tree): tar -c | zstd -3 | age -r …            vs   cairn backup (files source)
+ *   MySQL (~500 MB dump):     mariadb-dump --single-transaction … | zstd -3 | age -r …   vs   cairn backup (mysql source)
  *
  * Prints wall time and peak RSS, and the ratios cairn / pipeline (target: ≤ 1.15× wall, ≤ 200 MB RSS).
  * The data is generated once into .bench/ and the database cairn_bench, and reused by later runs.
  * Needs: pg_dump, pgbench, zstd, age, tar, /usr/bin/time, PostgreSQL on 127.0.0.1:5432 (user postgres).
- * Environment: BENCH_RUNS (default 3), BENCH_SCALE (1 = ~1 GB each; 0.2 for a quick look).
+ * Needs for MySQL: mariadb-dump and MariaDB on 127.0.0.1:3306 (user root, no password).
+ * Environment: BENCH_RUNS (default 3), BENCH_SCALE (1 = ~1 GB each; 0.2 for a quick look),
+ * BENCH_ONLY (comma-separated case names, e.g. MySQL).
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -21,6 +24,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const DATABASE = `cairn_bench_${String(SCALE).replace(".", "_")}`;
 const PG = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"];
+const MY = "-h 127.0.0.1 -P 3306 -u root";
+const ONLY = process.env.BENCH_ONLY?.split(",").map((name) => name.trim().toLowerCase());
+const wanted = (name: string) => !ONLY || ONLY.includes(name.toLowerCase());
 
 function sh(command: string, options: { quiet?: boolean } = {}): string {
   const result = spawnSync("bash", ["-o", "pipefail", "-c", command], {
@@ -72,6 +78,34 @@ function ensureDatabase(): void {
     INSERT INTO done DEFAULT VALUES;
     `,
   );
+}
+
+function mariadb(sql: string, database = ""): string {
+  return sh(`mariadb ${MY} --batch --skip-column-names ${database} <<'SQL'\n${sql}\nSQL`, { quiet: true });
+}
+
+/** A MariaDB database of ~490 MB of dump: short rows, prose-like text, hex text and random blobs. */
+function ensureMariaDatabase(): void {
+  const done = mariadb(
+    `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '${DATABASE}' AND table_name = 'done'`,
+  );
+  if (done === "1") return;
+  console.error(`generating MariaDB database ${DATABASE} (once; reused by later runs)…`);
+  const rows = (n: number) => Math.max(1, Math.round(n * SCALE));
+  const word =
+    "ELT(1 + FLOOR(RAND() * 12), 'backup','the','restore','of','data','operator','trust','stone','cairn','path','night','keeps')";
+  mariadb(`DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4;
+    USE ${DATABASE};
+    CREATE TABLE accounts (id INT PRIMARY KEY, balance INT, name VARCHAR(40), created DATETIME) ENGINE=InnoDB;
+    INSERT INTO accounts SELECT seq, FLOOR(RAND() * 1000000), CONCAT('user', seq), NOW() - INTERVAL seq MINUTE FROM seq_1_to_${rows(2_000_000)};
+    CREATE TABLE prose (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
+    INSERT INTO prose SELECT seq, CONCAT_WS(' ', ${Array.from({ length: 40 }, () => word).join(", ")}) FROM seq_1_to_${rows(400_000)};
+    CREATE TABLE hex (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
+    INSERT INTO hex SELECT seq, CONCAT(${Array.from({ length: 20 }, () => "MD5(RAND())").join(", ")}) FROM seq_1_to_${rows(150_000)};
+    CREATE TABLE blobs (id INT PRIMARY KEY, data LONGBLOB) ENGINE=InnoDB;
+    INSERT INTO blobs SELECT seq, UNHEX(CONCAT(${Array.from({ length: 32 }, () => "MD5(RAND())").join(", ")})) FROM seq_1_to_${rows(120_000)};
+    CREATE TABLE done (at DATETIME);
+    INSERT INTO done VALUES (NOW());`);
 }
 
 /** A tree of mixed files: 20k small text/JSON files, big logs, and 30 % incompressible data. */
@@ -137,8 +171,9 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 function main(): void {
   requireTools();
   mkdirSync(WORK, { recursive: true });
-  ensureDatabase();
-  const tree = ensureTree();
+  if (wanted("PostgreSQL")) ensureDatabase();
+  const tree = wanted("Files") ? ensureTree() : "";
+  if (wanted("MySQL")) ensureMariaDatabase();
   const { identity, recipient } = generateIdentity();
   const out = join(WORK, "out");
   const config = join(WORK, "cairn.yaml");
@@ -151,8 +186,13 @@ jobs:
     compression: { type: zstd, level: 3 }
     encryption: { age: { recipients: [${recipient}] } }
     destinations: { local: { type: local, path: ${out} } }
+  my:
+    sources: { db: { type: mysql, database: ${DATABASE}, host: 127.0.0.1, port: 3306, user: root } }
+    compression: { type: zstd, level: 3 }
+    encryption: { age: { recipients: [${recipient}] } }
+    destinations: { local: { type: local, path: ${out} } }
   tree:
-    sources: { tree: { type: files, paths: [${tree}] } }
+    sources: { tree: { type: files, paths: [${tree || "."}] } }
     compression: { type: zstd, level: 3 }
     encryption: { age: { recipients: [${recipient}] } }
     destinations: { local: { type: local, path: ${out} } }
@@ -173,7 +213,12 @@ jobs:
       pipeline: `tar -C ${tree} -c . | zstd -3 -q | age -r ${recipient} > ${out}/pipeline.age`,
       cairn: cairn("tree"),
     },
-  ];
+    {
+      name: "MySQL",
+      pipeline: `mariadb-dump ${MY} --single-transaction --routines --triggers --events --hex-blob --default-character-set=utf8mb4 ${DATABASE} | zstd -3 -q | age -r ${recipient} > ${out}/pipeline.age`,
+      cairn: cairn("my"),
+    },
+  ].filter((c) => wanted(c.name));
   const size = (job: string) => Number(sh(`du -sb ${out}/${job} | cut -f1`));
   const rows: string[] = [];
   for (const c of cases) {
@@ -187,7 +232,7 @@ jobs:
       pipeline.push(measure(c.pipeline));
       baseline = Number(sh(`stat -c %s ${out}/pipeline.age`));
       ours.push(measure(c.cairn));
-      stored = size(c.name === "Files" ? "tree" : "pg");
+      stored = size({ Files: "tree", PostgreSQL: "pg", MySQL: "my" }[c.name]!);
       console.error(
         `${c.name} run ${i + 1}: pipeline ${pipeline.at(-1)!.seconds}s, cairn ${ours.at(-1)!.seconds}s`,
       );

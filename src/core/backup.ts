@@ -349,7 +349,10 @@ async function storeArtifact(
     // Every stage works per write: 1 MiB blocks between stages keep that cost (and the number of
     // file-system writes) small, where tools and pipes deliver 4–64 KiB pieces.
     const encoders = transforms.slice(chained).flatMap((t) => [t.encode(ctx), new Coalesce()]);
-    const stages = [head, new Coalesce(), counter, ...encoders, sink];
+    // Blocks help Node's own encoders; a program reading a pipe, or the sink behind a chain of
+    // programs, gains nothing from them and would only pay for the copy (measured: 0.4 s per 150 MB).
+    const gather = chained === 0 && transforms[0]?.encodeFrom === undefined;
+    const stages = [head, ...(gather ? [new Coalesce()] : []), counter, ...encoders, sink];
     const flow = pipeline(stages as unknown as [Readable, ...Duplex[], Writable], { signal: ctx.signal });
     // Every program's exit status decides, even when its reader saw a clean end of input.
     const producers = (completion ?? Promise.resolve()).catch((error: unknown) => {

@@ -70,7 +70,9 @@ export class EndMarkerCheck extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.tail = (this.tail + chunk.toString("latin1")).slice(-512);
+    // Only the last bytes matter: converting whole chunks to text would cost as much as the dump.
+    const end = chunk.length > 512 ? chunk.subarray(chunk.length - 512) : chunk;
+    this.tail = (this.tail + end.toString("latin1")).slice(-512);
     callback(null, chunk);
   }
 

@@ -48,19 +48,27 @@ type Options = z.output<typeof schema>;
 
 /** Counts LDIF entries and fails at the end when there are none: an empty directory dump is no backup. */
 class EntryCounter extends Transform {
+  private static readonly DN = Buffer.from("\ndn:");
   entries = 0;
-  private carry = "";
+  /** The last bytes of the previous chunk; a newline at first, so the first line counts. */
+  private carry = Buffer.from("\n");
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const text = this.carry + chunk.toString("latin1");
-    const lines = text.split("\n");
-    this.carry = lines.pop() ?? "";
-    for (const line of lines) if (line.startsWith("dn:")) this.entries++;
+    const dn = EntryCounter.DN;
+    // Matches that start in the previous chunk, then those wholly inside this one.
+    this.entries += count(Buffer.concat([this.carry, chunk.subarray(0, dn.length - 1)]), dn);
+    this.entries += count(chunk, dn);
+    this.carry = Buffer.from(chunk.subarray(Math.max(0, chunk.length - (dn.length - 1))));
     callback(null, chunk);
   }
   override _flush(callback: TransformCallback): void {
-    if (this.carry.startsWith("dn:")) this.entries++;
     callback(this.entries === 0 ? new SourceError("the LDIF holds no entries") : null);
   }
+}
+
+function count(haystack: Buffer, needle: Buffer): number {
+  let n = 0;
+  for (let at = haystack.indexOf(needle); at !== -1; at = haystack.indexOf(needle, at + needle.length)) n++;
+  return n;
 }
 
 class Ldap {

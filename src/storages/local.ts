@@ -1,8 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from "node:fs/promises";
+import {
+  type FileHandle,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+} from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import type { Readable } from "node:stream";
+import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { NotFoundError, StorageError } from "../errors.ts";
@@ -16,6 +26,57 @@ async function fsyncPath(path: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+const SYNC_EVERY = 32 * 1024 * 1024;
+
+/**
+ * Writes a new file and makes it durable. Every 32 MiB it starts an fdatasync in the background,
+ * so the disk writes back while the backup goes on and the final fsync has little left to do
+ * (measured: a 160 MB object's closing fsync cost ~0.5 s on its own).
+ */
+class DurableFile extends Writable {
+  private readonly handle: FileHandle;
+  private unsynced = 0;
+  private syncing: Promise<void> | undefined;
+
+  constructor(handle: FileHandle) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.handle = handle;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.writeAll(chunk).then(() => callback(), callback);
+  }
+
+  private async writeAll(chunk: Buffer): Promise<void> {
+    for (let offset = 0; offset < chunk.length; ) {
+      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+      offset += bytesWritten;
+    }
+    this.unsynced += chunk.length;
+    if (this.unsynced >= SYNC_EVERY && !this.syncing) {
+      this.unsynced = 0;
+      this.syncing = this.handle.datasync().finally(() => {
+        this.syncing = undefined;
+      });
+      this.syncing.catch(() => {}); // the final sync reports the error
+    }
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    (async () => {
+      await this.syncing;
+      await this.handle.sync();
+    })().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.handle.close().then(
+      () => callback(error),
+      (closeError: Error) => callback(error ?? closeError),
+    );
   }
 }
 
@@ -45,12 +106,13 @@ export class LocalStorage implements Storage {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = join(dir, `.${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
     let size = 0;
-    body.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-    });
     try {
-      await pipeline(body, createWriteStream(temp, { flags: "wx", mode: 0o600 }));
-      await fsyncPath(temp);
+      // Opened before anyone reads the body: a "data" listener starts the flow at once.
+      const file = new DurableFile(await open(temp, "wx", 0o600));
+      body.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+      });
+      await pipeline(body, file);
       try {
         // link() never replaces an existing file, unlike rename(): an old backup cannot be overwritten.
         await link(temp, path);
