@@ -2,7 +2,7 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
-import { type ExecOptions, runProgram, spawnOutput, spawnProducer, spawnReader } from "../core/exec.ts";
+import { runProgram, spawnOutput } from "../core/exec.ts";
 import { safeFileName } from "../core/snapshot.ts";
 import { EndMarkerCheck, through } from "../core/streams.ts";
 import { findProgram, searchPath } from "../core/which.ts";
@@ -300,23 +300,6 @@ class MySql {
   }
 }
 
-/**
- * The dump's stdout goes straight into `dd`, which counts it, and on to the compressor's program:
- * the raw bytes never pass through Node (decision 007). Both exit statuses judge the dump, as for
- * pg_dump; the completion line is checked by verify and restore.
- */
-function directDump(c: Command, exec: ExecOptions): Pick<Artifact, "stream" | "completion" | "rawSize"> {
-  const dump = spawnProducer(c.program, c.args, { ...exec, env: c.env });
-  const counter = spawnReader("dd", ["bs=1M"], dump.stdout, { ...exec, env: { LC_ALL: "C" } });
-  let total: number | undefined;
-  const completion = Promise.all([dump.completion, counter.completion]).then(([, report]) => {
-    total = Number(/^(\d+) bytes/m.exec(report)?.[1] ?? Number.NaN);
-    if (!Number.isFinite(total)) throw new SourceError(`dd did not report the dump's size: ${report}`);
-  });
-  completion.catch(() => {});
-  return { stream: counter.stdout, completion, rawSize: () => total };
-}
-
 /** Fails at the end unless the dump ends with mysqldump's own completion marker. */
 function completionCheck(): EndMarkerCheck {
   return new EndMarkerCheck(
@@ -414,14 +397,13 @@ export const mysqlSource = defineSource({
           consistency: lock ? "table locks" : "single transaction",
         };
         const name = several ? `${env.name}.${safeFileName(database)}.sql` : `${env.name}.sql`;
-        if (options.binlogs) {
-          // The binlog position is read from the dump's header, so these bytes pass through cairn.
-          const checked = through(
-            spawnOutput(c.program, c.args, { ...db.exec(), env: c.env }),
-            completionCheck(),
-          );
-          yield { name, stream: through(checked, new BinlogPosition(meta)), meta };
-        } else yield { name, meta, ...directDump(c, db.exec()) };
+        // The bytes pass through cairn (unlike tar's, decision 007) for the completion-line check:
+        // a dump that ends without it is cut short, whatever the exit status says.
+        const checked = through(
+          spawnOutput(c.program, c.args, { ...db.exec(), env: c.env }),
+          completionCheck(),
+        );
+        yield { name, stream: options.binlogs ? through(checked, new BinlogPosition(meta)) : checked, meta };
       }
 
       if (options.binlogs) {

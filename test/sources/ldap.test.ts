@@ -1,6 +1,6 @@
 /** The ldap source against real slapd servers: every entry and attribute comes back. */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
@@ -144,4 +144,35 @@ test("ldap (slapcat): dump the database files, slapadd them into a stopped fresh
   assert.equal(toDir.code, 0, toDir.stderr);
   assert.deepEqual(readdirSync(out), ["ldap.ldif"]);
   assert.match(readFileSync(join(out, "ldap.ldif"), "utf8"), /^dn: dc=example,dc=com$/m);
+});
+
+test("ldap: a missing base and an ldapsearch killed mid-stream fail clearly; nothing is recorded", {
+  skip,
+}, async () => {
+  const ws = workspace(tempDir());
+  const source = await startSlapd(join(ws.dir, "a"));
+  source.add(awkwardDirectory(300));
+  const bin = join(ws.dir, "bin");
+  mkdirSync(bin);
+  writeFileSync(
+    join(bin, "ldapsearch"),
+    `#!/bin/sh\ncase "$*" in *objectClass=*) "$(PATH=/usr/bin:/bin command -v ldapsearch)" "$@" | head -c 20000; kill -9 $$;; esac\nexec /usr/bin/ldapsearch "$@"\n`,
+  );
+  chmodSync(join(bin, "ldapsearch"), 0o755);
+  const cases: [string, string, RegExp][] = [
+    [
+      "missing base",
+      job(bind(source.uri), ws.recipient).replace(`base: "${SUFFIX}"`, 'base: "dc=nowhere,dc=org"'),
+      /No such object/,
+    ],
+    ["killed", job(`${bind(source.uri)}\nbin_dir: ${bin}`, ws.recipient), /ldapsearch was killed by SIGKILL/],
+  ];
+  for (const [name, config, expected] of cases) {
+    writeFileSync(join(ws.dir, "cairn.yaml"), config);
+    const r = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+    assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+    assert.match(r.stderr, expected, name);
+    const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+    assert.equal(listed.snapshots.length, 0, name);
+  }
 });

@@ -365,3 +365,23 @@ test("mysql: binlogs asked for on a server that keeps none fail clearly", async 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /binary logging is off on the server/);
 });
+
+test("mysql: a dump cut short by a client that still exits 0 is refused (no completion line)", async () => {
+  const ws = workspace(tempDir());
+  const database = createMariaDatabase("shop_cut");
+  fillAwkwardMariaDatabase(database);
+  const bin = join(ws.dir, "bin");
+  mkdirSync(bin);
+  const real = (await run("sh", ["-c", "command -v mariadb-dump"])).stdout.trim();
+  writeFileSync(
+    join(bin, "mariadb-dump"),
+    `#!/bin/sh\n[ "$1" = --version ] && exec "${real}" --version\n"${real}" "$@" | head -c 30000\nexit 0\n`,
+  );
+  chmodSync(join(bin, "mariadb-dump"), 0o755);
+  writeFileSync(join(ws.dir, "cairn.yaml"), job(database, ws.recipient, `, bin_dir: ${bin}`));
+  const r = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /does not end with mysqldump's completion line: it is cut short/);
+  const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+  assert.equal(listed.snapshots.length, 0);
+});
