@@ -3,7 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { uniqueName } from "./env.ts";
+import { freePort, uniqueName } from "./env.ts";
 
 export const MARIADB = { host: "127.0.0.1", port: 3306, user: "root" };
 
@@ -121,7 +121,7 @@ export async function startMariaDbWithBinlog(
     { encoding: "utf8" },
   );
   if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}`);
-  const port = 34000 + Math.floor(Math.random() * 2000);
+  const port = await freePort();
   const server = spawn(
     "mariadbd",
     [

@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "./env.ts";
 
 export const SUFFIX = "dc=example,dc=com";
 export const ADMIN = `cn=admin,${SUFFIX}`;
@@ -77,7 +78,7 @@ olcDbMaxSize: 268435456
 `,
   );
   ldap("slapadd", ["-n0", "-F", configDir, "-l", join(dir, "config.ldif")]);
-  const port = 38000 + Math.floor(Math.random() * 4000);
+  const port = await freePort();
   const uri = `ldap://127.0.0.1:${port}`;
   let server: ChildProcess | undefined;
   const bind = ["-x", "-H", uri, "-D", ADMIN, "-w", ADMIN_PASSWORD];
@@ -89,15 +90,17 @@ olcDbMaxSize: 268435456
         stdio: ["ignore", "ignore", process.env.SLAPD_DEBUG ? "inherit" : "ignore"],
       });
       server.on("exit", (code, signal) => process.env.SLAPD_DEBUG && console.log("slapd exit", code, signal));
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 300; i++) {
         const probe = spawnSync("ldapsearch", [...bind, "-LLL", "-s", "base", "-b", "", "1.1"]);
         if (probe.status === 0) return;
+        if (server.exitCode !== null || server.signalCode !== null)
+          throw new Error(`slapd exited (${server.exitCode ?? server.signalCode}) on port ${port}`);
         await sleep(100);
       }
-      throw new Error("slapd did not start");
+      throw new Error("slapd did not answer within 30 s");
     },
     async stop() {
-      if (!server || server.exitCode !== null) return;
+      if (!server || server.exitCode !== null || server.signalCode !== null) return;
       const exited = new Promise((resolve) => server!.once("exit", resolve));
       server.kill("SIGTERM");
       await exited;
