@@ -16,6 +16,7 @@ import {
   probeVersions,
 } from "./_clients.ts";
 import { type Command, containerSchema, inContainer } from "./_container.ts";
+import { checkSelection, databaseSelection, wantedNames } from "./_databases.ts";
 import { extractTar } from "./_tar.ts";
 
 const INSTALL_HINT = "install the MariaDB or MySQL client (Debian/Ubuntu: apt-get install mariadb-client)";
@@ -40,17 +41,9 @@ const SYSTEM_ACCOUNTS = [
 
 const schema = z
   .object({
-    database: z.string().min(1).optional().describe("one database to back up"),
-    databases: z
-      .union([z.literal("all"), z.array(z.string().min(1)).min(1)])
-      .optional()
-      .describe(
-        'several databases, or "all": every database but the system schemas (mysql, sys, information_schema, performance_schema); one artifact each',
-      ),
-    exclude_databases: z
-      .array(z.string())
-      .default([])
-      .describe("with databases: all, the databases to leave out"),
+    ...databaseSelection(
+      "every database but the system schemas (mysql, sys, information_schema, performance_schema)",
+    ),
     users: z
       .boolean()
       .default(false)
@@ -86,12 +79,7 @@ const schema = z
       .describe("extra dump arguments, e.g. [--ignore-table=app.sessions]"),
   })
   .superRefine((o, ctx) => {
-    if (o.database !== undefined && o.databases !== undefined)
-      ctx.addIssue({
-        code: "custom",
-        path: ["databases"],
-        message: "give either database or databases, not both",
-      });
+    checkSelection(o, ctx, { any: o.users || o.binlogs, names: "users or binlogs" });
     if (o.database === undefined && o.databases === undefined && !o.users && !o.binlogs)
       ctx.addIssue({
         code: "custom",
@@ -262,8 +250,8 @@ class MySql {
     const existing = (
       await this.query("SELECT schema_name FROM information_schema.schemata ORDER BY 1")
     ).split("\n");
-    if (o.database !== undefined || Array.isArray(o.databases)) {
-      const wanted = o.database !== undefined ? [o.database] : (o.databases as string[]);
+    const wanted = wantedNames(o);
+    if (wanted) {
       const missing = wanted.filter((name) => !existing.includes(name));
       if (missing.length > 0)
         throw new SourceError(`database ${missing.join(", ")} does not exist on the server`, {

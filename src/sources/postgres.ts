@@ -16,6 +16,7 @@ import {
   versionedDirs,
 } from "./_clients.ts";
 import { type Command, containerSchema, inContainer } from "./_container.ts";
+import { checkSelection, databaseSelection, wantedNames } from "./_databases.ts";
 import { extractTar } from "./_tar.ts";
 
 const INSTALL_HINT = "install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client)";
@@ -23,17 +24,7 @@ const GLOBALS_COMPLETED = "PostgreSQL database cluster dump complete";
 
 const schema = z
   .object({
-    database: z.string().min(1).optional().describe("one database to back up"),
-    databases: z
-      .union([z.literal("all"), z.array(z.string().min(1)).min(1)])
-      .optional()
-      .describe(
-        'several databases, or "all": every database that accepts connections (templates left out); one artifact each',
-      ),
-    exclude_databases: z
-      .array(z.string())
-      .default([])
-      .describe("with databases: all, the databases to leave out"),
+    ...databaseSelection("every database that accepts connections (templates left out)"),
     globals: z
       .boolean()
       .optional()
@@ -80,12 +71,7 @@ const schema = z
       .describe("database used to list databases, dump globals and create the restore target"),
   })
   .superRefine((o, ctx) => {
-    if (o.database !== undefined && o.databases !== undefined)
-      ctx.addIssue({
-        code: "custom",
-        path: ["databases"],
-        message: "give either database or databases, not both",
-      });
+    checkSelection(o, ctx, { any: !!o.globals, names: "globals: true" });
     if (o.database === undefined && o.databases === undefined && !o.globals)
       ctx.addIssue({
         code: "custom",
@@ -241,8 +227,8 @@ class Postgres {
   /** The databases to dump, checked to exist before anything is dumped. */
   async databases(): Promise<string[]> {
     const o = this.options;
-    if (o.database !== undefined || Array.isArray(o.databases)) {
-      const wanted = o.database !== undefined ? [o.database] : (o.databases as string[]);
+    const wanted = wantedNames(o);
+    if (wanted) {
       const existing = new Set((await this.psql("SELECT datname FROM pg_database", {})).split("\n"));
       const missing = wanted.filter((name) => !existing.has(name));
       if (missing.length > 0)

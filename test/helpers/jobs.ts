@@ -72,3 +72,21 @@ ${options.binDir ? `        bin_dir: ${options.binDir}\n` : ""}${options.passwor
       local: { type: local, path: ./backups }
 ${options.extra ?? ""}`;
 }
+
+/** A one-job config: the source's options as YAML lines, encrypted to `recipient`, stored in ./backups. */
+export function sourceJob(job: string, source: string, options: string, recipient: string): string {
+  const lines = options
+    .trim()
+    .split("\n")
+    .map((line) => `        ${line}`)
+    .join("\n");
+  return `jobs:
+  ${job}:
+    sources:
+      ${source}:
+${lines}
+    encryption: { age: { recipients: [${recipient}] } }
+    destinations:
+      local: { type: local, path: ./backups }
+`;
+}

@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "
 import { join } from "node:path";
 import { test } from "node:test";
 import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
-import { workspace } from "../helpers/jobs.ts";
+import { sourceJob, workspace } from "../helpers/jobs.ts";
 import { ADMIN, ADMIN_PASSWORD, awkwardDirectory, SUFFIX, startSlapd } from "../helpers/slapd.ts";
 
 const missing = ["slapd", "slapcat", "slapadd", "ldapsearch", "ldapadd"].filter((p) => !hasProgram(p));
@@ -13,21 +13,7 @@ const skip = missing.length
   : false;
 
 function job(source: string, recipient: string): string {
-  return `jobs:
-  directory:
-    sources:
-      ldap:
-        type: ldap
-        base: "${SUFFIX}"
-${source
-  .trim()
-  .split("\n")
-  .map((line) => `        ${line}`)
-  .join("\n")}
-    encryption: { age: { recipients: [${recipient}] } }
-    destinations:
-      local: { type: local, path: ./backups }
-`;
+  return sourceJob("directory", "ldap", `type: ldap\nbase: "${SUFFIX}"\n${source}`, recipient);
 }
 
 const bind = (uri: string, password = ADMIN_PASSWORD) =>

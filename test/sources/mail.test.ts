@@ -1,8 +1,8 @@
 /** Mail stores: maildir trees without Dovecot's caches, and doveadm backup against a real Dovecot. */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cairn, hasProgram, tempDir, treeContents } from "../helpers/env.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { cairn, hasProgram, run, tempDir, uniqueName } from "../helpers/env.ts";
+import { cairn, tempDir } from "../helpers/env.ts";
 import { workspace } from "../helpers/jobs.ts";
 
 const MAGIC = "\\155\\342\\231\\201"; // octal: dash's printf knows no hex escapes

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { cairn, run, tempDir, uniqueName } from "../helpers/env.ts";
-import { workspace } from "../helpers/jobs.ts";
+import { sourceJob, workspace } from "../helpers/jobs.ts";
 import {
   createMariaDatabase,
   dropMariaDatabase,
@@ -139,23 +139,8 @@ test("mysql: wrong password, missing database and a killed dump fail clearly; no
 });
 
 function serverJob(source: string, recipient: string, port = MARIADB.port): string {
-  return `jobs:
-  shop:
-    sources:
-      db:
-        type: mysql
-        host: ${MARIADB.host}
-        port: ${port}
-        user: ${MARIADB.user}
-${source
-  .trim()
-  .split("\n")
-  .map((line) => `        ${line}`)
-  .join("\n")}
-    encryption: { age: { recipients: [${recipient}] } }
-    destinations:
-      local: { type: local, path: ./backups }
-`;
+  const connection = `type: mysql\nhost: ${MARIADB.host}\nport: ${port}\nuser: ${MARIADB.user}`;
+  return sourceJob("shop", "db", `${connection}\n${source}`, recipient);
 }
 
 test("mysql: a list of databases and the accounts, each its own artifact; restore one by name, then the accounts", async () => {

@@ -15,7 +15,7 @@ import {
   tempDir,
   uniqueName,
 } from "../helpers/env.ts";
-import { fakePgBin, postgresJob, workspace } from "../helpers/jobs.ts";
+import { fakePgBin, postgresJob, sourceJob, workspace } from "../helpers/jobs.ts";
 
 test("postgres: the manifest records the server and the pg_dump that was picked for it", async () => {
   const ws = workspace(tempDir());
@@ -54,22 +54,7 @@ test("postgres: a pg_dump older than the server fails before dumping, naming the
 });
 
 function clusterJob(source: string, recipient: string): string {
-  return `jobs:
-  cluster:
-    sources:
-      pg:
-        type: postgres
-        host: 127.0.0.1
-        user: postgres
-${source
-  .trim()
-  .split("\n")
-  .map((line) => `        ${line}`)
-  .join("\n")}
-    encryption: { age: { recipients: [${recipient}] } }
-    destinations:
-      local: { type: local, path: ./backups }
-`;
+  return sourceJob("cluster", "pg", `type: postgres\nhost: 127.0.0.1\nuser: postgres\n${source}`, recipient);
 }
 
 test("postgres: a list of databases and the globals, each its own artifact; restore one by name, then the roles", async () => {
