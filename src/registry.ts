@@ -8,6 +8,7 @@ import { postgresSource } from "./sources/postgres.ts";
 import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
 import { localStorage } from "./storages/local.ts";
+import { s3Storage } from "./storages/s3.ts";
 import { ageTransform } from "./transforms/age.ts";
 import { gzipTransform } from "./transforms/gzip.ts";
 import { noCompression } from "./transforms/none.ts";
@@ -26,6 +27,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   redisSource,
   sqliteSource,
   localStorage,
+  s3Storage,
   zstdTransform,
   gzipTransform,
   noCompression,
