@@ -9,6 +9,7 @@ import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
 import { localStorage } from "./storages/local.ts";
 import { s3Storage } from "./storages/s3.ts";
+import { sftpStorage } from "./storages/sftp.ts";
 import { ageTransform } from "./transforms/age.ts";
 import { gzipTransform } from "./transforms/gzip.ts";
 import { noCompression } from "./transforms/none.ts";
@@ -28,6 +29,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   sqliteSource,
   localStorage,
   s3Storage,
+  sftpStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

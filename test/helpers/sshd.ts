@@ -1,0 +1,68 @@
+/**
+ * A throwaway OpenSSH server on 127.0.0.1 (its own host key, config and port), serving SFTP to root
+ * with a key made for the test; stopped after the test file.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { after } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort, tempDir } from "./env.ts";
+
+export interface Sshd {
+  port: number;
+  user: string;
+  clientKey: string;
+  knownHosts: string;
+  /** The folder SFTP paths are relative to, on this machine. */
+  home: string;
+}
+
+export async function startSshd(): Promise<Sshd> {
+  const dir = tempDir("cairn-sshd-");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_key")]);
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client_key")]);
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")));
+  const home = join(dir, "sftp-root");
+  mkdirSync(home);
+  mkdirSync("/run/sshd", { recursive: true });
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "sshd_config"),
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${join(dir, "host_key")}`,
+      `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "StrictModes no",
+      "UsePAM no",
+      `Subsystem sftp internal-sftp -d ${home}`,
+    ].join("\n"),
+  );
+  const server: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], {
+    stdio: "ignore",
+  });
+  after(() => {
+    server.kill("SIGTERM");
+  });
+  for (let i = 0; i < 100; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) break;
+    if (server.exitCode !== null) throw new Error(`sshd exited with ${server.exitCode}`);
+    await sleep(100);
+  }
+  const hostKey = readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+  const knownHosts = join(dir, "known_hosts");
+  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
+  return { port, user: "root", clientKey: join(dir, "client_key"), knownHosts, home };
+}
