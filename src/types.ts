@@ -163,6 +163,11 @@ export interface SourceDefinition<S extends Schema = Schema> extends PluginDefin
 export interface StorageDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {
   kind: "storage";
   create(options: z.output<S>, env: PluginEnvironment): Storage | Promise<Storage>;
+  /**
+   * Options from a URL written on the command line (`s3://bucket/prefix`, `sftp://user@host/path`);
+   * query parameters are further options. The result is validated by `schema` like a config.
+   */
+  fromUrl?(url: URL): Record<string, unknown>;
 }
 
 export interface TransformDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {

@@ -180,25 +180,48 @@ function readSecretFile(path: string, flag: string): string {
   }
 }
 
-/** A destination written on the command line: a folder for now; URLs come with their storages. */
-export function destinationFromSpec(spec: string): Record<string, unknown> {
-  if (spec.startsWith("file://")) return { type: "local", path: new URL(spec).pathname };
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec))
-    throw new UsageError(`no destination type for ${spec.split("://")[0]}:// yet`, {
-      hint: "write a folder path, or configure the destination in cairn.yaml",
+/** Query parameters as options: `true`/`false` and numbers typed, everything else a string. */
+function queryOptions(url: URL): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of url.searchParams)
+    options[key] =
+      value === "true" ? true : value === "false" ? false : /^\d+$/.test(value) ? Number(value) : value;
+  return options;
+}
+
+/** A destination written on the command line: a folder, or a URL of a storage that reads URLs. */
+export function destinationFromSpec(spec: string, registry: Registry): Record<string, unknown> {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) return { type: "local", path: spec };
+  const url = new URL(spec);
+  if (url.password)
+    throw new UsageError("a password in a URL on the command line is visible to every user of this machine", {
+      hint: "use a key, or configure the destination in cairn.yaml with the password from ${file:…}",
     });
-  return { type: "local", path: spec };
+  const type = url.protocol.slice(0, -1);
+  if (type === "file") return { type: "local", path: url.pathname };
+  const definition = registry.storages.get(type);
+  if (!definition?.fromUrl)
+    throw new UsageError(`no destination type for ${type}:// URLs`, {
+      hint: `URL types: file, ${[...registry.storages.values()]
+        .filter((d) => d.fromUrl)
+        .map((d) => d.type)
+        .join(", ")}; or configure the destination in cairn.yaml`,
+    });
+  return { type, ...definition.fromUrl(url), ...queryOptions(url) };
 }
 
 /** The config object for the run, as if written in cairn.yaml. */
-export function oneOffConfig(run: OneOffRun): Record<string, unknown> {
+export function oneOffConfig(run: OneOffRun, registry: Registry): Record<string, unknown> {
   const encryption = run.recipients.length
     ? { age: { recipients: run.recipients } }
     : run.passphraseFile
       ? { age: { passphrase: readSecretFile(run.passphraseFile, "--passphrase-file") } }
       : undefined;
   const destinations = Object.fromEntries(
-    run.to.map((spec, i) => [run.to.length === 1 ? "to" : `to-${i + 1}`, destinationFromSpec(spec)]),
+    run.to.map((spec, i) => [
+      run.to.length === 1 ? "to" : `to-${i + 1}`,
+      destinationFromSpec(spec, registry),
+    ]),
   );
   return {
     jobs: {

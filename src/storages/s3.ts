@@ -253,4 +253,5 @@ export const s3Storage = defineStorage({
   schema,
   secrets: ["secret_access_key", "session_token"],
   create: (options) => new S3Storage(options),
+  fromUrl: (url) => ({ bucket: url.hostname, prefix: decodeURIComponent(url.pathname.replace(/^\//, "")) }),
 });

@@ -413,6 +413,13 @@ export const sftpStorage = defineStorage({
   description: "An SFTP server (OpenSSH …): key or password login, host key checked, pipelined uploads",
   schema,
   secrets: ["password", "passphrase", "private_key"],
+  fromUrl: (url) => ({
+    host: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    user: decodeURIComponent(url.username),
+    // sftp://host/path is relative to the login folder; sftp://host//srv/path is absolute.
+    path: decodeURIComponent(url.pathname.replace(/^\//, "")) || ".",
+  }),
   create: (options, env) =>
     new SftpStorage({
       ...options,

@@ -149,7 +149,8 @@ test("one-off: bad command lines exit 2 and say what to do; secrets are refused 
       ["backup", "mongo", "--uri", "mongodb://u:pw-in-uri@h/db", "--stdout"],
       /a secret on the command line \(--uri\)/,
     ],
-    [["backup", "postgres", "--db", "x", "--to", "s3://bucket/x"], /no destination type for s3:\/\/ yet/],
+    [["backup", "postgres", "--db", "x", "--to", "ftp://host/x"], /no destination type for ftp:\/\/ URLs/],
+    [["backup", "postgres", "--db", "x", "--to", "sftp://u:s3cr3t-argv@host/x"], /a password in a URL/],
   ];
   for (const [args, expected] of cases) {
     const r = await cairn(args, { cwd: ws.dir, env: ws.env });

@@ -116,7 +116,7 @@ export function register(program: Command, cli: CliContext): void {
 async function oneOff(command: Command, cli: CliContext): Promise<void> {
   const registry = createRegistry();
   const run = parseOneOff(wordsAfterBackup(command), registry);
-  const config = configFromObject(oneOffConfig(run), { registry });
+  const config = configFromObject(oneOffConfig(run, registry), { registry });
   for (const secret of config.secrets) cli.secrets.add(secret);
   const globals = globalsOf(command);
   const logger = loggerFor(globals, config.secrets);
