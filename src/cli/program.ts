@@ -11,6 +11,7 @@ import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerList } from "./commands/list.ts";
 import { register as registerRestore } from "./commands/restore.ts";
 import { register as registerShow } from "./commands/show.ts";
+import { register as registerUpload } from "./commands/upload.ts";
 import { register as registerVerify } from "./commands/verify.ts";
 
 export const EXIT_OK = 0;
@@ -48,6 +49,7 @@ export function buildProgram(cli: CliContext): Command {
   registerConfig(program, cli);
   registerCatalog(program, cli);
   registerJobs(program, cli);
+  registerUpload(program, cli);
   registerKeygen(program);
   program.exitOverride();
   program.commands.forEach(function override(command: Command) {

@@ -16,7 +16,7 @@ export interface RunOptions {
 
 /** Runs `fn` with a private (0700) work folder that is removed afterwards, whatever happens. */
 export async function withContext<T>(
-  options: RunOptions,
+  options: Pick<RunOptions, "logger" | "signal">,
   fn: (ctx: PluginContext) => Promise<T>,
   fields = {},
 ): Promise<T> {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
+import { CLI, cairn, hasProgram, run, tempDir } from "../helpers/env.ts";
 import { startS3rver } from "../helpers/s3.ts";
 import { startSshd } from "../helpers/sshd.ts";
 
@@ -48,4 +48,37 @@ test("one-off: --to sftp://user@host:port/path?private_key_file=…&known_hosts=
   const snapshots = readdirSync(join(sshd.home, "nightly/files"));
   assert.equal(snapshots.length, 1);
   assert.ok(readdirSync(join(sshd.home, "nightly/files", snapshots[0]!)).includes("manifest.json"));
+});
+
+test("cairn upload: a file to an s3 URL, and a backup piped through stdin to a folder; never overwrites", async () => {
+  const { endpoint } = await startS3rver(["cairn-upload"]);
+  const dir = tempDir();
+  writeFileSync(join(dir, "dump.bin"), Buffer.alloc(3_000_000, 9));
+  const env = {
+    CAIRN_STATE_DIR: join(dir, "state"),
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+  };
+  const url = `s3://cairn-upload/manual?endpoint=${encodeURIComponent(endpoint)}&path_style=true`;
+  const first = await cairn(["upload", "dump.bin", url, "--json"], { cwd: dir, env });
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(JSON.parse(first.stdout).size, 3_000_000);
+  const again = await cairn(["upload", "dump.bin", url], { cwd: dir, env });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /already exists; cairn never overwrites/);
+
+  site(dir);
+  const piped = await run(
+    "bash",
+    [
+      "-o",
+      "pipefail",
+      "-c",
+      `"${process.execPath}" "${CLI}" backup files --path ./site --stdout | "${process.execPath}" "${CLI}" upload - ./uploads --name site.tar`,
+    ],
+    { cwd: dir, env },
+  );
+  assert.equal(piped.code, 0, piped.stderr);
+  const listing = await run("tar", ["-tf", join(dir, "uploads/site.tar")]);
+  assert.match(listing.stdout, /site\/index\.html/);
 });

@@ -1,0 +1,53 @@
+import { createReadStream, statSync } from "node:fs";
+import { basename } from "node:path";
+import type { Command } from "commander";
+import { formatSize } from "../../config/size.ts";
+import { upload } from "../../core/upload.ts";
+import { UsageError } from "../../errors.ts";
+import { createRegistry } from "../../registry.ts";
+import { type CliContext, examples, globalsOf, loggerFor, printJson } from "../_shared.ts";
+import { destinationFromSpec } from "../oneoff.ts";
+
+export function register(program: Command, cli: CliContext): void {
+  program
+    .command("upload")
+    .description("store an existing file (or stdin: -) on a destination, as it is, never overwriting")
+    .argument("<file>", "the file to store, or - for standard input (then --name is needed)")
+    .argument("<destination>", "a folder, or a URL: s3://bucket/prefix, sftp://user@host/path")
+    .option("--name <key>", "the object's name at the destination (default: the file's name)")
+    .option("--json", "print the result as JSON on stdout")
+    .addHelpText(
+      "after",
+      examples([
+        "cairn upload dump.sql.zst s3://acme-backups/manual/",
+        "cairn backup postgres --db app --stdout --compression zstd | cairn upload - sftp://backup@nas/backups --name app.pgdump.zst",
+      ]),
+    )
+    .action(
+      async (file: string, spec: string, flags: { name?: string; json?: boolean }, command: Command) => {
+        if (file === "-" && !flags.name) throw new UsageError("reading standard input needs --name KEY");
+        if (file !== "-") {
+          try {
+            if (!statSync(file).isFile()) throw new UsageError(`${file} is not a file`);
+          } catch (error) {
+            if (error instanceof UsageError) throw error;
+            throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`);
+          }
+        }
+        const registry = createRegistry();
+        const destination = destinationFromSpec(spec, registry) as { type: string };
+        const key = flags.name ?? basename(file);
+        const result = await upload({
+          registry,
+          destination,
+          baseDir: process.cwd(),
+          key,
+          body: file === "-" ? process.stdin : createReadStream(file, { highWaterMark: 1024 * 1024 }),
+          logger: loggerFor(globalsOf(command)),
+          signal: cli.signal,
+        });
+        if (flags.json) printJson(result);
+        else process.stdout.write(`stored ${result.location} (${formatSize(result.size)})\n`);
+      },
+    );
+}
