@@ -90,3 +90,32 @@ ${lines}
       local: { type: local, path: ./backups }
 `;
 }
+
+/**
+ * A stand-in for the docker CLI (no docker daemon on these machines): it runs `exec -i [-e NAME]…
+ * CONTAINER PROGRAM ARGS…` on this host, where the real database listens, refuses `-e NAME=value`
+ * (a value on argv) and any other container name, and logs its argv to argv.log. `check` is shell
+ * run before the program, e.g. to require a forwarded variable. Returns the folder to put on PATH.
+ */
+export function fakeDocker(dir: string, container: string, check = ""): string {
+  const bin = join(dir, "docker-bin");
+  mkdirSync(bin);
+  writeFileSync(
+    join(bin, "docker"),
+    `#!/bin/sh
+echo "docker $*" >> "${join(bin, "argv.log")}"
+[ "$1" = exec ] || exit 64
+shift
+while [ "$1" = -i ] || [ "$1" = -e ]; do
+  if [ "$1" = -e ]; then echo "$2" | grep -q = && exit 65; shift; fi
+  shift
+done
+[ "$1" = ${container} ] || { echo "no such container: $1" >&2; exit 1; }
+shift
+${check}
+exec "$@"
+`,
+  );
+  chmodSync(join(bin, "docker"), 0o755);
+  return bin;
+}

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { cairn, run, tempDir, uniqueName } from "../helpers/env.ts";
-import { sourceJob, workspace } from "../helpers/jobs.ts";
+import { fakeDocker, sourceJob, workspace } from "../helpers/jobs.ts";
 import {
   createMariaDatabase,
   dropMariaDatabase,
@@ -248,24 +248,7 @@ test("mysql: inside a container (docker exec), the password forwarded as MYSQL_P
   const secret = "box-pass-31337";
   mariadb(`CREATE USER '${user}'@'%' IDENTIFIED BY '${secret}'; GRANT ALL ON *.* TO '${user}'@'%'`);
   after(() => mariadb(`DROP USER IF EXISTS '${user}'@'%'`));
-  const bin = join(ws.dir, "docker-bin");
-  mkdirSync(bin);
-  writeFileSync(
-    join(bin, "docker"),
-    `#!/bin/sh
-echo "docker $*" >> "${join(bin, "argv.log")}"
-[ "$1" = exec ] || exit 64
-shift
-while [ "$1" = -i ] || [ "$1" = -e ]; do
-  if [ "$1" = -e ]; then echo "$2" | grep -q = && exit 65; shift; fi
-  shift
-done
-[ "$1" = dbbox ] || { echo "no such container: $1" >&2; exit 1; }
-shift
-exec "$@"
-`,
-  );
-  chmodSync(join(bin, "docker"), 0o755);
+  const bin = fakeDocker(ws.dir, "dbbox");
   writeFileSync(
     join(ws.dir, "cairn.yaml"),
     serverJob(`database: ${database}\ncontainer: { name: dbbox }`, ws.recipient).replace(

@@ -1,6 +1,6 @@
 /** Picking the pg_dump that fits the server, before anything is dumped. */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import {
@@ -15,7 +15,7 @@ import {
   tempDir,
   uniqueName,
 } from "../helpers/env.ts";
-import { fakePgBin, postgresJob, sourceJob, workspace } from "../helpers/jobs.ts";
+import { fakeDocker, fakePgBin, postgresJob, sourceJob, workspace } from "../helpers/jobs.ts";
 
 test("postgres: the manifest records the server and the pg_dump that was picked for it", async () => {
   const ws = workspace(tempDir());
@@ -224,27 +224,11 @@ test("postgres: inside a container (docker exec), with the password forwarded by
   const ws = workspace(tempDir());
   const database = createDatabase("cairn_container");
   fillAwkwardDatabase(database);
-  // A stand-in for the docker CLI: runs `exec -i [-e NAME]… CONTAINER PROGRAM ARGS…` on this host,
-  // where the real PostgreSQL listens, and logs its argv.
-  const bin = join(ws.dir, "docker-bin");
-  mkdirSync(bin);
-  writeFileSync(
-    join(bin, "docker"),
-    `#!/bin/sh
-echo "docker $*" >> "${join(bin, "argv.log")}"
-[ "$1" = exec ] || exit 64
-shift
-while [ "$1" = -i ] || [ "$1" = -e ]; do
-  if [ "$1" = -e ]; then echo "$2" | grep -q = && exit 65; shift; fi
-  shift
-done
-[ "$1" = pgbox ] || { echo "no such container: $1" >&2; exit 1; }
-shift
-[ -n "$PGPASSWORD" ] || { echo "PGPASSWORD was not forwarded" >&2; exit 66; }
-exec "$@"
-`,
+  const bin = fakeDocker(
+    ws.dir,
+    "pgbox",
+    '[ -n "$PGPASSWORD" ] || { echo "PGPASSWORD was not forwarded" >&2; exit 66; }',
   );
-  chmodSync(join(bin, "docker"), 0o755);
   const secret = "dock-secret-4242";
   writeFileSync(
     join(ws.dir, "cairn.yaml"),
