@@ -47,6 +47,7 @@ export {
   verify,
 } from "./core/restore.ts";
 export { backupToStream, type StreamBackupOptions, type StreamBackupResult } from "./core/stream.ts";
+export { type UploadOptions, upload } from "./core/upload.ts";
 export * from "./errors.ts";
 export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
 export * from "./types.ts";
