@@ -44,6 +44,15 @@ export const destinationCommon = {
     .describe(
       "folder of the job's snapshots under the destination: {job}, {hostname} and strftime fields (%Y, %m …)",
     ),
+  retries: z
+    .number()
+    .int()
+    .min(1)
+    .max(20)
+    .default(4)
+    .describe(
+      "attempts for reads, listings and deletes that fail transiently (backoff with jitter); 1 = no retries",
+    ),
 };
 
 function pluginUnion(

@@ -6,6 +6,7 @@ import type { PluginOptions } from "../config/schema.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { Logger, PluginContext, Source, Storage } from "../types.ts";
 import { silentLogger } from "./logger.ts";
+import { withRetries } from "./retry.ts";
 
 /** What every library entry point accepts besides its own options. */
 export interface RunOptions {
@@ -62,8 +63,13 @@ export async function openDestinations(config: Config, job: string, only?: strin
       const definition = config.registry.storages.get(options.type);
       if (!definition)
         throw new ConfigError([{ path: `jobs.${job}.destinations.${name}.type`, message: "unknown type" }]);
-      const { template, ...rest } = options as PluginOptions & { template: string };
-      return { name, template, storage: await definition.create(rest, { name, baseDir: config.baseDir }) };
+      const { template, retries, ...rest } = options as PluginOptions & { template: string; retries: number };
+      const storage = await definition.create(rest, { name, baseDir: config.baseDir });
+      return {
+        name,
+        template,
+        storage: withRetries(storage, { attempts: retries, baseDelayMs: 500, maxDelayMs: 30_000 }),
+      };
     }),
   );
 }

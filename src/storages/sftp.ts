@@ -220,6 +220,10 @@ export class SftpStorage implements Storage {
       let rejectedKey: string | undefined;
       const client = new Client();
       client
+        // A dropped connection is not reused: the next call connects again.
+        .on("close", () => {
+          this.connection = undefined;
+        })
         .on("ready", () => {
           client.sftp((error, sftp) => (error ? reject(error) : resolve({ client, sftp })));
         })
