@@ -225,6 +225,9 @@ export class SftpStorage implements Storage {
           this.connection = undefined;
         })
         .on("ready", () => {
+          // Request/response traffic: without TCP_NODELAY each small request can wait ~40 ms for
+          // a delayed ACK (measured: 1100 deletes took 61 s).
+          client.setNoDelay(true);
           client.sftp((error, sftp) => (error ? reject(error) : resolve({ client, sftp })));
         })
         .on("error", (error) =>

@@ -117,8 +117,9 @@ export function conformance(name: string, open: () => Promise<Subject>, skip: st
     for await (const o of storage.list(`${base}/many/`, ctx)) listed.push(o.key);
     assert.equal(listed.length, 1100);
     assert.deepEqual(listed.sort(), keys);
-    for (let i = 0; i < keys.length; i += 50)
-      await Promise.all(keys.slice(i, i + 50).map((key) => storage.delete(key, ctx)));
+    // Cleanup one at a time: s3rver's file store answers HTTP 500 to concurrent deletes in one
+    // folder (seen in CI); real S3 does not, and deletes are not what this test is about.
+    for (const key of keys) await storage.delete(key, ctx);
   });
 
   run("a put whose stream fails leaves no object that looks complete", async ({ storage }, ctx, base) => {
