@@ -4,12 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { type TestContext, test } from "node:test";
 import { silentLogger } from "../../src/core/logger.ts";
 import { NotFoundError, StorageError } from "../../src/errors.ts";
 import type { PluginContext, Storage } from "../../src/types.ts";
-import { tempDir } from "../helpers/env.ts";
+import { cairn, tempDir, treeContents } from "../helpers/env.ts";
+import { workspace } from "../helpers/jobs.ts";
 
 export interface Subject {
   storage: Storage;
@@ -177,4 +180,45 @@ export function conformance(name: string, open: () => Promise<Subject>, skip: st
       await wrong.close?.();
     }
   });
+}
+
+/**
+ * The destination from the CLI, configured in cairn.yaml: back up a small site (encrypted; split
+ * when asked), list, verify, restore and compare the files. Returns every output, for checks such
+ * as "no secret printed".
+ */
+export async function cliRoundTrip(destination: string, options: { split?: string } = {}): Promise<string[]> {
+  const ws = workspace(tempDir());
+  mkdirSync(join(ws.dir, "site/ünï"), { recursive: true });
+  writeFileSync(join(ws.dir, "site/ünï/page.html"), "<h1>hello</h1>\n");
+  writeFileSync(join(ws.dir, "site/blob.bin"), randomBytes(3_000_000));
+  const indented = destination
+    .trim()
+    .split("\n")
+    .map((line) => `        ${line}`)
+    .join("\n");
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `jobs:
+  www:
+    sources: { site: { type: files, paths: [./site] } }
+    encryption: { age: { recipients: [${ws.recipient}] } }
+${options.split ? `    split: ${options.split}\n` : ""}    destinations:
+      remote:
+${indented}
+`,
+  );
+  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
+  const backup = await cli(["backup", "-v"]);
+  assert.equal(backup.code, 0, backup.stderr);
+  const listed = JSON.parse((await cli(["list", "--json"])).stdout);
+  assert.equal(listed.snapshots.length, 1);
+  const verify = await cli(["verify", "www", "-i", ws.keyFile]);
+  assert.equal(verify.code, 0, verify.stderr);
+  const target = join(ws.dir, "restored");
+  const restore = await cli(["restore", "www", "--to-dir", target, "-i", ws.keyFile]);
+  assert.equal(restore.code, 0, restore.stderr);
+  assert.deepEqual(treeContents(join(target, "site")), treeContents(join(ws.dir, "site")));
+  const shown = await cli(["config", "show"]);
+  return [backup.stdout, backup.stderr, shown.stdout, verify.stdout, restore.stdout];
 }
