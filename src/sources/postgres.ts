@@ -108,9 +108,14 @@ function dbnameConninfo(name: string): string {
   return `dbname='${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
+/** The first `major[.minor]` in a tool's or server's version text, e.g. "15.20 (Debian …)" → "15.20". */
+function versionIn(text: string): string | undefined {
+  return /\d+(?:\.\d+)?/.exec(text)?.[0];
+}
+
 /** The version of the pg_dump that wrote an artifact, as the manifest recorded it. */
 function dumpVersion(artifact: ArtifactRecord): string {
-  return /(\d+(?:\.\d+)?)/.exec(String(artifact.meta.client ?? ""))?.[1] ?? "0";
+  return versionIn(String(artifact.meta.client ?? "")) ?? "0";
 }
 
 function major(version: string): number {
@@ -193,7 +198,7 @@ class Postgres {
    * anything runs, naming what was found and what to install. In a container, its own tool is used.
    */
   async client(name: Tool, reported: string, what: string): Promise<InstalledClient> {
-    const minimum = /\d+(?:\.\d+)?/.exec(reported)?.[0] ?? reported;
+    const minimum = versionIn(reported) ?? reported;
     if (this.options.container) {
       const c = await this.command(name, ["--version"], this.options.maintenance_database);
       const { stdout } = await runProgram(c.program, c.args, {
@@ -201,13 +206,13 @@ class Postgres {
         env: c.env,
         captureStdout: true,
       });
-      return { path: name, version: /(\d+(?:\.\d+)?)/.exec(stdout)?.[1] ?? "unknown" };
+      return { path: name, version: versionIn(stdout) ?? "unknown" };
     }
     const copies = installedCopies([name], this.options.bin_dir, versionedDirs("/usr/lib/postgresql", "bin"));
     const found = await probeVersions(
       copies,
       (line) => {
-        const version = /(\d+(?:\.\d+)?)/.exec(line)?.[1];
+        const version = versionIn(line);
         return version ? { version } : undefined;
       },
       this.ctx,
