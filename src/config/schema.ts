@@ -5,6 +5,7 @@
 import { z } from "zod";
 import type { Registry } from "../registry.ts";
 import type { TransformDefinition } from "../types.ts";
+import { parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -53,7 +54,69 @@ export const destinationCommon = {
     .describe(
       "attempts for reads, listings and deletes that fail transiently (backoff with jitter); 1 = no retries",
     ),
+  timeout: z
+    .union([z.string(), z.number()])
+    .default("10m")
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          message: `not a duration: ${JSON.stringify(value)} (e.g. 90s, 10m, 1h)`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(
+      "an operation that makes no progress this long fails (time waiting for the source or the reader does not count); 0 = never",
+    ),
+  concurrency: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe("transfers (uploads and downloads) at once on this destination; 0 = no limit"),
+  bandwidth_limit: z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return 0;
+      const bytes = parseSize(value);
+      if (bytes === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          message: `not a size per second: ${JSON.stringify(value)} (e.g. 20MiB)`,
+        });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .describe(
+      "bytes per second for this destination's uploads and downloads together, e.g. 20MiB; none by default",
+    ),
 };
+
+/** The common options once parsed, split off from the destination's own. */
+export interface DestinationCommon {
+  template: string;
+  retries: number;
+  timeout: number;
+  concurrency: number;
+  bandwidth_limit: number;
+}
+
+const COMMON_KEYS = Object.keys(destinationCommon);
+
+export function splitDestinationOptions(options: PluginOptions): {
+  common: DestinationCommon;
+  own: PluginOptions;
+} {
+  const common: Record<string, unknown> = {};
+  const own: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) (COMMON_KEYS.includes(key) ? common : own)[key] = value;
+  return { common: common as unknown as DestinationCommon, own: own as PluginOptions };
+}
 
 function pluginUnion(
   kind: string,

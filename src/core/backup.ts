@@ -45,6 +45,8 @@ export interface BackupOptions extends RunOptions {
   onProgress?: (progress: Progress) => void;
   /** Record runs in the catalog (default true). */
   catalog?: boolean;
+  /** Run the sources and transforms, store nothing, record nothing. */
+  dryRun?: boolean;
 }
 
 export interface ArtifactSummary {
@@ -85,7 +87,8 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     if (options.config.jobs[job])
       options.logger?.info("skipping disabled job (cairn enable to turn it back on)", { job });
   for (const name of names) jobConfig(options.config, name);
-  const catalog = options.catalog === false ? undefined : await Catalog.open(options.config.stateDir);
+  const catalog =
+    options.catalog === false || options.dryRun ? undefined : await Catalog.open(options.config.stateDir);
   try {
     const jobs: JobResult[] = [];
     for (const name of names) jobs.push(await backupJob(name, options, catalog));
@@ -149,7 +152,7 @@ async function backupJob(
       ctx.logger.info("backup started");
       try {
         const transforms = transformsOf(config, job);
-        destinations = await openDestinations(config, job);
+        destinations = await openDestinations(config, job, undefined, { dryRun: options.dryRun ?? false });
         for (const d of destinations) folders[d.name] = snapshotFolder(d.template, job, id, started);
         const failures: { source: string; error: unknown }[] = [];
         for (const [sourceName, sourceOptions] of Object.entries(settings.sources)) {

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config/load.ts";
-import type { PluginOptions } from "../config/schema.ts";
+import { type DestinationCommon, type PluginOptions, splitDestinationOptions } from "../config/schema.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { Logger, PluginContext, Source, Storage } from "../types.ts";
+import { type WrapperOptions, wrapStorage } from "../wrappers/index.ts";
 import { silentLogger } from "./logger.ts";
-import { withRetries } from "./retry.ts";
 
 /** What every library entry point accepts besides its own options. */
 export interface RunOptions {
@@ -50,7 +50,12 @@ export interface Destination {
   template: string;
 }
 
-export async function openDestinations(config: Config, job: string, only?: string): Promise<Destination[]> {
+export async function openDestinations(
+  config: Config,
+  job: string,
+  only?: string,
+  { dryRun = false } = {},
+): Promise<Destination[]> {
   const entries = Object.entries(jobConfig(config, job).destinations).filter(
     ([name]) => !only || name === only,
   );
@@ -63,15 +68,25 @@ export async function openDestinations(config: Config, job: string, only?: strin
       const definition = config.registry.storages.get(options.type);
       if (!definition)
         throw new ConfigError([{ path: `jobs.${job}.destinations.${name}.type`, message: "unknown type" }]);
-      const { template, retries, ...rest } = options as PluginOptions & { template: string; retries: number };
-      const storage = await definition.create(rest, { name, baseDir: config.baseDir });
+      const { common, own } = splitDestinationOptions(options);
+      const storage = await definition.create(own, { name, baseDir: config.baseDir });
       return {
         name,
-        template,
-        storage: withRetries(storage, { attempts: retries, baseDelayMs: 500, maxDelayMs: 30_000 }),
+        template: common.template,
+        storage: wrapStorage(storage, wrapperOptions(common, dryRun)),
       };
     }),
   );
+}
+
+export function wrapperOptions(common: DestinationCommon, dryRun: boolean): WrapperOptions {
+  return {
+    retries: common.retries,
+    timeoutMs: common.timeout,
+    concurrency: common.concurrency,
+    bandwidth: common.bandwidth_limit,
+    dryRun,
+  };
 }
 
 export async function closeDestinations(destinations: Destination[]): Promise<void> {

@@ -1,10 +1,11 @@
 /** `cairn upload`: stores an existing file or a stream as one object on a destination, as is. */
 import type { Readable } from "node:stream";
-import type { PluginOptions } from "../config/schema.ts";
-import { UsageError } from "../errors.ts";
+import { destinationCommon, type PluginOptions, splitDestinationOptions } from "../config/schema.ts";
+import { ConfigError, UsageError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { ObjectInfo } from "../types.ts";
-import { type RunOptions, withContext } from "./context.ts";
+import { wrapStorage } from "../wrappers/index.ts";
+import { type RunOptions, withContext, wrapperOptions } from "./context.ts";
 
 export interface UploadOptions extends Omit<RunOptions, "config"> {
   registry: Registry;
@@ -14,18 +15,27 @@ export interface UploadOptions extends Omit<RunOptions, "config"> {
   baseDir: string;
   key: string;
   body: Readable;
+  /** Read the body to the end, store nothing. */
+  dryRun?: boolean;
 }
 
 export async function upload(options: UploadOptions): Promise<{ location: string } & ObjectInfo> {
   const definition = options.registry.storages.get(options.destination.type);
   if (!definition) throw new UsageError(`unknown destination type ${options.destination.type}`);
   const { type: _type, ...rest } = options.destination;
-  const parsed = definition.schema.safeParse(rest);
+  const parsed = definition.schema.safeExtend(destinationCommon).strict().safeParse(rest);
   if (!parsed.success)
-    throw new UsageError(
-      `destination options: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        path: ["destination", ...issue.path].join("."),
+        message: issue.message,
+      })),
     );
-  const storage = await definition.create(parsed.data, { name: "upload", baseDir: options.baseDir });
+  const { common, own } = splitDestinationOptions(parsed.data as PluginOptions);
+  const storage = wrapStorage(
+    await definition.create(own, { name: "upload", baseDir: options.baseDir }),
+    wrapperOptions(common, options.dryRun ?? false),
+  );
   try {
     return await withContext(options, async (ctx) => {
       const info = await storage.put(options.key, options.body, ctx);

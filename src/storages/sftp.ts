@@ -81,6 +81,12 @@ class PipelinedWrite extends Writable {
     super({ highWaterMark: 1024 * 1024 });
     this.sftp = sftp;
     this.handle = handle;
+    lossOf(sftp).promise.catch((error: Error) => {
+      this.failure ??= error;
+      const wake = this.waiting;
+      this.waiting = undefined;
+      wake?.();
+    });
   }
 
   private send(piece: Buffer): void {
@@ -136,6 +142,7 @@ class PipelinedRead extends Readable {
     this.sftp = sftp;
     this.handle = handle;
     this.size = size;
+    lossOf(sftp).promise.catch((error: Error) => this.destroy(error));
   }
 
   override _read(): void {
@@ -180,12 +187,49 @@ class PipelinedRead extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.sftp.close(this.handle, () => callback(error));
+    request<void>(this.sftp, (cb) => this.sftp.close(this.handle, (e) => cb(e, undefined))).then(
+      () => callback(error),
+      () => callback(error),
+    );
   }
 }
 
-function promised<T>(fn: (cb: (error: Error | null | undefined, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));
+/**
+ * A channel's requests are answered or failed by ssh2 while the connection lives; a request sent
+ * after it died is never answered. So every request races the connection's loss.
+ */
+const losses = new WeakMap<SFTPWrapper, { error?: Error; promise: Promise<never> }>();
+
+function watchLoss(client: Client, sftp: SFTPWrapper): void {
+  const loss: { error?: Error; promise: Promise<never> } = { promise: Promise.resolve() as never };
+  loss.promise = new Promise<never>((_, reject) => {
+    const lost = (error?: Error) => {
+      loss.error ??= Object.assign(new Error(`the connection was lost${error ? `: ${error.message}` : ""}`), {
+        code: "ECONNRESET",
+      });
+      reject(loss.error);
+    };
+    client.once("close", () => lost()).once("error", lost);
+    sftp.once("close", () => lost());
+  });
+  loss.promise.catch(() => {});
+  losses.set(sftp, loss);
+}
+
+function lossOf(sftp: SFTPWrapper): { error?: Error; promise: Promise<never> } {
+  return losses.get(sftp) ?? { promise: new Promise<never>(() => {}) };
+}
+
+function request<T>(
+  sftp: SFTPWrapper,
+  fn: (cb: (error: Error | null | undefined, value: T) => void) => void,
+): Promise<T> {
+  const loss = lossOf(sftp);
+  if (loss.error) return Promise.reject(loss.error);
+  return Promise.race([
+    new Promise<T>((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value)))),
+    loss.promise,
+  ]);
 }
 
 const NO_SUCH_FILE = 2;
@@ -228,7 +272,11 @@ export class SftpStorage implements Storage {
           // Request/response traffic: without TCP_NODELAY each small request can wait ~40 ms for
           // a delayed ACK (measured: 1100 deletes took 61 s).
           client.setNoDelay(true);
-          client.sftp((error, sftp) => (error ? reject(error) : resolve({ client, sftp })));
+          client.sftp((error, sftp) => {
+            if (error) return reject(error);
+            watchLoss(client, sftp);
+            resolve({ client, sftp });
+          });
         })
         .on("error", (error) =>
           reject(
@@ -298,9 +346,9 @@ export class SftpStorage implements Storage {
     for (let i = 1; i <= parts.length; i++) {
       const partial = parts.slice(0, i).join("/");
       if (!partial || partial === ".") continue;
-      await promised<void>((cb) => sftp.mkdir(partial, (error) => cb(error, undefined))).catch(
+      await request<void>(sftp, (cb) => sftp.mkdir(partial, (error) => cb(error, undefined))).catch(
         async (error) => {
-          const exists = await promised((cb) => sftp.stat(partial, cb)).then(
+          const exists = await request(sftp, (cb) => sftp.stat(partial, cb)).then(
             () => true,
             () => false,
           );
@@ -327,21 +375,22 @@ export class SftpStorage implements Storage {
     }
     let handle: Buffer | undefined;
     try {
-      handle = await promised<Buffer>((cb) => sftp.open(temp, "wx", { mode: 0o600 }, cb));
+      handle = await request<Buffer>(sftp, (cb) => sftp.open(temp, "wx", { mode: 0o600 }, cb));
       const writer = new PipelinedWrite(sftp, handle);
       await pipeline(body, writer);
       // fsync@openssh.com where offered: the bytes are on the server's disk before the rename.
-      await promised<void>((cb) => sftp.ext_openssh_fsync(handle!, (error) => cb(error, undefined))).catch(
-        () => {},
-      );
-      await promised<void>((cb) => sftp.close(handle!, (error) => cb(error, undefined)));
+      await request<void>(sftp, (cb) =>
+        sftp.ext_openssh_fsync(handle!, (error) => cb(error, undefined)),
+      ).catch(() => {});
+      await request<void>(sftp, (cb) => sftp.close(handle!, (error) => cb(error, undefined)));
       handle = undefined;
       // OpenSSH's SFTP rename refuses to replace an existing file: never an overwrite.
-      await promised<void>((cb) => sftp.rename(temp, path, (error) => cb(error, undefined)));
+      await request<void>(sftp, (cb) => sftp.rename(temp, path, (error) => cb(error, undefined)));
       return { key, size: writer.bytes };
     } catch (error) {
-      if (handle) await promised<void>((cb) => sftp.close(handle!, (e) => cb(e, undefined))).catch(() => {});
-      await promised<void>((cb) => sftp.unlink(temp, (e) => cb(e, undefined))).catch(() => {});
+      if (handle)
+        await request<void>(sftp, (cb) => sftp.close(handle!, (e) => cb(e, undefined))).catch(() => {});
+      await request<void>(sftp, (cb) => sftp.unlink(temp, (e) => cb(e, undefined))).catch(() => {});
       throw this.failure("upload to", key, error);
     }
   }
@@ -350,8 +399,8 @@ export class SftpStorage implements Storage {
     const path = this.pathOf(key);
     try {
       const { sftp } = await this.connect();
-      const handle = await promised<Buffer>((cb) => sftp.open(path, "r", cb));
-      const stats = await promised<{ size: number }>((cb) => sftp.fstat(handle, cb));
+      const handle = await request<Buffer>(sftp, (cb) => sftp.open(path, "r", cb));
+      const stats = await request<{ size: number }>(sftp, (cb) => sftp.fstat(handle, cb));
       return new PipelinedRead(sftp, handle, stats.size);
     } catch (error) {
       if (isMissing(error)) throw new NotFoundError(`${this.location}/${key} does not exist`);
@@ -362,7 +411,7 @@ export class SftpStorage implements Storage {
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
       const { sftp } = await this.connect();
-      const stats = await promised<{ size: number; mtime: number; isFile(): boolean }>((cb) =>
+      const stats = await request<{ size: number; mtime: number; isFile(): boolean }>(sftp, (cb) =>
         sftp.stat(this.pathOf(key), cb),
       );
       return stats.isFile() ? { key, size: stats.size, modified: new Date(stats.mtime * 1000) } : undefined;
@@ -383,7 +432,7 @@ export class SftpStorage implements Storage {
         attrs: { size: number; mtime: number; isDirectory(): boolean; isFile(): boolean };
       }[];
       try {
-        entries = await promised((cb) => sftp.readdir(this.pathOf(relative || "."), cb));
+        entries = await request(sftp, (cb) => sftp.readdir(this.pathOf(relative || "."), cb));
       } catch (error) {
         if (isMissing(error)) return;
         throw this.failure("listing of", relative, error);
@@ -401,7 +450,7 @@ export class SftpStorage implements Storage {
   async delete(key: string): Promise<void> {
     try {
       const { sftp } = await this.connect();
-      await promised<void>((cb) => sftp.unlink(this.pathOf(key), (error) => cb(error, undefined)));
+      await request<void>(sftp, (cb) => sftp.unlink(this.pathOf(key), (error) => cb(error, undefined)));
     } catch (error) {
       if (isMissing(error)) return;
       throw this.failure("delete of", key, error);

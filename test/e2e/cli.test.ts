@@ -1,6 +1,6 @@
 /** The CLI's contract: exit codes, JSON on stdout, JSON logs on stderr, help with examples. */
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { cairn, tempDir } from "../helpers/env.ts";
@@ -131,4 +131,47 @@ test("jobs, enable and disable: a bare backup skips disabled jobs, naming one st
   const unknown = await cairn(["disable", "nope"], { cwd: dir, env });
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no job named "nope"/);
+});
+
+test("--dry-run: backup runs its source and stores nothing; upload reads the file and stores nothing", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, "site"));
+  writeFileSync(join(dir, "site/index.html"), "<h1>hi</h1>\n");
+  writeFileSync(
+    join(dir, "cairn.yaml"),
+    `jobs:
+  www:
+    sources: { site: { type: files, paths: [./site] } }
+    destinations:
+      local: { type: local, path: ./backups, bandwidth_limit: 50MiB, concurrency: 2, timeout: 2m }
+`,
+  );
+  const env = { CAIRN_STATE_DIR: join(dir, "state") };
+  const dry = await cairn(["backup", "--dry-run"], { cwd: dir, env });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /www@\S+: dry run ok \(nothing stored\)/);
+  assert.equal(existsSync(join(dir, "backups")), false);
+  assert.equal(JSON.parse((await cairn(["list", "--json"], { cwd: dir, env })).stdout).snapshots.length, 0);
+
+  const up = await cairn(["upload", "--dry-run", join(dir, "cairn.yaml"), join(dir, "up")], {
+    cwd: dir,
+    env,
+  });
+  assert.equal(up.code, 0, up.stderr);
+  assert.match(up.stdout, /dry run: would store .*cairn\.yaml/);
+  assert.equal(existsSync(join(dir, "up", "cairn.yaml")), false);
+
+  // Wrapper options are checked like any other: a bad one is a config error, before anything runs.
+  writeFileSync(
+    join(dir, "cairn.yaml"),
+    `jobs:
+  www:
+    sources: { site: { type: files, paths: [./missing] } }
+    destinations:
+      local: { type: local, path: ./backups, timeout: soon }
+`,
+  );
+  const bad = await cairn(["backup", "--dry-run"], { cwd: dir, env });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /timeout.*not a duration/);
 });

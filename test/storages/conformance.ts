@@ -11,13 +11,17 @@ import { type TestContext, test } from "node:test";
 import { silentLogger } from "../../src/core/logger.ts";
 import { NotFoundError, StorageError } from "../../src/errors.ts";
 import type { PluginContext, Storage } from "../../src/types.ts";
+import { withRetries, withTimeout } from "../../src/wrappers/index.ts";
 import { cairn, tempDir, treeContents } from "../helpers/env.ts";
+import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.ts";
 import { workspace } from "../helpers/jobs.ts";
 
 export interface Subject {
   storage: Storage;
   /** The same destination with wrong credentials, where it has credentials. */
   withWrongCredentials?: () => Storage | Promise<Storage>;
+  /** Where the destination talks to a server over TCP: its port, and the same destination on another port. */
+  server?: { port: number; via: (port: number) => Storage | Promise<Storage> };
 }
 
 /** Size of the big-object test; the issue asks for ≥ 1 GB. CAIRN_TEST_BIG_MB lowers it for a quick local run. */
@@ -160,6 +164,95 @@ export function conformance(name: string, open: () => Promise<Subject>, skip: st
         await storage.delete(`${base}/big.bin`, ctx);
       }
       assert.ok(peak - before < 300 * 1024 * 1024, `memory grew by ${((peak - before) / 1e6).toFixed(0)} MB`);
+    },
+  );
+
+  /** Runs `fn` with the destination reached through a fault proxy; skipped where there is no server. */
+  const faulty = (
+    title: string,
+    fn: (
+      subject: Subject,
+      through: Storage,
+      proxy: FaultProxy,
+      ctx: PluginContext,
+      base: string,
+    ) => Promise<void>,
+  ) =>
+    run(title, async (subject, ctx, base, t) => {
+      if (!subject.server) {
+        t.skip(`${name} has no connection to a server to break`);
+        return;
+      }
+      const proxy = await startFaultProxy(subject.server.port);
+      const through = await subject.server.via(proxy.port);
+      try {
+        await fn(subject, through, proxy, ctx, base);
+      } finally {
+        await through.close?.();
+        await proxy.close();
+      }
+    });
+
+  faulty(
+    "a put cut off by the server going away fails and leaves no object that looks complete",
+    async ({ storage }, through, proxy, ctx, base) => {
+      proxy.goAwayAfterUpload(3 * 1024 * 1024);
+      const error = await through.put(`${base}/cut`, bigStream(16).stream, ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof StorageError, `expected a StorageError, got ${String(error)}`);
+      assert.ok(error.message.includes(through.location), error.message);
+      assert.equal(await storage.stat(`${base}/cut`, ctx), undefined);
+      const listed = [];
+      for await (const o of storage.list(`${base}/`, ctx)) listed.push(o.key);
+      assert.deepEqual(listed, []);
+    },
+  );
+
+  faulty(
+    "reads through connections reset as they open succeed with retries",
+    async ({ storage }, through, proxy, ctx, base) => {
+      const body = randomBytes(200_000);
+      await storage.put(`${base}/flaky`, Readable.from([body]), ctx);
+      try {
+        const retried = withRetries(through, { attempts: 5, baseDelayMs: 20, maxDelayMs: 200 });
+        proxy.resetNext(2);
+        assert.deepEqual(await read(await retried.get(`${base}/flaky`, ctx)), body);
+        proxy.resetNext(2);
+        const listed = [];
+        for await (const o of retried.list(`${base}/`, ctx)) listed.push(o.key);
+        assert.deepEqual(listed, [`${base}/flaky`]);
+      } finally {
+        await storage.delete(`${base}/flaky`, ctx);
+      }
+    },
+  );
+
+  faulty(
+    "a server that stops answering mid-download fails with a timeout, not a hang",
+    async ({ storage }, through, proxy, ctx, base) => {
+      const big = bigStream(8);
+      await storage.put(`${base}/slow`, big.stream, ctx);
+      try {
+        const bounded = withTimeout(through, 1500);
+        const stream = await bounded.get(`${base}/slow`, ctx);
+        proxy.hangAfterDownload(1024 * 1024);
+        const error = await read(stream).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(error instanceof StorageError, `expected a StorageError, got ${String(error)}`);
+        assert.match(error.message, /made no progress for 1\.5 s/);
+        // And a call to a server that answers nothing at all fails the same way.
+        const error2 = await bounded.stat(`${base}/slow`, ctx).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(error2 instanceof StorageError, `expected a StorageError, got ${String(error2)}`);
+      } finally {
+        await storage.delete(`${base}/slow`, ctx);
+      }
     },
   );
 

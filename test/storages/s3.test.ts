@@ -12,11 +12,11 @@ import { cliRoundTrip, conformance } from "./conformance.ts";
 
 const { endpoint } = await startS3rver(["cairn-backups"]);
 
-const options = (accessKeyId = "S3RVER") => ({
+const options = (accessKeyId = "S3RVER", at = endpoint) => ({
   bucket: "cairn-backups",
   prefix: "conformance",
   region: "us-east-1",
-  endpoint,
+  endpoint: at,
   path_style: true,
   access_key_id: accessKeyId,
   secret_access_key: "S3RVER",
@@ -28,6 +28,10 @@ const options = (accessKeyId = "S3RVER") => ({
 conformance("s3 (s3rver)", async () => ({
   storage: new S3Storage(options()),
   withWrongCredentials: () => new S3Storage(options("NOT-A-KEY")),
+  server: {
+    port: Number(new URL(endpoint).port),
+    via: (port) => new S3Storage(options("S3RVER", `http://127.0.0.1:${port}`)),
+  },
 }));
 
 test("s3: backup, list, verify and restore from the CLI with an s3 destination; secrets redacted", async () => {

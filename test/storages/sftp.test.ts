@@ -1,5 +1,6 @@
 /** The sftp destination against OpenSSH's sshd (internal-sftp) on 127.0.0.1. */
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import { silentLogger } from "../../src/core/logger.ts";
@@ -32,6 +33,19 @@ conformance(
     storage: new SftpStorage(options()),
     withWrongCredentials: () =>
       new SftpStorage(options({ user: "nobody-here", private_key_file: sshd!.clientKey })),
+    server: {
+      port: sshd!.port,
+      // The proxy's port is another [host]:port for known_hosts: add the same key for it.
+      via: (port) => {
+        const knownHosts = `${tempDir()}/known_hosts`;
+        const line = readFileSync(sshd!.knownHosts, "utf8").replace(
+          /^\[127\.0\.0\.1\]:\d+/,
+          `[127.0.0.1]:${port}`,
+        );
+        writeFileSync(knownHosts, line);
+        return new SftpStorage(options({ port, known_hosts: knownHosts }));
+      },
+    },
   }),
   skip,
 );

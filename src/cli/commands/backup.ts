@@ -42,12 +42,12 @@ function isOneOff(first: string | undefined, command: Command): boolean {
   }
 }
 
-function printReport(report: BackupReport, json: boolean | undefined): void {
-  if (json) printJson(report);
+function printReport(report: BackupReport, json: boolean | undefined, dryRun = false): void {
+  if (json) printJson({ ...report, ...(dryRun ? { dryRun } : {}) });
   else
     for (const job of report.jobs) {
       const line = job.ok
-        ? `${job.job}@${job.snapshot}: ok, ${formatSize(job.rawBytes)} read, ${formatSize(job.storedBytes)} stored in ${(job.durationMs / 1000).toFixed(1)} s`
+        ? `${job.job}@${job.snapshot}: ${dryRun ? "dry run ok (nothing stored)" : "ok"}, ${formatSize(job.rawBytes)} read, ${formatSize(job.storedBytes)} stored in ${(job.durationMs / 1000).toFixed(1)} s`
         : `${job.job}: FAILED: ${job.error?.message}`;
       process.stdout.write(`${line}\n`);
     }
@@ -62,6 +62,7 @@ export function register(program: Command, cli: CliContext): void {
     )
     .argument("[jobs...]", "jobs to run; or source types with their options for a one-off run")
     .option("--json", "print the report as JSON on stdout")
+    .option("--dry-run", "run the sources and transforms to the end, store and record nothing")
     .option("--to <dir>", "one-off: store the snapshot in this folder (repeatable)")
     .option("--stdout", "one-off: write the one artifact to stdout (uncompressed unless --compression)")
     .option("--compression <type>", "one-off: zstd (default), gzip or none")
@@ -76,6 +77,7 @@ export function register(program: Command, cli: CliContext): void {
         "cairn backup                 # every enabled job in ./cairn.yaml",
         "cairn backup app -c /etc/cairn.yaml",
         "cairn backup app --json | jq .jobs[0].snapshot",
+        "cairn backup app --dry-run -v  # dumps, compresses, encrypts; stores nothing",
         "",
         "One-off runs, no config needed (flags are the source's options in kebab-case; --db repeats):",
         "cairn backup postgres --db app --db billing --host 127.0.0.1 --to ./backups",
@@ -84,7 +86,7 @@ export function register(program: Command, cli: CliContext): void {
         "cairn backup mongo --uri mongodb://db.internal/shop --stdout | mongorestore --archive --nsFrom 'shop.*' --nsTo 'copy.*'",
       ]),
     )
-    .action(async (jobs: string[], flags: { json?: boolean }, command: Command) => {
+    .action(async (jobs: string[], flags: { json?: boolean; dryRun?: boolean }, command: Command) => {
       if (isOneOff(jobs[0], command)) return oneOff(command, cli);
       const unknown = jobs.find((j) => j.startsWith("-"));
       if (unknown) throw new UsageError(`unknown option ${unknown}`, { hint: "see cairn backup --help" });
@@ -106,10 +108,11 @@ export function register(program: Command, cli: CliContext): void {
         jobs,
         logger: runtime.logger,
         signal: runtime.signal,
+        dryRun: flags.dryRun ?? false,
         ...(progress ? { onProgress: progress.update } : {}),
       });
       progress?.clear();
-      printReport(report, flags.json);
+      printReport(report, flags.json, flags.dryRun);
     });
 }
 

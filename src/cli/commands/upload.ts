@@ -16,6 +16,7 @@ export function register(program: Command, cli: CliContext): void {
     .argument("<destination>", "a folder, or a URL: s3://bucket/prefix, sftp://user@host/path")
     .option("--name <key>", "the object's name at the destination (default: the file's name)")
     .option("--json", "print the result as JSON on stdout")
+    .option("--dry-run", "read the file to the end and store nothing")
     .addHelpText(
       "after",
       examples([
@@ -24,7 +25,12 @@ export function register(program: Command, cli: CliContext): void {
       ]),
     )
     .action(
-      async (file: string, spec: string, flags: { name?: string; json?: boolean }, command: Command) => {
+      async (
+        file: string,
+        spec: string,
+        flags: { name?: string; json?: boolean; dryRun?: boolean },
+        command: Command,
+      ) => {
         if (file === "-" && !flags.name) throw new UsageError("reading standard input needs --name KEY");
         if (file !== "-") {
           try {
@@ -45,9 +51,13 @@ export function register(program: Command, cli: CliContext): void {
           body: file === "-" ? process.stdin : createReadStream(file, { highWaterMark: 1024 * 1024 }),
           logger: loggerFor(globalsOf(command)),
           signal: cli.signal,
+          dryRun: flags.dryRun ?? false,
         });
         if (flags.json) printJson(result);
-        else process.stdout.write(`stored ${result.location} (${formatSize(result.size)})\n`);
+        else
+          process.stdout.write(
+            `${flags.dryRun ? "dry run: would store" : "stored"} ${result.location} (${formatSize(result.size)})\n`,
+          );
       },
     );
 }

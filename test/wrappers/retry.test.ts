@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import { silentLogger } from "../../src/core/logger.ts";
-import { isTransient, withRetries } from "../../src/core/retry.ts";
 import { NotFoundError, StorageError } from "../../src/errors.ts";
 import type { ObjectInfo, Storage } from "../../src/types.ts";
+import { isTransient, withRetries } from "../../src/wrappers/retry.ts";
 
 const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: "/nonexistent" };
 const reset = () => Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });

@@ -6,6 +6,7 @@
  */
 import { NotFoundError } from "../errors.ts";
 import type { ObjectInfo, PluginContext, Storage } from "../types.ts";
+import { wrap } from "./wrap.ts";
 
 export interface RetryPolicy {
   /** Attempts in all, the first one included; 1 turns retries off. */
@@ -31,6 +32,7 @@ const TRANSIENT_CODES = new Set([
 export function isTransient(error: unknown): boolean {
   for (let e = error as Record<string, unknown> | undefined, depth = 0; e && depth < 5; depth++) {
     if (e instanceof NotFoundError) return false;
+    if (e.retryable === true) return true;
     if (typeof e.code === "string" && TRANSIENT_CODES.has(e.code)) return true;
     const status = (e.$metadata as { httpStatusCode?: number } | undefined)?.httpStatusCode;
     if (status === 429 || (status !== undefined && status >= 500)) return true;
@@ -75,10 +77,7 @@ export function withRetries(storage: Storage, policy: RetryPolicy): Storage {
       }
     }
   }
-  return {
-    capabilities: storage.capabilities,
-    location: storage.location,
-    put: (key, body, ctx) => storage.put(key, body, ctx),
+  return wrap(storage, {
     get: (key, ctx) => retried(ctx, `reading ${key}`, () => storage.get(key, ctx)),
     stat: (key, ctx) => retried(ctx, `stat of ${key}`, () => storage.stat(key, ctx)),
     delete: (key, ctx) => retried(ctx, `deleting ${key}`, () => storage.delete(key, ctx)),
@@ -91,6 +90,5 @@ export function withRetries(storage: Storage, policy: RetryPolicy): Storage {
       });
       yield* collected;
     },
-    ...(storage.close ? { close: () => storage.close!() } : {}),
-  };
+  });
 }
