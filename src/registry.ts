@@ -7,6 +7,7 @@ import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
 import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
+import { ftpStorage } from "./storages/ftp.ts";
 import { localStorage } from "./storages/local.ts";
 import { s3Storage } from "./storages/s3.ts";
 import { sftpStorage } from "./storages/sftp.ts";
@@ -30,6 +31,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   localStorage,
   s3Storage,
   sftpStorage,
+  ftpStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

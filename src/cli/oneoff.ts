@@ -197,7 +197,9 @@ export function destinationFromSpec(spec: string, registry: Registry): Record<st
     throw new UsageError("a password in a URL on the command line is visible to every user of this machine", {
       hint: "use a key, or configure the destination in cairn.yaml with the password from ${file:…}",
     });
-  const type = url.protocol.slice(0, -1);
+  const scheme = url.protocol.slice(0, -1);
+  // ftp:// uses explicit TLS too unless ?tls=none; ftps:// says so outright.
+  const type = scheme === "ftps" ? "ftp" : scheme;
   if (type === "file") return { type: "local", path: url.pathname };
   const definition = registry.storages.get(type);
   if (!definition?.fromUrl)

@@ -1,11 +1,12 @@
 /** Shared test plumbing: temp folders, the CLI as a user runs it, and the real PostgreSQL. */
-import { type SpawnOptions, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
+import { type AddressInfo, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { after } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const CLI = join(ROOT, "src/cli/main.ts");
@@ -178,4 +179,21 @@ export function freePort(): Promise<number> {
       server.close(() => resolvePort(port));
     });
   });
+}
+
+/** Waits until something accepts connections on 127.0.0.1:port; fails if `server` exits first. */
+export async function waitForPort(port: number, server: ChildProcess, name: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const open = await new Promise<boolean>((resolveOpen) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.end();
+        resolveOpen(true);
+      });
+      socket.on("error", () => resolveOpen(false));
+    });
+    if (open) return;
+    if (server.exitCode !== null) throw new Error(`${name} exited with ${server.exitCode}`);
+    await sleep(100);
+  }
+  throw new Error(`${name} did not listen on port ${port} within 20 s`);
 }

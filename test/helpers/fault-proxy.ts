@@ -1,8 +1,10 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server, that fails the way networks fail: the server
- * going away mid-transfer, connections reset as they open, a server that stops answering.
+ * going away mid-transfer, connections reset as they open, a server that stops answering. With
+ * `ftp`, it also proxies the data connections a plain-FTP server announces (PASV/EPSV replies are
+ * rewritten to point at the proxy), so transfers break too, not only the control connection.
  */
-import { connect, createServer, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 
 export interface FaultProxy {
   port: number;
@@ -15,8 +17,9 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
+export async function startFaultProxy(targetPort: number, { ftp = false } = {}): Promise<FaultProxy> {
   const pairs = new Set<[Socket, Socket]>();
+  const listeners = new Set<Server>();
   let uploaded = 0;
   let downloaded = 0;
   let goAwayAt = Number.POSITIVE_INFINITY;
@@ -41,13 +44,35 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     }
   };
 
-  const proxy = createServer((client) => {
+  async function listen(port: number, rewritePassive: boolean): Promise<number> {
+    const listener = createServer((client) => forward(client, port, rewritePassive));
+    listeners.add(listener);
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    return (listener.address() as { port: number }).port;
+  }
+
+  /** A passive-mode reply pointing at the proxy instead of the server. */
+  async function rewrite(text: string): Promise<string> {
+    const pasv = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(text);
+    if (text.startsWith("227 ") && pasv) {
+      const port = await listen(Number(pasv[5]) * 256 + Number(pasv[6]), false);
+      return text.replace(pasv[0], `(127,0,0,1,${port >> 8},${port & 255})`);
+    }
+    const epsv = /\(\|\|\|(\d+)\|\)/.exec(text);
+    if (text.startsWith("229 ") && epsv) {
+      const port = await listen(Number(epsv[1]), false);
+      return text.replace(epsv[0], `(|||${port}|)`);
+    }
+    return text;
+  }
+
+  function forward(client: Socket, port: number, rewritePassive: boolean): void {
     if (gone || resets > 0) {
       resets = Math.max(0, resets - 1);
       client.resetAndDestroy();
       return;
     }
-    const server = connect(targetPort, "127.0.0.1");
+    const server = connect(port, "127.0.0.1");
     const pair: [Socket, Socket] = [client, server];
     pairs.add(pair);
     if (hung) {
@@ -62,8 +87,16 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     server.on("drain", () => hung || client.resume());
     server.on("data", (chunk: Buffer) => {
       downloaded += chunk.length;
-      if (!client.write(chunk)) server.pause();
-      if (downloaded >= hangAt) hang();
+      const send = (data: Buffer) => {
+        if (!client.write(data)) server.pause();
+        if (downloaded >= hangAt) hang();
+      };
+      if (!rewritePassive) return send(chunk);
+      server.pause();
+      rewrite(chunk.toString("latin1")).then((text) => {
+        send(Buffer.from(text, "latin1"));
+        if (!hung) server.resume();
+      });
     });
     client.on("drain", () => hung || server.resume());
     const end = () => {
@@ -73,10 +106,11 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     };
     client.on("close", end).on("error", end);
     server.on("close", end).on("error", end);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  }
+
+  const port = await listen(targetPort, ftp);
   return {
-    port: (proxy.address() as { port: number }).port,
+    port,
     goAwayAfterUpload(bytes) {
       goAwayAt = uploaded + bytes;
     },
@@ -86,12 +120,12 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     hangAfterDownload(bytes) {
       hangAt = downloaded + bytes;
     },
-    close() {
+    async close() {
       for (const [client, server] of pairs) {
         client.destroy();
         server.destroy();
       }
-      return new Promise((resolve) => proxy.close(() => resolve()));
+      await Promise.all([...listeners].map((l) => new Promise((resolve) => l.close(resolve))));
     },
   };
 }

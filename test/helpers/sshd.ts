@@ -4,11 +4,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { after } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import { freePort, tempDir } from "./env.ts";
+import { freePort, tempDir, waitForPort } from "./env.ts";
 
 export interface Sshd {
   port: number;
@@ -49,18 +47,7 @@ export async function startSshd(): Promise<Sshd> {
   after(() => {
     server.kill("SIGTERM");
   });
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1", () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (open) break;
-    if (server.exitCode !== null) throw new Error(`sshd exited with ${server.exitCode}`);
-    await sleep(100);
-  }
+  await waitForPort(port, server, "sshd");
   const hostKey = readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
   const knownHosts = join(dir, "known_hosts");
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);

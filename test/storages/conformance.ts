@@ -20,8 +20,11 @@ export interface Subject {
   storage: Storage;
   /** The same destination with wrong credentials, where it has credentials. */
   withWrongCredentials?: () => Storage | Promise<Storage>;
-  /** Where the destination talks to a server over TCP: its port, and the same destination on another port. */
-  server?: { port: number; via: (port: number) => Storage | Promise<Storage> };
+  /**
+   * Where the destination talks to a server over TCP: its port, and the same destination on another
+   * port. `ftp`: a plain-FTP control connection, whose data connections the proxy must follow.
+   */
+  server?: { port: number; via: (port: number) => Storage | Promise<Storage>; ftp?: boolean };
 }
 
 /** Size of the big-object test; the issue asks for ≥ 1 GB. CAIRN_TEST_BIG_MB lowers it for a quick local run. */
@@ -183,7 +186,7 @@ export function conformance(name: string, open: () => Promise<Subject>, skip: st
         t.skip(`${name} has no connection to a server to break`);
         return;
       }
-      const proxy = await startFaultProxy(subject.server.port);
+      const proxy = await startFaultProxy(subject.server.port, { ftp: subject.server.ftp ?? false });
       const through = await subject.server.via(proxy.port);
       try {
         await fn(subject, through, proxy, ctx, base);
