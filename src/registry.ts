@@ -11,6 +11,7 @@ import { ftpStorage } from "./storages/ftp.ts";
 import { localStorage } from "./storages/local.ts";
 import { s3Storage } from "./storages/s3.ts";
 import { sftpStorage } from "./storages/sftp.ts";
+import { webdavStorage } from "./storages/webdav.ts";
 import { ageTransform } from "./transforms/age.ts";
 import { gzipTransform } from "./transforms/gzip.ts";
 import { noCompression } from "./transforms/none.ts";
@@ -32,6 +33,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   s3Storage,
   sftpStorage,
   ftpStorage,
+  webdavStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

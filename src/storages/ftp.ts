@@ -7,11 +7,12 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
-import { PassThrough, type Readable, Transform, Writable } from "node:stream";
+import { PassThrough, type Readable, Writable } from "node:stream";
 import { Client, FTPError } from "basic-ftp";
 import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { counted, readPasswordFile } from "./_shared.ts";
 
 const TEMP_MARKER = ".cairn-tmp-";
 
@@ -175,16 +176,7 @@ export class FtpStorage implements Storage {
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const path = this.pathOf(key);
     const temp = posix.join(posix.dirname(path), `${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
-    let size = 0;
-    const counted = body.pipe(
-      new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          size += chunk.length;
-          done(null, chunk);
-        },
-      }),
-    );
-    body.once("error", (error) => counted.destroy(error));
+    const upload = counted(body);
     try {
       return await this.using(async (client) => {
         const taken = () =>
@@ -196,10 +188,12 @@ export class FtpStorage implements Storage {
           if (dir && dir !== ".") await client.sendIgnoringError(`MKD ${dir}`);
         }
         try {
-          await client.uploadFrom(counted, temp);
+          await client.uploadFrom(upload.stream, temp);
           const stored = await client.size(temp);
-          if (stored !== size)
-            throw new StorageError(`${this.location}/${key}: the server stored ${stored} of ${size} bytes`);
+          if (stored !== upload.bytes())
+            throw new StorageError(
+              `${this.location}/${key}: the server stored ${stored} of ${upload.bytes()} bytes`,
+            );
           // RNTO replaces an existing file on most servers: look once more right before it.
           if (await this.exists(client, path)) throw taken();
           await client.rename(temp, path);
@@ -207,7 +201,7 @@ export class FtpStorage implements Storage {
           if (!client.closed) await client.remove(temp, true).catch(() => {});
           throw error;
         }
-        return { key, size };
+        return { key, size: upload.bytes() };
       });
     } catch (error) {
       body.destroy();
@@ -305,16 +299,6 @@ export class FtpStorage implements Storage {
   }
 }
 
-function readPasswordFile(file: string, destination: string): string {
-  try {
-    return readFileSync(file, "utf8").trim();
-  } catch (error) {
-    throw new StorageError(
-      `destination ${destination}: cannot read password_file ${file} (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
-}
-
 export const ftpStorage = defineStorage({
   type: "ftp",
   description:
@@ -332,7 +316,7 @@ export const ftpStorage = defineStorage({
       throw new StorageError(`destination ${env.name}: set password (or password_file)`);
     return new FtpStorage({
       ...options,
-      password: password ?? readPasswordFile(posix.resolve(env.baseDir, password_file!), env.name),
+      password: password ?? readPasswordFile(password_file!, env.baseDir, env.name),
       ...(options.ca_file ? { ca_file: posix.resolve(env.baseDir, options.ca_file) } : {}),
     });
   },

@@ -1,0 +1,66 @@
+/** The webdav destination against Apache httpd's mod_dav on 127.0.0.1. */
+import assert from "node:assert/strict";
+import { Readable } from "node:stream";
+import { test } from "node:test";
+import { silentLogger } from "../../src/core/logger.ts";
+import { StorageError } from "../../src/errors.ts";
+import { WebDavStorage } from "../../src/storages/webdav.ts";
+import type { Storage } from "../../src/types.ts";
+import { startApacheDav } from "../helpers/apache.ts";
+import { hasProgram, tempDir } from "../helpers/env.ts";
+import { cliRoundTrip, conformance } from "./conformance.ts";
+
+const skip = hasProgram("/usr/sbin/apache2") ? false : "needs apache2 (.ci/system-deps installs it)";
+const dav = skip ? undefined : await startApacheDav();
+
+const options = (overrides: Record<string, unknown> = {}) => ({
+  url: `${dav!.url}/backups`,
+  user: dav!.user,
+  password: dav!.password,
+  connections: 8,
+  ...overrides,
+});
+
+conformance(
+  "webdav (Apache mod_dav)",
+  async () => ({
+    storage: new WebDavStorage(options()),
+    withWrongCredentials: () => new WebDavStorage(options({ password: "wrong" })),
+    server: {
+      port: dav!.port,
+      via: (port) => new WebDavStorage(options({ url: `http://127.0.0.1:${port}/dav/backups` })),
+    },
+  }),
+  skip,
+);
+
+test("webdav: a second writer of the same name loses at the server (MOVE without overwrite)", {
+  skip,
+}, async () => {
+  const storage: Storage = new WebDavStorage(options());
+  const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() };
+  const key = `race-${Date.now()}/object`;
+  const results = await Promise.allSettled(
+    ["first", "second", "third"].map((text) => storage.put(key, Readable.from([Buffer.from(text)]), ctx)),
+  );
+  assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+  for (const r of results.filter((r) => r.status === "rejected"))
+    assert.ok((r as PromiseRejectedResult).reason instanceof StorageError);
+  const stored = Buffer.concat(await (await storage.get(key, ctx)).toArray()).toString();
+  assert.ok(["first", "second", "third"].includes(stored));
+  await storage.delete(key, ctx);
+  await storage.close?.();
+});
+
+test("webdav: backup, list, verify and restore from the CLI with a webdav destination; password redacted", {
+  skip,
+}, async () => {
+  const outputs = await cliRoundTrip(
+    `type: webdav
+url: ${dav!.url}/e2e
+user: ${dav!.user}
+password: ${dav!.password}`,
+    { split: "1MB" },
+  );
+  for (const output of outputs) assert.ok(!output.includes(dav!.password), output);
+});
