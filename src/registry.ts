@@ -9,6 +9,7 @@ import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
 import { ftpStorage } from "./storages/ftp.ts";
 import { localStorage } from "./storages/local.ts";
+import { rcloneStorage } from "./storages/rclone.ts";
 import { s3Storage } from "./storages/s3.ts";
 import { sftpStorage } from "./storages/sftp.ts";
 import { webdavStorage } from "./storages/webdav.ts";
@@ -34,6 +35,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   sftpStorage,
   ftpStorage,
   webdavStorage,
+  rcloneStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

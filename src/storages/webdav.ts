@@ -49,16 +49,15 @@ export class WebDavStorage implements Storage {
   readonly capabilities = { atomicPut: true, maxConcurrency: 4 };
   readonly location: string;
   private readonly base: URL;
-  private readonly options: Options;
   private readonly agent: HttpAgent;
   private readonly authorization: string | undefined;
 
-  constructor(options: Options) {
-    this.options = options;
+  /** `location`: how errors name it, when it serves another destination (rclone). */
+  constructor(options: Options, location?: string) {
     this.base = new URL(options.url.endsWith("/") ? options.url : `${options.url}/`);
     this.base.username = "";
     this.base.password = "";
-    this.location = this.base.href.replace(/\/$/, "");
+    this.location = location ?? this.base.href.replace(/\/$/, "");
     const agentOptions = { keepAlive: true, maxSockets: options.connections };
     this.agent =
       this.base.protocol === "https:"
