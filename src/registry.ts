@@ -7,6 +7,7 @@ import { mysqlSource } from "./sources/mysql.ts";
 import { postgresSource } from "./sources/postgres.ts";
 import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
+import { azureStorage } from "./storages/azure.ts";
 import { ftpStorage } from "./storages/ftp.ts";
 import { localStorage } from "./storages/local.ts";
 import { rcloneStorage } from "./storages/rclone.ts";
@@ -36,6 +37,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   ftpStorage,
   webdavStorage,
   rcloneStorage,
+  azureStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

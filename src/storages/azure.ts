@@ -1,0 +1,215 @@
+/**
+ * Azure Blob Storage through Microsoft's SDK: block blobs uploaded as a stream of blocks and
+ * committed at the end with `If-None-Match: *`, so a blob appears whole or not at all and the
+ * service itself refuses to overwrite one.
+ */
+import { posix } from "node:path";
+import type { Readable } from "node:stream";
+import {
+  AnonymousCredential,
+  BlobServiceClient,
+  type ContainerClient,
+  RestError,
+  StorageSharedKeyCredential,
+} from "@azure/storage-blob";
+import { z } from "zod";
+import { parseSize } from "../config/size.ts";
+import { CairnError, NotFoundError, StorageError } from "../errors.ts";
+import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { counted } from "./_shared.ts";
+
+const schema = z.object({
+  account: z.string().min(1).describe("storage account name"),
+  container: z.string().min(3).describe("container name (created if missing)"),
+  prefix: z.string().default("").describe("folder inside the container, e.g. backups/"),
+  account_key: z.string().optional().describe("the account's access key, e.g. from ${file:…}"),
+  sas_token: z.string().optional().describe("or a SAS token (sv=…&sig=…) with read, write, list, delete"),
+  endpoint: z
+    .string()
+    .optional()
+    .describe(
+      "blob endpoint; default https://ACCOUNT.blob.core.windows.net (Azurite: http://127.0.0.1:10000/ACCOUNT)",
+    ),
+  access_tier: z
+    .enum(["Hot", "Cool", "Cold"])
+    .optional()
+    .describe("tier of the stored blobs (default: the account's)"),
+  block_size: z
+    .union([z.string(), z.number()])
+    .default("8MiB")
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes === undefined || bytes < 1024 * 1024 || bytes > 4000 * 1024 * 1024) {
+        ctx.addIssue({ code: "custom", message: "block_size is between 1MiB and 4000MiB" });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .describe("size of each uploaded block; a blob has at most 50 000 blocks"),
+  concurrency: z.number().int().min(1).max(32).default(4).describe("blocks uploaded at once"),
+});
+
+type Options = z.output<typeof schema>;
+
+export class AzureStorage implements Storage {
+  readonly capabilities = { atomicPut: true, maxConcurrency: 8 };
+  readonly location: string;
+  private readonly options: Options;
+  private readonly container: ContainerClient;
+  private containerReady: Promise<void> | undefined;
+
+  constructor(options: Options) {
+    this.options = options;
+    const endpoint = (options.endpoint ?? `https://${options.account}.blob.core.windows.net`).replace(
+      /\/+$/,
+      "",
+    );
+    const prefix = options.prefix.replace(/^\/+|\/+$/g, "");
+    this.location = `azure://${options.account}/${options.container}${prefix ? `/${prefix}` : ""}`;
+    const service = options.account_key
+      ? new BlobServiceClient(endpoint, new StorageSharedKeyCredential(options.account, options.account_key))
+      : new BlobServiceClient(
+          options.sas_token ? `${endpoint}?${options.sas_token.replace(/^\?/, "")}` : endpoint,
+          new AnonymousCredential(),
+        );
+    this.container = service.getContainerClient(options.container);
+  }
+
+  private name(key: string): string {
+    if (key.split("/").includes("..") || key.startsWith("/")) throw new StorageError(`invalid key "${key}"`);
+    const prefix = this.options.prefix.replace(/^\/+|\/+$/g, "");
+    return prefix ? `${prefix}/${key}` : key;
+  }
+
+  private keyOf(name: string): string {
+    const prefix = this.options.prefix.replace(/^\/+|\/+$/g, "");
+    return prefix ? name.slice(prefix.length + 1) : name;
+  }
+
+  private failure(action: string, key: string, error: unknown): CairnError {
+    if (error instanceof CairnError) return error;
+    const status = error instanceof RestError ? error.statusCode : undefined;
+    const code = error instanceof RestError ? error.code : undefined;
+    const message = ((error as Error).message ?? String(error)).split("\n")[0];
+    const hint =
+      status === 403 || code === "AuthenticationFailed"
+        ? "check account_key or sas_token (a SAS needs read, write, list and delete, and must not be expired)"
+        : status === 404 && code === "ContainerNotFound"
+          ? "the container does not exist and could not be created"
+          : undefined;
+    return new StorageError(`${action} ${this.location}/${key} failed: ${code ?? message}`, {
+      cause: error,
+      retryable: status === 429 || (status !== undefined && status >= 500),
+      ...(hint ? { hint } : {}),
+    });
+  }
+
+  private ready(): Promise<void> {
+    this.containerReady ??= this.container
+      .createIfNotExists()
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        this.containerReady = undefined;
+        // A SAS scoped to the container may not create it; that is fine if it exists.
+        if (error instanceof RestError && error.statusCode === 403) return;
+        throw error;
+      });
+    return this.containerReady;
+  }
+
+  async put(key: string, body: Readable): Promise<ObjectInfo> {
+    const upload = counted(body);
+    try {
+      await this.ready();
+      const blob = this.container.getBlockBlobClient(this.name(key));
+      await blob.uploadStream(upload.stream, this.options.block_size, this.options.concurrency, {
+        conditions: { ifNoneMatch: "*" },
+        ...(this.options.access_tier ? { tier: this.options.access_tier } : {}),
+      });
+      return { key, size: upload.bytes() };
+    } catch (error) {
+      body.destroy();
+      if (error instanceof RestError && (error.statusCode === 409 || error.statusCode === 412))
+        throw new StorageError(
+          `${this.location}/${key} already exists; cairn never overwrites a stored object`,
+        );
+      throw this.failure("upload to", key, error);
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const response = await this.container.getBlockBlobClient(this.name(key)).download(0);
+      return response.readableStreamBody as Readable;
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404)
+        throw new NotFoundError(`${this.location}/${key} does not exist`);
+      throw this.failure("download of", key, error);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const properties = await this.container.getBlockBlobClient(this.name(key)).getProperties();
+      return {
+        key,
+        size: properties.contentLength ?? 0,
+        ...(properties.lastModified ? { modified: properties.lastModified } : {}),
+      };
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw this.failure("stat of", key, error);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    try {
+      for await (const blob of this.container.listBlobsFlat({ prefix: this.name(prefix) }))
+        yield {
+          key: this.keyOf(blob.name),
+          size: blob.properties.contentLength ?? 0,
+          modified: blob.properties.lastModified,
+        };
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404) return;
+      throw this.failure("listing of", prefix, error);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.container.getBlockBlobClient(this.name(key)).deleteIfExists();
+    } catch (error) {
+      throw this.failure("delete of", key, error);
+    }
+  }
+}
+
+export const azureStorage = defineStorage({
+  type: "azure",
+  description:
+    "Azure Blob Storage (and Azurite): block blobs committed with If-None-Match, never overwritten",
+  schema,
+  secrets: ["account_key", "sas_token"],
+  fromUrl: (url) => ({
+    account: url.hostname,
+    container: url.pathname.split("/")[1] ?? "",
+    prefix: decodeURIComponent(url.pathname.split("/").slice(2).join("/")),
+  }),
+  create: (options) => {
+    // As the az CLI does: the key or a SAS from the environment when the config names neither.
+    const account_key =
+      options.account_key ?? (options.sas_token ? undefined : process.env.AZURE_STORAGE_KEY);
+    const sas_token = options.sas_token ?? (account_key ? undefined : process.env.AZURE_STORAGE_SAS_TOKEN);
+    if (!account_key && !sas_token)
+      throw new StorageError(`the azure destination for account ${options.account} has no credentials`, {
+        hint: "set account_key or sas_token (or AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN)",
+      });
+    return new AzureStorage({
+      ...options,
+      ...(account_key ? { account_key } : {}),
+      ...(sas_token ? { sas_token } : {}),
+      prefix: posix.normalize(options.prefix || ".").replace(/^\.$/, ""),
+    });
+  },
+});
