@@ -1,7 +1,8 @@
 /**
  * S3 and S3-compatible object storage, through the AWS SDK v3: streamed multipart uploads (an
  * object appears only when complete; a failed upload is aborted), paged listings, credentials from
- * the config or the standard AWS chain.
+ * the config or the standard AWS chain, presets for the common S3-compatible providers, archive
+ * classes with a restore request on read (manifests always stay hot), Object Lock.
  */
 
 import type { Readable } from "node:stream";
@@ -11,6 +12,8 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
+  type ObjectLockMode,
+  RestoreObjectCommand,
   S3Client,
   type S3ClientConfig,
   S3ServiceException,
@@ -21,7 +24,7 @@ import { z } from "zod";
 import { parseSize } from "../config/size.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { defineStorage, MANIFEST_NAME, type ObjectInfo, type Storage } from "../types.ts";
 
 const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const bytes = parseSize(value);
@@ -35,18 +38,50 @@ const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return bytes;
 });
 
+/** Endpoint and addressing of S3-compatible providers; `{region}`/`{account_id}` are filled in. */
+export const PROVIDERS = {
+  aws: { path_style: false },
+  minio: { path_style: true, needs: "endpoint" },
+  ceph: { path_style: true, needs: "endpoint" },
+  r2: {
+    endpoint: "https://{account_id}.r2.cloudflarestorage.com",
+    region: "auto",
+    path_style: true,
+    needs: "account_id",
+  },
+  wasabi: { endpoint: "https://s3.{region}.wasabisys.com", path_style: false },
+  b2: { endpoint: "https://s3.{region}.backblazeb2.com", path_style: false, needs: "region" },
+  oss: { endpoint: "https://oss-{region}.aliyuncs.com", path_style: false, needs: "region" },
+  gcs: { endpoint: "https://storage.googleapis.com", region: "auto", path_style: true },
+} as const satisfies Record<
+  string,
+  { endpoint?: string; region?: string; path_style: boolean; needs?: string }
+>;
+
+/** Classes whose objects must be restored (thawed) before they can be read. */
+const ARCHIVE_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE"]);
+
 const schema = z.object({
+  provider: z
+    .enum(Object.keys(PROVIDERS) as [keyof typeof PROVIDERS, ...(keyof typeof PROVIDERS)[]])
+    .default("aws")
+    .describe(
+      "aws, or an S3-compatible preset that sets endpoint and addressing: minio, ceph, r2, wasabi, b2, oss, gcs",
+    ),
+  account_id: z.string().optional().describe("Cloudflare account id (provider: r2)"),
   bucket: z.string().min(3).describe("bucket name"),
   prefix: z.string().default("").describe("key prefix inside the bucket, e.g. backups/"),
-  region: z.string().default("us-east-1"),
+  region: z.string().optional().describe("default us-east-1 (auto for r2 and gcs)"),
   endpoint: z
     .string()
     .optional()
     .describe("S3-compatible endpoint URL, e.g. https://s3.eu-central-1.wasabisys.com"),
   path_style: z
     .boolean()
-    .default(false)
-    .describe("bucket in the path instead of the host name (MinIO, Ceph, most self-hosted servers)"),
+    .optional()
+    .describe(
+      "bucket in the path instead of the host name (the provider preset sets it; MinIO and Ceph need it)",
+    ),
   access_key_id: z.string().optional().describe("default: the AWS chain (env, ~/.aws, instance role)"),
   secret_access_key: z.string().optional(),
   session_token: z.string().optional(),
@@ -57,12 +92,37 @@ const schema = z.object({
       "ONEZONE_IA",
       "INTELLIGENT_TIERING",
       "GLACIER_IR",
+      "GLACIER",
+      "DEEP_ARCHIVE",
       "REDUCED_REDUNDANCY",
     ])
     .optional()
     .describe(
-      "class of the stored objects (archive classes that need a thaw come with the cold-storage work)",
+      "class of the stored data objects; manifests stay STANDARD with GLACIER/DEEP_ARCHIVE so listing and pruning never need a restore",
     ),
+  restore_tier: z
+    .enum(["Expedited", "Standard", "Bulk"])
+    .default("Standard")
+    .describe("GLACIER/DEEP_ARCHIVE: how fast (and dear) a restore request is"),
+  restore_days: z.number().int().min(1).default(3).describe("days a restored copy stays readable"),
+  restore_wait: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      "minutes to wait (polling) for a requested restore; 0 = request it, fail, and say when to come back",
+    ),
+  object_lock: z
+    .object({
+      mode: z
+        .enum(["GOVERNANCE", "COMPLIANCE"])
+        .describe("COMPLIANCE: nobody, not even root, can delete before the date"),
+      days: z.number().int().min(1).describe("each object is locked this many days from its upload"),
+    })
+    .optional()
+    .describe("Object Lock retention on every stored object (the bucket must have Object Lock enabled)"),
+  legal_hold: z.boolean().default(false).describe("put a legal hold on every stored object"),
   server_side_encryption: z.enum(["AES256", "aws:kms"]).optional(),
   kms_key_id: z.string().optional().describe("with server_side_encryption: aws:kms"),
   part_size: size.prefault("16MiB").describe("multipart part size (≥ 5MiB)"),
@@ -75,7 +135,33 @@ const schema = z.object({
     ),
 });
 
-type Options = z.output<typeof schema>;
+type Options = Omit<z.output<typeof schema>, "region" | "path_style"> & {
+  region: string;
+  path_style: boolean;
+};
+
+/** The options with the provider's preset applied; an error names what the preset still needs. */
+export function withProvider(options: z.output<typeof schema>): Options {
+  const preset: { endpoint?: string; region?: string; path_style: boolean; needs?: string } =
+    PROVIDERS[options.provider];
+  if (preset.needs && !(options as Record<string, unknown>)[preset.needs])
+    throw new StorageError(`s3 provider ${options.provider} needs ${preset.needs}`, {
+      hint:
+        preset.needs === "endpoint"
+          ? "set endpoint to the server's URL, e.g. https://minio.internal:9000"
+          : `set ${preset.needs}`,
+    });
+  const region = options.region ?? preset.region ?? "us-east-1";
+  const endpoint =
+    options.endpoint ??
+    preset.endpoint?.replace("{region}", region).replace("{account_id}", options.account_id ?? "");
+  return {
+    ...options,
+    region,
+    path_style: options.path_style ?? preset.path_style,
+    ...(endpoint ? { endpoint } : {}),
+  };
+}
 
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -143,6 +229,29 @@ export class S3Storage implements Storage {
     );
   }
 
+  private classFor(key: string): { StorageClass?: StorageClass } {
+    const wanted = this.options.storage_class;
+    if (!wanted) return {};
+    // A manifest in an archive class would make every listing and prune wait hours for a thaw.
+    if (ARCHIVE_CLASSES.has(wanted) && key.endsWith(MANIFEST_NAME)) return { StorageClass: "STANDARD" };
+    return { StorageClass: wanted as StorageClass };
+  }
+
+  private lockFor(): Record<string, unknown> {
+    const lock = this.options.object_lock;
+    return {
+      ...(lock
+        ? {
+            ObjectLockMode: lock.mode as ObjectLockMode,
+            ObjectLockRetainUntilDate: new Date(Date.now() + lock.days * 86_400_000),
+          }
+        : {}),
+      ...(this.options.legal_hold ? { ObjectLockLegalHoldStatus: "ON" } : {}),
+      // S3 requires an integrity checksum on uploads that set a lock.
+      ...(lock || this.options.legal_hold ? { ChecksumAlgorithm: "SHA256" } : {}),
+    };
+  }
+
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     // Never overwrite: S3 replaces objects silently, so look first (the window is small; a
     // snapshot folder's keys are unique per run).
@@ -157,7 +266,8 @@ export class S3Storage implements Storage {
         Bucket: this.options.bucket,
         Key: this.keyOf(key),
         Body: counter,
-        ...(this.options.storage_class ? { StorageClass: this.options.storage_class as StorageClass } : {}),
+        ...this.classFor(key),
+        ...this.lockFor(),
         ...(this.options.server_side_encryption
           ? { ServerSideEncryption: this.options.server_side_encryption }
           : {}),
@@ -186,8 +296,56 @@ export class S3Storage implements Storage {
       return response.Body as Readable;
     } catch (error) {
       if (isNotFound(error)) throw new NotFoundError(`${this.location}/${key} does not exist`);
+      if ((error as { name?: string }).name === "InvalidObjectState") return this.thawed(key);
       throw this.failure("download of", key, error);
     }
+  }
+
+  /**
+   * An archived object: request a restore (once; S3 answers RestoreAlreadyInProgress after), wait
+   * for it up to `restore_wait` minutes, then read the restored copy — or fail saying when to retry.
+   */
+  private async thawed(key: string): Promise<Readable> {
+    const Bucket = this.options.bucket;
+    const Key = this.keyOf(key);
+    try {
+      await this.client.send(
+        new RestoreObjectCommand({
+          Bucket,
+          Key,
+          RestoreRequest: {
+            Days: this.options.restore_days,
+            GlacierJobParameters: { Tier: this.options.restore_tier },
+          },
+        }),
+      );
+    } catch (error) {
+      if ((error as { name?: string }).name !== "RestoreAlreadyInProgress")
+        throw this.failure("restore request for", key, error);
+    }
+    const deadline = Date.now() + this.options.restore_wait * 60_000;
+    for (;;) {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket, Key }));
+      if (head.Restore?.includes('ongoing-request="false"'))
+        return (await this.client.send(new GetObjectCommand({ Bucket, Key }))).Body as Readable;
+      if (Date.now() >= deadline) break;
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(60_000, Math.max(0, deadline - Date.now()))),
+      );
+    }
+    const usual =
+      this.options.restore_tier === "Expedited"
+        ? "1–5 minutes"
+        : this.options.restore_tier === "Bulk"
+          ? "5–12 hours (48 for DEEP_ARCHIVE)"
+          : "3–5 hours (12 for DEEP_ARCHIVE)";
+    throw new StorageError(
+      `${this.location}/${key} is in an archive class: a ${this.options.restore_tier} restore has been requested`,
+      {
+        retryable: false,
+        hint: `run the same restore again once it is done (usually ${usual}); or set restore_wait (minutes) to wait for it`,
+      },
+    );
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
@@ -252,6 +410,6 @@ export const s3Storage = defineStorage({
   description: "Amazon S3 and S3-compatible storage (multipart streaming uploads, storage classes, SSE)",
   schema,
   secrets: ["secret_access_key", "session_token"],
-  create: (options) => new S3Storage(options),
+  create: (options) => new S3Storage(withProvider(options)),
   fromUrl: (url) => ({ bucket: url.hostname, prefix: decodeURIComponent(url.pathname.replace(/^\//, "")) }),
 });

@@ -149,7 +149,10 @@ test("one-off: bad command lines exit 2 and say what to do; secrets are refused 
       ["backup", "mongo", "--uri", "mongodb://u:pw-in-uri@h/db", "--stdout"],
       /a secret on the command line \(--uri\)/,
     ],
-    [["backup", "postgres", "--db", "x", "--to", "ftp://host/x"], /no destination type for ftp:\/\/ URLs/],
+    [
+      ["backup", "postgres", "--db", "x", "--to", "gopher://host/x"],
+      /no destination type for gopher:\/\/ URLs/,
+    ],
     [["backup", "postgres", "--db", "x", "--to", "sftp://u:s3cr3t-argv@host/x"], /a password in a URL/],
   ];
   for (const [args, expected] of cases) {

@@ -6,11 +6,16 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { S3Storage } from "../../src/storages/s3.ts";
+import { HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { S3Storage, s3Storage, withProvider } from "../../src/storages/s3.ts";
 import { startS3rver } from "../helpers/s3.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
 
 const { endpoint } = await startS3rver(["cairn-backups"]);
+
+/** The destination as the config builds it: options parsed by its schema, the provider applied. */
+const s3 = (accessKeyId = "S3RVER", at = endpoint) =>
+  new S3Storage(withProvider(s3Storage.schema.parse(options(accessKeyId, at))));
 
 const options = (accessKeyId = "S3RVER", at = endpoint) => ({
   bucket: "cairn-backups",
@@ -26,25 +31,74 @@ const options = (accessKeyId = "S3RVER", at = endpoint) => ({
 });
 
 conformance("s3 (s3rver)", async () => ({
-  storage: new S3Storage(options()),
-  withWrongCredentials: () => new S3Storage(options("NOT-A-KEY")),
+  storage: s3(),
+  withWrongCredentials: () => s3("NOT-A-KEY"),
   server: {
     port: Number(new URL(endpoint).port),
-    via: (port) => new S3Storage(options("S3RVER", `http://127.0.0.1:${port}`)),
+    via: (port) => s3("S3RVER", `http://127.0.0.1:${port}`),
   },
 }));
 
-test("s3: backup, list, verify and restore from the CLI with an s3 destination; secrets redacted", async () => {
+test("s3: backup, list, verify and restore from the CLI (provider: minio, DEEP_ARCHIVE data with hot manifests); secrets redacted", async () => {
   // s3rver checks only the access key id, so this secret works, and it must never be printed.
+  const prefix = `e2e-${randomBytes(3).toString("hex")}`;
   const outputs = await cliRoundTrip(
     `type: s3
+provider: minio
 bucket: cairn-backups
-prefix: e2e-${randomBytes(3).toString("hex")}
+prefix: ${prefix}
 endpoint: ${endpoint}
-path_style: true
+storage_class: DEEP_ARCHIVE
 access_key_id: S3RVER
 secret_access_key: S3RVER-secret-not-printed`,
     { split: "1MiB" },
   );
   for (const output of outputs) assert.ok(!output.includes("S3RVER-secret-not-printed"));
+  // s3rver records each object's class: the manifest must be readable without a thaw.
+  const client = new S3Client({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
+  const listed = await client.send(
+    new ListObjectsV2Command({ Bucket: "cairn-backups", Prefix: `${prefix}/` }),
+  );
+  const classes: Record<string, string> = {};
+  for (const object of listed.Contents ?? [])
+    classes[object.Key!] = (
+      await client.send(new HeadObjectCommand({ Bucket: "cairn-backups", Key: object.Key! }))
+    ).StorageClass!;
+  const manifests = Object.keys(classes).filter((key) => key.endsWith("/manifest.json"));
+  assert.equal(manifests.length, 1);
+  assert.equal(classes[manifests[0]!], "STANDARD");
+  const data = Object.entries(classes).filter(([key]) => !key.endsWith("/manifest.json"));
+  assert.ok(data.length >= 3, JSON.stringify(classes)); // split into 1 MiB parts
+  for (const [key, storageClass] of data) assert.equal(storageClass, "DEEP_ARCHIVE", key);
+  client.destroy();
+});
+
+test("s3 presets: endpoints and addressing per provider; what a preset still needs is named", () => {
+  const parse = (o: Record<string, unknown>) => withProvider(s3Storage.schema.parse({ bucket: "bkt", ...o }));
+  assert.deepEqual(
+    [parse({ provider: "r2", account_id: "abc123" })].map((o) => [o.endpoint, o.region, o.path_style]),
+    [["https://abc123.r2.cloudflarestorage.com", "auto", true]],
+  );
+  const wasabi = parse({ provider: "wasabi", region: "eu-central-2" });
+  assert.equal(wasabi.endpoint, "https://s3.eu-central-2.wasabisys.com");
+  assert.equal(
+    parse({ provider: "b2", region: "us-west-004" }).endpoint,
+    "https://s3.us-west-004.backblazeb2.com",
+  );
+  assert.equal(parse({ provider: "oss", region: "cn-hangzhou" }).path_style, false);
+  assert.equal(parse({ provider: "gcs" }).endpoint, "https://storage.googleapis.com");
+  assert.equal(parse({ provider: "minio", endpoint: "http://minio:9000" }).path_style, true);
+  assert.equal(parse({}).path_style, false);
+  assert.equal(
+    parse({ provider: "minio", endpoint: "http://minio:9000", path_style: false }).path_style,
+    false,
+  );
+  assert.throws(() => parse({ provider: "minio" }), /s3 provider minio needs endpoint/);
+  assert.throws(() => parse({ provider: "r2" }), /needs account_id/);
+  assert.throws(() => parse({ provider: "b2" }), /needs region/);
 });
