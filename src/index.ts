@@ -52,3 +52,12 @@ export * from "./errors.ts";
 export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
 export * from "./types.ts";
 export { VERSION } from "./version.ts";
+export {
+  type WrapperOptions,
+  withBandwidthLimit,
+  withConcurrencyLimit,
+  withDryRun,
+  withRetries,
+  withTimeout,
+  wrapStorage,
+} from "./wrappers/index.ts";

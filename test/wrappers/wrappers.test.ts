@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { parseDuration } from "../../src/config/duration.ts";
 import { silentLogger } from "../../src/core/logger.ts";
 import { StorageError } from "../../src/errors.ts";
+import { wrapStorage } from "../../src/index.ts";
 import { LocalStorage } from "../../src/storages/local.ts";
 import type { PluginContext, Storage } from "../../src/types.ts";
 import {
@@ -139,4 +140,18 @@ test("durations: seconds, minutes, combinations; nonsense is refused", () => {
   assert.equal(parseDuration(15), 15_000);
   assert.equal(parseDuration("10 parsecs"), undefined);
   assert.equal(parseDuration(""), undefined);
+});
+
+test("wrapStorage (the library's export) composes the wrappers: a dry run through all of them stores nothing", async () => {
+  const dir = tempDir();
+  const storage = wrapStorage(new LocalStorage(dir), {
+    retries: 3,
+    timeoutMs: 60_000,
+    concurrency: 2,
+    bandwidth: 100 * 1024 * 1024,
+    dryRun: true,
+  });
+  const info = await storage.put("a/b", Readable.from([randomBytes(3000)]), ctx());
+  assert.equal(info.size, 3000);
+  assert.deepEqual(readdirSync(dir), []);
 });
