@@ -1,4 +1,5 @@
 /** Small helpers several destinations share. */
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
 import { type Readable, Transform } from "node:stream";
@@ -28,4 +29,36 @@ export function counted(body: Readable): { stream: Readable; bytes: () => number
   body.once("error", (error) => stream.destroy(error));
   body.pipe(stream);
   return { stream, bytes: () => bytes };
+}
+
+/** Prefix of the temporary names uploads are written under before they are renamed into place. */
+export const TEMP_MARKER = ".cairn-tmp-";
+
+/** A temporary name in the same folder as `key` (so the final rename stays within one folder). */
+export function tempKeyFor(key: string): string {
+  const dir = posix.dirname(key) === "." ? "" : `${posix.dirname(key)}/`;
+  return `${dir}${TEMP_MARKER}${randomBytes(6).toString("hex")}`;
+}
+
+/** Refuses keys that could climb out of the destination's folder. */
+export function checkedKey(key: string): string {
+  if (key.split("/").includes("..") || key.startsWith("/")) throw new StorageError(`invalid key "${key}"`);
+  return key;
+}
+
+export function alreadyExists(where: string): StorageError {
+  return new StorageError(`${where} already exists; cairn never overwrites a stored object`);
+}
+
+/** After an upload: the server must hold exactly the bytes that were sent. */
+export function checkStoredSize(where: string, stored: number | undefined, sent: number): void {
+  if (stored !== sent)
+    throw new StorageError(`${where}: the server stored ${stored ?? "nothing"} of ${sent} bytes`);
+}
+
+/** What to do about a TLS certificate the client did not trust. */
+export function certificateHint(message: string): string | undefined {
+  return /certificate|self.signed|altnames/i.test(message)
+    ? "the server's TLS certificate is not trusted: set ca_file (or fix the certificate)"
+    : undefined;
 }

@@ -16,7 +16,7 @@ import { z } from "zod";
 import { parseSize } from "../config/size.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { counted } from "./_shared.ts";
+import { alreadyExists, checkedKey, counted } from "./_shared.ts";
 
 const schema = z.object({
   account: z.string().min(1).describe("storage account name"),
@@ -76,7 +76,7 @@ export class AzureStorage implements Storage {
   }
 
   private name(key: string): string {
-    if (key.split("/").includes("..") || key.startsWith("/")) throw new StorageError(`invalid key "${key}"`);
+    checkedKey(key);
     const prefix = this.options.prefix.replace(/^\/+|\/+$/g, "");
     return prefix ? `${prefix}/${key}` : key;
   }
@@ -130,9 +130,7 @@ export class AzureStorage implements Storage {
     } catch (error) {
       body.destroy();
       if (error instanceof RestError && (error.statusCode === 409 || error.statusCode === 412))
-        throw new StorageError(
-          `${this.location}/${key} already exists; cairn never overwrites a stored object`,
-        );
+        throw alreadyExists(`${this.location}/${key}`);
       throw this.failure("upload to", key, error);
     }
   }

@@ -4,7 +4,6 @@
  * a time), uploads to a temporary name renamed into place, downloads that end only once the server
  * has confirmed the whole transfer.
  */
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
 import { PassThrough, type Readable, Writable } from "node:stream";
@@ -12,9 +11,16 @@ import { Client, FTPError } from "basic-ftp";
 import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { counted, readPasswordFile } from "./_shared.ts";
-
-const TEMP_MARKER = ".cairn-tmp-";
+import {
+  alreadyExists,
+  certificateHint,
+  checkedKey,
+  checkStoredSize,
+  counted,
+  readPasswordFile,
+  TEMP_MARKER,
+  tempKeyFor,
+} from "./_shared.ts";
 
 const schema = z.object({
   host: z.string().min(1),
@@ -128,20 +134,14 @@ export class FtpStorage implements Storage {
   }
 
   private pathOf(key: string): string {
-    if (key.split("/").includes("..") || key.startsWith("/")) throw new StorageError(`invalid key "${key}"`);
-    return posix.join(this.options.path, key);
+    return posix.join(this.options.path, checkedKey(key));
   }
 
   private failure(action: string, key: string, error: unknown): CairnError {
     if (error instanceof CairnError) return error;
     const message = (error as Error).message ?? String(error);
     const reply = error instanceof FTPError ? error.code : undefined;
-    const hint =
-      reply === 530
-        ? "check user and password"
-        : /certificate|self.signed|altnames/i.test(message)
-          ? "the server's TLS certificate is not trusted: set ca_file (or fix the certificate)"
-          : undefined;
+    const hint = reply === 530 ? "check user and password" : certificateHint(message);
     return new StorageError(`${action} ${this.location}/${key} failed: ${message}`, {
       cause: error,
       retryable: reply !== undefined && TRANSIENT_REPLIES.has(reply),
@@ -175,13 +175,11 @@ export class FtpStorage implements Storage {
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const path = this.pathOf(key);
-    const temp = posix.join(posix.dirname(path), `${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+    const temp = this.pathOf(tempKeyFor(key));
     const upload = counted(body);
     try {
       return await this.using(async (client) => {
-        const taken = () =>
-          new StorageError(`${this.location}/${key} already exists; cairn never overwrites a stored object`);
-        if (await this.exists(client, path)) throw taken();
+        if (await this.exists(client, path)) throw alreadyExists(`${this.location}/${key}`);
         const dirs = posix.dirname(path).split("/");
         for (let i = 1; i <= dirs.length; i++) {
           const dir = dirs.slice(0, i).join("/");
@@ -190,12 +188,9 @@ export class FtpStorage implements Storage {
         try {
           await client.uploadFrom(upload.stream, temp);
           const stored = await client.size(temp);
-          if (stored !== upload.bytes())
-            throw new StorageError(
-              `${this.location}/${key}: the server stored ${stored} of ${upload.bytes()} bytes`,
-            );
+          checkStoredSize(`${this.location}/${key}`, stored, upload.bytes());
           // RNTO replaces an existing file on most servers: look once more right before it.
-          if (await this.exists(client, path)) throw taken();
+          if (await this.exists(client, path)) throw alreadyExists(`${this.location}/${key}`);
           await client.rename(temp, path);
         } catch (error) {
           if (!client.closed) await client.remove(temp, true).catch(() => {});

@@ -17,8 +17,7 @@ import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-
-const TEMP_MARKER = ".cairn-tmp-";
+import { alreadyExists, TEMP_MARKER } from "./_shared.ts";
 
 async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, "r");
@@ -117,16 +116,14 @@ export class LocalStorage implements Storage {
         // link() never replaces an existing file, unlike rename(): an old backup cannot be overwritten.
         await link(temp, path);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "EEXIST")
-          throw new StorageError(`${path} already exists; cairn never overwrites a stored object`);
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") throw alreadyExists(path);
         if (
           (error as NodeJS.ErrnoException).code !== "EPERM" &&
           (error as NodeJS.ErrnoException).code !== "ENOTSUP"
         )
           throw error;
         // Filesystems without hard links: check, then rename (a small race, documented).
-        if (await this.stat(key))
-          throw new StorageError(`${path} already exists; cairn never overwrites a stored object`);
+        if (await this.stat(key)) throw alreadyExists(path);
         await rename(temp, path);
       }
       await unlink(temp).catch(() => {});

@@ -25,6 +25,7 @@ import { parseSize } from "../config/size.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, MANIFEST_NAME, type ObjectInfo, type Storage } from "../types.ts";
+import { alreadyExists } from "./_shared.ts";
 
 const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const bytes = parseSize(value);
@@ -255,10 +256,7 @@ export class S3Storage implements Storage {
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     // Never overwrite: S3 replaces objects silently, so look first (the window is small; a
     // snapshot folder's keys are unique per run).
-    if (await this.stat(key))
-      throw new StorageError(
-        `${this.location}/${key} already exists; cairn never overwrites a stored object`,
-      );
+    if (await this.stat(key)) throw alreadyExists(`${this.location}/${key}`);
     const counter = through(body, new ByteCounter());
     const upload = new Upload({
       client: this.client,

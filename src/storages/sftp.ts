@@ -14,8 +14,8 @@ import { Client, type SFTPWrapper } from "ssh2";
 import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { alreadyExists, checkedKey, TEMP_MARKER } from "./_shared.ts";
 
-const TEMP_MARKER = ".cairn-tmp-";
 const WRITE_SIZE = 32 * 1024;
 const IN_FLIGHT = 64;
 
@@ -325,8 +325,7 @@ export class SftpStorage implements Storage {
   }
 
   private pathOf(key: string): string {
-    if (key.split("/").includes("..") || key.startsWith("/")) throw new StorageError(`invalid key "${key}"`);
-    return posix.join(this.options.path, key);
+    return posix.join(this.options.path, checkedKey(key));
   }
 
   private failure(action: string, key: string, error: unknown): CairnError {
@@ -364,10 +363,7 @@ export class SftpStorage implements Storage {
     let sftp: SFTPWrapper;
     try {
       ({ sftp } = await this.connect());
-      if (await this.stat(key))
-        throw new StorageError(
-          `${this.location}/${key} already exists; cairn never overwrites a stored object`,
-        );
+      if (await this.stat(key)) throw alreadyExists(`${this.location}/${key}`);
       await this.mkdirs(posix.dirname(path), sftp);
     } catch (error) {
       body.destroy();

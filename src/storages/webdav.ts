@@ -3,7 +3,6 @@
  * client: streaming PUT to a temporary name, then MOVE with `Overwrite: F`, which the server
  * refuses if the name is taken, so an object appears whole and is never overwritten.
  */
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
@@ -14,9 +13,16 @@ import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { counted, readPasswordFile } from "./_shared.ts";
-
-const TEMP_MARKER = ".cairn-tmp-";
+import {
+  alreadyExists,
+  certificateHint,
+  checkedKey,
+  checkStoredSize,
+  counted,
+  readPasswordFile,
+  TEMP_MARKER,
+  tempKeyFor,
+} from "./_shared.ts";
 
 const schema = z.object({
   url: z
@@ -73,8 +79,7 @@ export class WebDavStorage implements Storage {
   }
 
   private urlOf(key: string, collection = false): URL {
-    if (key.split("/").includes("..") || key.startsWith("/")) throw new StorageError(`invalid key "${key}"`);
-    const encoded = key
+    const encoded = checkedKey(key)
       .split("/")
       .filter(Boolean)
       .map((part) => encodeURIComponent(part))
@@ -137,9 +142,7 @@ export class WebDavStorage implements Storage {
   private failure(action: string, key: string, error: unknown): CairnError {
     if (error instanceof CairnError) return error;
     const message = (error as Error).message ?? String(error);
-    const hint = /certificate|self.signed|altnames/i.test(message)
-      ? "the server's TLS certificate is not trusted: set ca_file (or fix the certificate)"
-      : undefined;
+    const hint = certificateHint(message);
     return new StorageError(`${action} ${this.location}/${key} failed: ${message}`, {
       cause: error,
       ...(hint ? { hint } : {}),
@@ -182,14 +185,10 @@ export class WebDavStorage implements Storage {
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
-    const dir = posix.dirname(key) === "." ? "" : `${posix.dirname(key)}/`;
-    const temp = `${dir}${TEMP_MARKER}${randomBytes(6).toString("hex")}`;
+    const temp = tempKeyFor(key);
     const upload = counted(body);
     try {
-      if (await this.stat(key))
-        throw new StorageError(
-          `${this.location}/${key} already exists; cairn never overwrites a stored object`,
-        );
+      if (await this.stat(key)) throw alreadyExists(`${this.location}/${key}`);
       await this.makeCollections(key);
       try {
         await this.call(
@@ -200,18 +199,12 @@ export class WebDavStorage implements Storage {
           upload.stream,
         );
         const stored = await this.stat(temp);
-        if (stored?.size !== upload.bytes())
-          throw new StorageError(
-            `${this.location}/${key}: the server stored ${stored?.size} of ${upload.bytes()} bytes`,
-          );
+        checkStoredSize(`${this.location}/${key}`, stored?.size, upload.bytes());
         const moved = await this.call("MOVE", this.urlOf(temp), [201, 204, 412], {
           destination: this.urlOf(key).href,
           overwrite: "F",
         });
-        if (moved.status === 412)
-          throw new StorageError(
-            `${this.location}/${key} already exists; cairn never overwrites a stored object`,
-          );
+        if (moved.status === 412) throw alreadyExists(`${this.location}/${key}`);
       } catch (error) {
         await this.call("DELETE", this.urlOf(temp), [200, 204, 404]).catch(() => {});
         throw error;

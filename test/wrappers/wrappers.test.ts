@@ -105,10 +105,10 @@ test("timeout: an upload whose destination stops taking bytes fails, naming the 
 });
 
 test("timeout: a slow source is not the destination's fault", async () => {
-  const storage = withTimeout(new LocalStorage(tempDir()), 200);
+  const storage = withTimeout(new LocalStorage(tempDir()), 1000);
   async function* slowSource() {
     yield Buffer.from("start ");
-    await new Promise((resolve) => setTimeout(resolve, 700)); // a dump thinking
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // a dump thinking, longer than the timeout
     yield Buffer.from("end");
   }
   const c = ctx();
