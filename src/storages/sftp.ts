@@ -16,8 +16,18 @@ import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
 import { alreadyExists, checkedKey, TEMP_MARKER } from "./_shared.ts";
 
-const WRITE_SIZE = 32 * 1024;
-const IN_FLIGHT = 64;
+/** Bytes kept in flight per transfer: requests are pipelined up to this much. */
+const IN_FLIGHT_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The request size the server takes: OpenSSH announces up to 255 KiB through limits@openssh.com
+ * (read by ssh2); others get the protocol's safe 32 KiB.
+ */
+function requestSize(sftp: SFTPWrapper, which: "_maxWriteLen" | "_maxReadLen"): { size: number; inFlight: number } {
+  const announced = (sftp as unknown as Record<string, number | undefined>)[which];
+  const size = Math.max(32 * 1024, Math.min(announced ?? 32 * 1024, 256 * 1024));
+  return { size, inFlight: Math.max(8, Math.ceil(IN_FLIGHT_BYTES / size)) };
+}
 
 const schema = z.object({
   host: z.string().min(1),
@@ -110,9 +120,10 @@ class PipelinedWrite extends Writable {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     (async () => {
-      for (let at = 0; at < chunk.length; at += WRITE_SIZE) {
-        await this.room(IN_FLIGHT - 1);
-        this.send(chunk.subarray(at, at + WRITE_SIZE));
+      const { size, inFlight } = requestSize(this.sftp, "_maxWriteLen");
+      for (let at = 0; at < chunk.length; at += size) {
+        await this.room(inFlight - 1);
+        this.send(chunk.subarray(at, at + size));
       }
     })().then(() => callback(), callback);
   }
@@ -179,8 +190,9 @@ class PipelinedRead extends Readable {
       this.push(null);
       return;
     }
-    while (this.wanted && this.inFlight < IN_FLIGHT && this.requested < this.size) {
-      const length = Math.min(WRITE_SIZE, this.size - this.requested);
+    const { size, inFlight } = requestSize(this.sftp, "_maxReadLen");
+    while (this.wanted && this.inFlight < inFlight && this.requested < this.size) {
+      const length = Math.min(size, this.size - this.requested);
       this.request(this.requested, length);
       this.requested += length;
     }
