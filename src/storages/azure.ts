@@ -5,13 +5,7 @@
  */
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import {
-  AnonymousCredential,
-  BlobServiceClient,
-  type ContainerClient,
-  RestError,
-  StorageSharedKeyCredential,
-} from "@azure/storage-blob";
+import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
 import { parseSize } from "../config/size.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
@@ -51,12 +45,19 @@ const schema = z.object({
 
 type Options = z.output<typeof schema>;
 
+/** The HTTP status of an SDK RestError (checked by shape: the SDK's classes are loaded lazily). */
+function restStatus(error: unknown): number | undefined {
+  const e = error as { name?: string; statusCode?: number } | undefined;
+  return e?.name === "RestError" ? e.statusCode : undefined;
+}
+
 export class AzureStorage implements Storage {
   readonly capabilities = { atomicPut: true, maxConcurrency: 8 };
   readonly location: string;
   private readonly options: Options;
-  private readonly container: ContainerClient;
-  private containerReady: Promise<void> | undefined;
+  private readonly endpoint: string;
+  private client: Promise<ContainerClient> | undefined;
+  private containerReady: Promise<ContainerClient> | undefined;
 
   constructor(options: Options) {
     this.options = options;
@@ -66,13 +67,25 @@ export class AzureStorage implements Storage {
     );
     const prefix = options.prefix.replace(/^\/+|\/+$/g, "");
     this.location = `azure://${options.account}/${options.container}${prefix ? `/${prefix}` : ""}`;
-    const service = options.account_key
-      ? new BlobServiceClient(endpoint, new StorageSharedKeyCredential(options.account, options.account_key))
-      : new BlobServiceClient(
-          options.sas_token ? `${endpoint}?${options.sas_token.replace(/^\?/, "")}` : endpoint,
-          new AnonymousCredential(),
-        );
-    this.container = service.getContainerClient(options.container);
+    this.endpoint = endpoint;
+  }
+
+  /** The SDK is loaded on first use: cairn's start-up does not pay for destinations it does not use. */
+  private container(): Promise<ContainerClient> {
+    this.client ??= import("@azure/storage-blob").then((sdk) => {
+      const o = this.options;
+      const service = o.account_key
+        ? new sdk.BlobServiceClient(
+            this.endpoint,
+            new sdk.StorageSharedKeyCredential(o.account, o.account_key),
+          )
+        : new sdk.BlobServiceClient(
+            o.sas_token ? `${this.endpoint}?${o.sas_token.replace(/^\?/, "")}` : this.endpoint,
+            new sdk.AnonymousCredential(),
+          );
+      return service.getContainerClient(o.container);
+    });
+    return this.client;
   }
 
   private name(key: string): string {
@@ -88,8 +101,8 @@ export class AzureStorage implements Storage {
 
   private failure(action: string, key: string, error: unknown): CairnError {
     if (error instanceof CairnError) return error;
-    const status = error instanceof RestError ? error.statusCode : undefined;
-    const code = error instanceof RestError ? error.code : undefined;
+    const status = restStatus(error);
+    const code = restStatus(error) === undefined ? undefined : (error as { code?: string }).code;
     const message = ((error as Error).message ?? String(error)).split("\n")[0];
     const hint =
       status === 403 || code === "AuthenticationFailed"
@@ -104,24 +117,26 @@ export class AzureStorage implements Storage {
     });
   }
 
-  private ready(): Promise<void> {
-    this.containerReady ??= this.container
-      .createIfNotExists()
-      .then(() => undefined)
-      .catch((error: unknown) => {
-        this.containerReady = undefined;
+  private ready(): Promise<ContainerClient> {
+    this.containerReady ??= this.container().then(async (container) => {
+      try {
+        await container.createIfNotExists();
+      } catch (error) {
         // A SAS scoped to the container may not create it; that is fine if it exists.
-        if (error instanceof RestError && error.statusCode === 403) return;
-        throw error;
-      });
+        if (restStatus(error) !== 403) {
+          this.containerReady = undefined;
+          throw error;
+        }
+      }
+      return container;
+    });
     return this.containerReady;
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const upload = counted(body);
     try {
-      await this.ready();
-      const blob = this.container.getBlockBlobClient(this.name(key));
+      const blob = (await this.ready()).getBlockBlobClient(this.name(key));
       await blob.uploadStream(upload.stream, this.options.block_size, this.options.concurrency, {
         conditions: { ifNoneMatch: "*" },
         ...(this.options.access_tier ? { tier: this.options.access_tier } : {}),
@@ -129,7 +144,7 @@ export class AzureStorage implements Storage {
       return { key, size: upload.bytes() };
     } catch (error) {
       body.destroy();
-      if (error instanceof RestError && (error.statusCode === 409 || error.statusCode === 412))
+      if (restStatus(error) === 409 || restStatus(error) === 412)
         throw alreadyExists(`${this.location}/${key}`);
       throw this.failure("upload to", key, error);
     }
@@ -137,46 +152,45 @@ export class AzureStorage implements Storage {
 
   async get(key: string): Promise<Readable> {
     try {
-      const response = await this.container.getBlockBlobClient(this.name(key)).download(0);
+      const response = await (await this.container()).getBlockBlobClient(this.name(key)).download(0);
       return response.readableStreamBody as Readable;
     } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404)
-        throw new NotFoundError(`${this.location}/${key} does not exist`);
+      if (restStatus(error) === 404) throw new NotFoundError(`${this.location}/${key} does not exist`);
       throw this.failure("download of", key, error);
     }
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const properties = await this.container.getBlockBlobClient(this.name(key)).getProperties();
+      const properties = await (await this.container()).getBlockBlobClient(this.name(key)).getProperties();
       return {
         key,
         size: properties.contentLength ?? 0,
         ...(properties.lastModified ? { modified: properties.lastModified } : {}),
       };
     } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      if (restStatus(error) === 404) return undefined;
       throw this.failure("stat of", key, error);
     }
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     try {
-      for await (const blob of this.container.listBlobsFlat({ prefix: this.name(prefix) }))
+      for await (const blob of (await this.container()).listBlobsFlat({ prefix: this.name(prefix) }))
         yield {
           key: this.keyOf(blob.name),
           size: blob.properties.contentLength ?? 0,
           modified: blob.properties.lastModified,
         };
     } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) return;
+      if (restStatus(error) === 404) return;
       throw this.failure("listing of", prefix, error);
     }
   }
 
   async delete(key: string): Promise<void> {
     try {
-      await this.container.getBlockBlobClient(this.name(key)).deleteIfExists();
+      await (await this.container()).getBlockBlobClient(this.name(key)).deleteIfExists();
     } catch (error) {
       throw this.failure("delete of", key, error);
     }

@@ -6,20 +6,13 @@
  */
 
 import type { Readable } from "node:stream";
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  type ObjectLockMode,
-  RestoreObjectCommand,
+import type {
+  ListObjectsV2CommandOutput,
+  ObjectLockMode,
   S3Client,
-  type S3ClientConfig,
-  S3ServiceException,
-  type StorageClass,
+  S3ClientConfig,
+  StorageClass,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { z } from "zod";
 import { parseSize } from "../config/size.ts";
 import { ByteCounter, through } from "../core/streams.ts";
@@ -169,11 +162,18 @@ function isNotFound(error: unknown): boolean {
   return e?.name === "NoSuchKey" || e?.name === "NotFound" || e?.$metadata?.httpStatusCode === 404;
 }
 
+interface Sdk {
+  s3: typeof import("@aws-sdk/client-s3");
+  Upload: typeof import("@aws-sdk/lib-storage").Upload;
+  client: S3Client;
+}
+
 export class S3Storage implements Storage {
   readonly capabilities = { atomicPut: true, maxConcurrency: 8 };
   readonly location: string;
-  private readonly client: S3Client;
   private readonly options: Options;
+  private readonly config: S3ClientConfig;
+  private sdk: Promise<Sdk> | undefined;
 
   constructor(options: Options) {
     this.options = options;
@@ -194,7 +194,15 @@ export class S3Storage implements Storage {
         secretAccessKey: options.secret_access_key,
         ...(options.session_token ? { sessionToken: options.session_token } : {}),
       };
-    this.client = new S3Client(config);
+    this.config = config;
+  }
+
+  /** The SDK is loaded on first use: cairn's start-up does not pay for destinations it does not use. */
+  private loaded(): Promise<Sdk> {
+    this.sdk ??= Promise.all([import("@aws-sdk/client-s3"), import("@aws-sdk/lib-storage")]).then(
+      ([s3, storage]) => ({ s3, Upload: storage.Upload, client: new s3.S3Client(this.config) }),
+    );
+    return this.sdk;
   }
 
   private keyOf(key: string): string {
@@ -213,8 +221,7 @@ export class S3Storage implements Storage {
       "AccessDenied",
       "ExpiredToken",
     ].includes(name);
-    const message =
-      error instanceof S3ServiceException || error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : String(error);
     return new StorageError(
       `${action} ${where} failed: ${name}${status ? ` (HTTP ${status})` : ""}: ${message}`,
       {
@@ -258,8 +265,9 @@ export class S3Storage implements Storage {
     // snapshot folder's keys are unique per run).
     if (await this.stat(key)) throw alreadyExists(`${this.location}/${key}`);
     const counter = through(body, new ByteCounter());
+    const { client, Upload } = await this.loaded();
     const upload = new Upload({
-      client: this.client,
+      client,
       params: {
         Bucket: this.options.bucket,
         Key: this.keyOf(key),
@@ -287,9 +295,10 @@ export class S3Storage implements Storage {
   }
 
   async get(key: string): Promise<Readable> {
+    const { client, s3 } = await this.loaded();
     try {
-      const response = await this.client.send(
-        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }),
+      const response = await client.send(
+        new s3.GetObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }),
       );
       return response.Body as Readable;
     } catch (error) {
@@ -304,11 +313,12 @@ export class S3Storage implements Storage {
    * for it up to `restore_wait` minutes, then read the restored copy — or fail saying when to retry.
    */
   private async thawed(key: string): Promise<Readable> {
+    const { client, s3 } = await this.loaded();
     const Bucket = this.options.bucket;
     const Key = this.keyOf(key);
     try {
-      await this.client.send(
-        new RestoreObjectCommand({
+      await client.send(
+        new s3.RestoreObjectCommand({
           Bucket,
           Key,
           RestoreRequest: {
@@ -323,9 +333,9 @@ export class S3Storage implements Storage {
     }
     const deadline = Date.now() + this.options.restore_wait * 60_000;
     for (;;) {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket, Key }));
+      const head = await client.send(new s3.HeadObjectCommand({ Bucket, Key }));
       if (head.Restore?.includes('ongoing-request="false"'))
-        return (await this.client.send(new GetObjectCommand({ Bucket, Key }))).Body as Readable;
+        return (await client.send(new s3.GetObjectCommand({ Bucket, Key }))).Body as Readable;
       if (Date.now() >= deadline) break;
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(60_000, Math.max(0, deadline - Date.now()))),
@@ -347,9 +357,10 @@ export class S3Storage implements Storage {
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
+    const { client, s3 } = await this.loaded();
     try {
-      const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }),
+      const head = await client.send(
+        new s3.HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }),
       );
       return {
         key,
@@ -363,12 +374,13 @@ export class S3Storage implements Storage {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const { client, s3 } = await this.loaded();
     let token: string | undefined;
     do {
       let page: ListObjectsV2CommandOutput;
       try {
-        page = await this.client.send(
-          new ListObjectsV2Command({
+        page = await client.send(
+          new s3.ListObjectsV2Command({
             Bucket: this.options.bucket,
             Prefix: this.keyOf(prefix),
             ...(token ? { ContinuationToken: token } : {}),
@@ -390,8 +402,9 @@ export class S3Storage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
+    const { client, s3 } = await this.loaded();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }));
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }));
     } catch (error) {
       if (isNotFound(error)) return;
       throw this.failure("delete of", key, error);
@@ -399,7 +412,9 @@ export class S3Storage implements Storage {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    const sdk = this.sdk;
+    this.sdk = undefined;
+    (await sdk?.catch(() => undefined))?.client.destroy();
   }
 }
 

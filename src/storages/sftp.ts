@@ -10,7 +10,7 @@ import { homedir } from "node:os";
 import { posix } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Client, type SFTPWrapper } from "ssh2";
+import type { Client, SFTPWrapper } from "ssh2";
 import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
@@ -23,7 +23,10 @@ const IN_FLIGHT_BYTES = 2 * 1024 * 1024;
  * The request size the server takes: OpenSSH announces up to 255 KiB through limits@openssh.com
  * (read by ssh2); others get the protocol's safe 32 KiB.
  */
-function requestSize(sftp: SFTPWrapper, which: "_maxWriteLen" | "_maxReadLen"): { size: number; inFlight: number } {
+function requestSize(
+  sftp: SFTPWrapper,
+  which: "_maxWriteLen" | "_maxReadLen",
+): { size: number; inFlight: number } {
   const announced = (sftp as unknown as Record<string, number | undefined>)[which];
   const size = Math.max(32 * 1024, Math.min(announced ?? 32 * 1024, 256 * 1024));
   return { size, inFlight: Math.max(8, Math.ceil(IN_FLIGHT_BYTES / size)) };
@@ -262,74 +265,78 @@ export class SftpStorage implements Storage {
   }
 
   private connect(): Promise<{ client: Client; sftp: SFTPWrapper }> {
-    this.connection ??= new Promise((resolve, reject) => {
-      const o = this.options;
-      let knownHosts: string | undefined;
-      if (!o.host_key_fingerprint) {
-        const file = o.known_hosts ?? posix.join(homedir(), ".ssh/known_hosts");
-        try {
-          knownHosts = readFileSync(file, "utf8");
-        } catch {
-          knownHosts = undefined;
-        }
-      }
-      let rejectedKey: string | undefined;
-      const client = new Client();
-      client
-        // A dropped connection is not reused: the next call connects again.
-        .on("close", () => {
-          this.connection = undefined;
-        })
-        .on("ready", () => {
-          // Request/response traffic: without TCP_NODELAY each small request can wait ~40 ms for
-          // a delayed ACK (measured: 1100 deletes took 61 s).
-          client.setNoDelay(true);
-          client.sftp((error, sftp) => {
-            if (error) return reject(error);
-            watchLoss(client, sftp);
-            resolve({ client, sftp });
-          });
-        })
-        .on("error", (error) =>
-          reject(
-            rejectedKey
-              ? new StorageError(
-                  `${this.location}: the server's host key ${rejectedKey} is not in known_hosts`,
-                  {
-                    hint: `check it, then add it (ssh-keyscan -p ${o.port} ${o.host} >> ~/.ssh/known_hosts) or set host_key_fingerprint`,
-                  },
-                )
-              : error,
-          ),
-        )
-        .connect({
-          host: o.host,
-          port: o.port,
-          username: o.user,
-          ...(o.private_key_file ? { privateKey: readFileSync(o.private_key_file) } : {}),
-          ...(o.private_key ? { privateKey: o.private_key } : {}),
-          ...(o.passphrase ? { passphrase: o.passphrase } : {}),
-          ...(o.password ? { password: o.password } : {}),
-          readyTimeout: 20_000,
-          // AES-GCM runs in Node's native crypto; ssh2's chacha20-poly1305 needs an optional native
-          // addon and is several times slower without it.
-          algorithms: {
-            cipher: [
-              "aes128-gcm@openssh.com",
-              "aes256-gcm@openssh.com",
-              "aes128-ctr",
-              "aes256-ctr",
-              "chacha20-poly1305@openssh.com",
-            ],
-          },
-          hostVerifier: (key: Buffer) => {
-            const ok = hostKeyAccepted(key, o, knownHosts);
-            if (!ok)
-              rejectedKey = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
-            return ok;
-          },
-        });
-    });
+    // ssh2 is loaded on first use: cairn's start-up does not pay for destinations it does not use.
+    this.connection ??= import("ssh2").then(
+      (ssh2) =>
+        new Promise((resolve, reject) => {
+          const o = this.options;
+          let knownHosts: string | undefined;
+          if (!o.host_key_fingerprint) {
+            const file = o.known_hosts ?? posix.join(homedir(), ".ssh/known_hosts");
+            try {
+              knownHosts = readFileSync(file, "utf8");
+            } catch {
+              knownHosts = undefined;
+            }
+          }
+          let rejectedKey: string | undefined;
+          const client = new ssh2.Client();
+          client
+            // A dropped connection is not reused: the next call connects again.
+            .on("close", () => {
+              this.connection = undefined;
+            })
+            .on("ready", () => {
+              // Request/response traffic: without TCP_NODELAY each small request can wait ~40 ms for
+              // a delayed ACK (measured: 1100 deletes took 61 s).
+              client.setNoDelay(true);
+              client.sftp((error, sftp) => {
+                if (error) return reject(error);
+                watchLoss(client, sftp);
+                resolve({ client, sftp });
+              });
+            })
+            .on("error", (error) =>
+              reject(
+                rejectedKey
+                  ? new StorageError(
+                      `${this.location}: the server's host key ${rejectedKey} is not in known_hosts`,
+                      {
+                        hint: `check it, then add it (ssh-keyscan -p ${o.port} ${o.host} >> ~/.ssh/known_hosts) or set host_key_fingerprint`,
+                      },
+                    )
+                  : error,
+              ),
+            )
+            .connect({
+              host: o.host,
+              port: o.port,
+              username: o.user,
+              ...(o.private_key_file ? { privateKey: readFileSync(o.private_key_file) } : {}),
+              ...(o.private_key ? { privateKey: o.private_key } : {}),
+              ...(o.passphrase ? { passphrase: o.passphrase } : {}),
+              ...(o.password ? { password: o.password } : {}),
+              readyTimeout: 20_000,
+              // AES-GCM runs in Node's native crypto; ssh2's chacha20-poly1305 needs an optional native
+              // addon and is several times slower without it.
+              algorithms: {
+                cipher: [
+                  "aes128-gcm@openssh.com",
+                  "aes256-gcm@openssh.com",
+                  "aes128-ctr",
+                  "aes256-ctr",
+                  "chacha20-poly1305@openssh.com",
+                ],
+              },
+              hostVerifier: (key: Buffer) => {
+                const ok = hostKeyAccepted(key, o, knownHosts);
+                if (!ok)
+                  rejectedKey = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
+                return ok;
+              },
+            });
+        }),
+    );
     this.connection.catch(() => {
       this.connection = undefined;
     });
