@@ -34,24 +34,6 @@ conformance(
   skip,
 );
 
-test("webdav: a second writer of the same name loses at the server (MOVE without overwrite)", {
-  skip,
-}, async () => {
-  const storage: Storage = new WebDavStorage(options());
-  const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() };
-  const key = `race-${Date.now()}/object`;
-  const results = await Promise.allSettled(
-    ["first", "second", "third"].map((text) => storage.put(key, Readable.from([Buffer.from(text)]), ctx)),
-  );
-  assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
-  for (const r of results.filter((r) => r.status === "rejected"))
-    assert.ok((r as PromiseRejectedResult).reason instanceof StorageError);
-  const stored = Buffer.concat(await (await storage.get(key, ctx)).toArray()).toString();
-  assert.ok(["first", "second", "third"].includes(stored));
-  await storage.delete(key, ctx);
-  await storage.close?.();
-});
-
 test("webdav: backup, list, verify and restore from the CLI with a webdav destination; password redacted", {
   skip,
 }, async () => {
