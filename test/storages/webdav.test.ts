@@ -1,13 +1,9 @@
 /** The webdav destination against Apache httpd's mod_dav on 127.0.0.1. */
 import assert from "node:assert/strict";
-import { Readable } from "node:stream";
 import { test } from "node:test";
-import { silentLogger } from "../../src/core/logger.ts";
-import { StorageError } from "../../src/errors.ts";
 import { WebDavStorage } from "../../src/storages/webdav.ts";
-import type { Storage } from "../../src/types.ts";
 import { startApacheDav } from "../helpers/apache.ts";
-import { hasProgram, tempDir } from "../helpers/env.ts";
+import { hasProgram } from "../helpers/env.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
 
 const skip = hasProgram("/usr/sbin/apache2") ? false : "needs apache2 (.ci/system-deps installs it)";
