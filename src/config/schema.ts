@@ -37,6 +37,29 @@ export interface RootConfig {
   jobs: Record<string, JobConfig>;
 }
 
+/**
+ * A size option (`16MiB`, `1.5GiB`, a number of bytes) parsed to bytes; `invalid` says what is wrong
+ * with a value that is no size or outside [min, max].
+ */
+export function sizeField({
+  invalid,
+  min = 1,
+  max = Number.POSITIVE_INFINITY,
+}: {
+  invalid: (value: string | number) => string;
+  min?: number;
+  max?: number;
+}) {
+  return z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === undefined || bytes < min || bytes > max) {
+      ctx.addIssue({ code: "custom", message: invalid(value) });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
 /** Options every destination has, whatever its type. */
 export const destinationCommon = {
   template: z
@@ -77,21 +100,11 @@ export const destinationCommon = {
     .min(0)
     .default(0)
     .describe("transfers (uploads and downloads) at once on this destination; 0 = no limit"),
-  bandwidth_limit: z
-    .union([z.string(), z.number()])
+  bandwidth_limit: sizeField({
+    invalid: (value) => `not a size per second: ${JSON.stringify(value)} (e.g. 20MiB)`,
+  })
     .optional()
-    .transform((value, ctx) => {
-      if (value === undefined) return 0;
-      const bytes = parseSize(value);
-      if (bytes === undefined) {
-        ctx.addIssue({
-          code: "custom",
-          message: `not a size per second: ${JSON.stringify(value)} (e.g. 20MiB)`,
-        });
-        return z.NEVER;
-      }
-      return bytes;
-    })
+    .transform((bytes) => bytes ?? 0)
     .describe(
       "bytes per second for this destination's uploads and downloads together, e.g. 20MiB; none by default",
     ),
@@ -161,13 +174,8 @@ function encryptionSchema(definitions: TransformDefinition[]) {
     });
 }
 
-const sizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined) {
-    ctx.addIssue({ code: "custom", message: `"${value}" is not a size: write e.g. 100MB, 1GiB or 512k` });
-    return z.NEVER;
-  }
-  return bytes;
+const sizeSchema = sizeField({
+  invalid: (value) => `"${value}" is not a size: write e.g. 100MB, 1GiB or 512k`,
 });
 
 export function buildRootSchema(registry: Registry) {

@@ -2,7 +2,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
-import { type Readable, Transform } from "node:stream";
 import { StorageError } from "../errors.ts";
 
 /** The password in `file` (for destinations given as URLs, where a password may not be written). */
@@ -17,20 +16,6 @@ export function readPasswordFile(file: string, baseDir: string, destination: str
   }
 }
 
-/** `body` passed through a counter; a failure of `body` fails the counted stream too. */
-export function counted(body: Readable): { stream: Readable; bytes: () => number } {
-  let bytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  body.once("error", (error) => stream.destroy(error));
-  body.pipe(stream);
-  return { stream, bytes: () => bytes };
-}
-
 /** Prefix of the temporary names uploads are written under before they are renamed into place. */
 export const TEMP_MARKER = ".cairn-tmp-";
 
@@ -41,6 +26,16 @@ export function tempKeyFor(key: string): string {
 }
 
 /** Refuses keys that could climb out of the destination's folder. */
+/** `host`, `port`, `user` and `path` of a `scheme://user@host:port/path` URL (path relative to the login folder; `//abs` absolute). */
+export function loginFromUrl(url: URL): Record<string, unknown> {
+  return {
+    host: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    user: decodeURIComponent(url.username),
+    path: decodeURIComponent(url.pathname.replace(/^\//, "")) || ".",
+  };
+}
+
 export function checkedKey(key: string): string {
   if (key.split("/").includes("..") || key.startsWith("/")) throw new StorageError(`invalid key "${key}"`);
   return key;

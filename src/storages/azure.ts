@@ -7,10 +7,11 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
-import { parseSize } from "../config/size.ts";
+import { sizeField } from "../config/schema.ts";
+import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { alreadyExists, checkedKey, counted } from "./_shared.ts";
+import { alreadyExists, checkedKey } from "./_shared.ts";
 
 const schema = z.object({
   account: z.string().min(1).describe("storage account name"),
@@ -28,17 +29,12 @@ const schema = z.object({
     .enum(["Hot", "Cool", "Cold"])
     .optional()
     .describe("tier of the stored blobs (default: the account's)"),
-  block_size: z
-    .union([z.string(), z.number()])
-    .default("8MiB")
-    .transform((value, ctx) => {
-      const bytes = parseSize(value);
-      if (bytes === undefined || bytes < 1024 * 1024 || bytes > 4000 * 1024 * 1024) {
-        ctx.addIssue({ code: "custom", message: "block_size is between 1MiB and 4000MiB" });
-        return z.NEVER;
-      }
-      return bytes;
-    })
+  block_size: sizeField({
+    invalid: () => "block_size is between 1MiB and 4000MiB",
+    min: 1024 * 1024,
+    max: 4000 * 1024 * 1024,
+  })
+    .prefault("8MiB")
     .describe("size of each uploaded block; a blob has at most 50 000 blocks"),
   concurrency: z.number().int().min(1).max(32).default(4).describe("blocks uploaded at once"),
 });
@@ -102,7 +98,7 @@ export class AzureStorage implements Storage {
   private failure(action: string, key: string, error: unknown): CairnError {
     if (error instanceof CairnError) return error;
     const status = restStatus(error);
-    const code = restStatus(error) === undefined ? undefined : (error as { code?: string }).code;
+    const code = status === undefined ? undefined : (error as { code?: string }).code;
     const message = ((error as Error).message ?? String(error)).split("\n")[0];
     const hint =
       status === 403 || code === "AuthenticationFailed"
@@ -134,14 +130,14 @@ export class AzureStorage implements Storage {
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
-    const upload = counted(body);
+    const upload = through(body, new ByteCounter());
     try {
       const blob = (await this.ready()).getBlockBlobClient(this.name(key));
-      await blob.uploadStream(upload.stream, this.options.block_size, this.options.concurrency, {
+      await blob.uploadStream(upload, this.options.block_size, this.options.concurrency, {
         conditions: { ifNoneMatch: "*" },
         ...(this.options.access_tier ? { tier: this.options.access_tier } : {}),
       });
-      return { key, size: upload.bytes() };
+      return { key, size: upload.bytes };
     } catch (error) {
       body.destroy();
       if (restStatus(error) === 409 || restStatus(error) === 412)

@@ -9,6 +9,7 @@ import { posix } from "node:path";
 import { PassThrough, type Readable, Writable } from "node:stream";
 import { Client, FTPError } from "basic-ftp";
 import { z } from "zod";
+import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
 import {
@@ -16,7 +17,7 @@ import {
   certificateHint,
   checkedKey,
   checkStoredSize,
-  counted,
+  loginFromUrl,
   readPasswordFile,
   TEMP_MARKER,
   tempKeyFor,
@@ -176,7 +177,7 @@ export class FtpStorage implements Storage {
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const path = this.pathOf(key);
     const temp = this.pathOf(tempKeyFor(key));
-    const upload = counted(body);
+    const upload = through(body, new ByteCounter());
     try {
       return await this.using(async (client) => {
         if (await this.exists(client, path)) throw alreadyExists(`${this.location}/${key}`);
@@ -186,9 +187,9 @@ export class FtpStorage implements Storage {
           if (dir && dir !== ".") await client.sendIgnoringError(`MKD ${dir}`);
         }
         try {
-          await client.uploadFrom(upload.stream, temp);
+          await client.uploadFrom(upload, temp);
           const stored = await client.size(temp);
-          checkStoredSize(`${this.location}/${key}`, stored, upload.bytes());
+          checkStoredSize(`${this.location}/${key}`, stored, upload.bytes);
           // RNTO replaces an existing file on most servers: look once more right before it.
           if (await this.exists(client, path)) throw alreadyExists(`${this.location}/${key}`);
           await client.rename(temp, path);
@@ -196,7 +197,7 @@ export class FtpStorage implements Storage {
           if (!client.closed) await client.remove(temp, true).catch(() => {});
           throw error;
         }
-        return { key, size: upload.bytes() };
+        return { key, size: upload.bytes };
       });
     } catch (error) {
       body.destroy();
@@ -300,12 +301,7 @@ export const ftpStorage = defineStorage({
     "An FTP server, with explicit TLS (FTPS) by default: pooled connections, uploads renamed into place",
   schema,
   secrets: ["password"],
-  fromUrl: (url) => ({
-    host: url.hostname,
-    ...(url.port ? { port: Number(url.port) } : {}),
-    user: decodeURIComponent(url.username),
-    path: decodeURIComponent(url.pathname.replace(/^\//, "")) || ".",
-  }),
+  fromUrl: loginFromUrl,
   create: ({ password_file, password, ...options }, env) => {
     if (password === undefined && password_file === undefined)
       throw new StorageError(`destination ${env.name}: set password (or password_file)`);

@@ -14,22 +14,15 @@ import type {
   StorageClass,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { parseSize } from "../config/size.ts";
+import { sizeField } from "../config/schema.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, MANIFEST_NAME, type ObjectInfo, type Storage } from "../types.ts";
 import { alreadyExists } from "./_shared.ts";
 
-const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined || bytes < 5 * 1024 * 1024) {
-    ctx.addIssue({
-      code: "custom",
-      message: `"${value}" is not a part size of at least 5MiB (S3's minimum)`,
-    });
-    return z.NEVER;
-  }
-  return bytes;
+const size = sizeField({
+  invalid: (value) => `"${value}" is not a part size of at least 5MiB (S3's minimum)`,
+  min: 5 * 1024 * 1024,
 });
 
 /** Endpoint and addressing of S3-compatible providers; `{region}`/`{account_id}` are filled in. */

@@ -4,7 +4,7 @@
  * write-and-wait stream runs at a few MB/s), written to a temporary name and renamed into place
  * (OpenSSH's rename never replaces an existing file), fsync'd where the server offers it.
  */
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { posix } from "node:path";
@@ -14,7 +14,7 @@ import type { Client, SFTPWrapper } from "ssh2";
 import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { alreadyExists, checkedKey, TEMP_MARKER } from "./_shared.ts";
+import { alreadyExists, checkedKey, loginFromUrl, TEMP_MARKER, tempKeyFor } from "./_shared.ts";
 
 /** Bytes kept in flight per transfer: requests are pipelined up to this much. */
 const IN_FLIGHT_BYTES = 2 * 1024 * 1024;
@@ -378,7 +378,7 @@ export class SftpStorage implements Storage {
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const path = this.pathOf(key);
-    const temp = posix.join(posix.dirname(path), `${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+    const temp = this.pathOf(tempKeyFor(key));
     let sftp: SFTPWrapper;
     try {
       ({ sftp } = await this.connect());
@@ -484,13 +484,8 @@ export const sftpStorage = defineStorage({
   description: "An SFTP server (OpenSSH …): key or password login, host key checked, pipelined uploads",
   schema,
   secrets: ["password", "passphrase", "private_key"],
-  fromUrl: (url) => ({
-    host: url.hostname,
-    ...(url.port ? { port: Number(url.port) } : {}),
-    user: decodeURIComponent(url.username),
-    // sftp://host/path is relative to the login folder; sftp://host//srv/path is absolute.
-    path: decodeURIComponent(url.pathname.replace(/^\//, "")) || ".",
-  }),
+  // sftp://host/path is relative to the login folder; sftp://host//srv/path is absolute.
+  fromUrl: loginFromUrl,
   create: (options, env) =>
     new SftpStorage({
       ...options,

@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
+import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
 import {
@@ -18,7 +19,6 @@ import {
   certificateHint,
   checkedKey,
   checkStoredSize,
-  counted,
   readPasswordFile,
   TEMP_MARKER,
   tempKeyFor,
@@ -186,7 +186,7 @@ export class WebDavStorage implements Storage {
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const temp = tempKeyFor(key);
-    const upload = counted(body);
+    const upload = through(body, new ByteCounter());
     try {
       if (await this.stat(key)) throw alreadyExists(`${this.location}/${key}`);
       await this.makeCollections(key);
@@ -196,10 +196,10 @@ export class WebDavStorage implements Storage {
           this.urlOf(temp),
           [200, 201, 204],
           { "content-type": "application/octet-stream" },
-          upload.stream,
+          upload,
         );
         const stored = await this.stat(temp);
-        checkStoredSize(`${this.location}/${key}`, stored?.size, upload.bytes());
+        checkStoredSize(`${this.location}/${key}`, stored?.size, upload.bytes);
         const moved = await this.call("MOVE", this.urlOf(temp), [201, 204, 412], {
           destination: this.urlOf(key).href,
           overwrite: "F",
@@ -209,7 +209,7 @@ export class WebDavStorage implements Storage {
         await this.call("DELETE", this.urlOf(temp), [200, 204, 404]).catch(() => {});
         throw error;
       }
-      return { key, size: upload.bytes() };
+      return { key, size: upload.bytes };
     } catch (error) {
       body.destroy();
       throw this.failure("upload to", key, error);

@@ -3,7 +3,7 @@
  * many bytes per second all of its transfers together may move.
  */
 import { type Readable, Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { through } from "../core/streams.ts";
 import type { Storage } from "../types.ts";
 import { wrap } from "./wrap.ts";
 
@@ -112,11 +112,7 @@ class Paced extends Transform {
 /** Uploads and downloads of this destination together move at most `bytesPerSecond`. */
 export function withBandwidthLimit(storage: Storage, bytesPerSecond: number): Storage {
   const pace = new Pace(bytesPerSecond);
-  const paced = (input: Readable): Readable => {
-    const output = new Paced(pace, bytesPerSecond);
-    pipeline(input, output).catch(() => {}); // an input error destroys `output` with it
-    return output;
-  };
+  const paced = (input: Readable): Readable => through(input, new Paced(pace, bytesPerSecond));
   return wrap(storage, {
     put: (key, body, ctx) => storage.put(key, paced(body), ctx),
     async get(key, ctx) {

@@ -5,8 +5,8 @@
  * waiting for the source (a slow dump) or for the reader (a slow restore) does not count.
  */
 import { type Readable, Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { formatDuration } from "../config/duration.ts";
+import { through } from "../core/streams.ts";
 import { StorageError } from "../errors.ts";
 import type { ObjectInfo, PluginContext, Storage } from "../types.ts";
 import { wrap } from "./wrap.ts";
@@ -88,11 +88,7 @@ export function withTimeout(storage: Storage, ms: number): Storage {
     });
   }
 
-  const metered = (input: Readable): Meter => {
-    const meter = new Meter();
-    pipeline(input, meter).catch(() => {});
-    return meter;
-  };
+  const metered = (input: Readable): Meter => through(input, new Meter());
 
   return wrap(storage, {
     put(key, body, ctx) {
