@@ -5,8 +5,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after } from "node:test";
-import { freePort, tempDir, waitForPort } from "./env.ts";
+import { freePort, stopAtEnd, tempDir, waitForPort } from "./env.ts";
 
 export interface Apache {
   /** Base URL of the DAV share. */
@@ -67,9 +66,7 @@ export async function startApacheDav(): Promise<Apache> {
   const server: ChildProcess = spawn("/usr/sbin/apache2", ["-f", join(dir, "httpd.conf"), "-DFOREGROUND"], {
     stdio: "ignore",
   });
-  after(() => {
-    server.kill("SIGTERM");
-  });
+  stopAtEnd(server);
   await waitForPort(port, server, "apache2");
   return { url: `http://127.0.0.1:${port}/dav`, port, user, password };
 }

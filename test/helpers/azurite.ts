@@ -1,8 +1,7 @@
 /** Azurite (Microsoft's Azure Storage emulator, from npm) serving blobs on 127.0.0.1, stopped after the test file. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { after } from "node:test";
-import { freePort, ROOT, tempDir, waitForPort } from "./env.ts";
+import { freePort, ROOT, stopAtEnd, tempDir, waitForPort } from "./env.ts";
 
 export interface Azurite {
   port: number;
@@ -31,9 +30,7 @@ export async function startAzurite(): Promise<Azurite> {
     ],
     { stdio: "ignore" },
   );
-  after(() => {
-    server.kill("SIGTERM");
-  });
+  stopAtEnd(server);
   await waitForPort(port, server, "azurite");
   return { port, endpoint: `http://127.0.0.1:${port}/${ACCOUNT}`, account: ACCOUNT, key: KEY };
 }

@@ -197,3 +197,13 @@ export async function waitForPort(port: number, server: ChildProcess, name: stri
   }
   throw new Error(`${name} did not listen on port ${port} within 20 s`);
 }
+
+/**
+ * Stops a server the helpers started once the test file is done — or when the process exits
+ * without running test hooks (a bench or a script calling process.exit), so none is left behind.
+ */
+export function stopAtEnd(server: ChildProcess): void {
+  const stop = () => server.kill("SIGTERM");
+  after(stop);
+  process.once("exit", stop);
+}

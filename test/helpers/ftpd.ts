@@ -6,8 +6,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after } from "node:test";
-import { freePort, tempDir, waitForPort } from "./env.ts";
+import { freePort, stopAtEnd, tempDir, waitForPort } from "./env.ts";
 
 export interface Ftpd {
   port: number;
@@ -80,9 +79,7 @@ export async function startFtpd(): Promise<Ftpd> {
     ],
     { stdio: "ignore" },
   );
-  after(() => {
-    server.kill("SIGTERM");
-  });
+  stopAtEnd(server);
   await waitForPort(port, server, "pure-ftpd");
   return { port, user: "cairn", password, certificate, home };
 }

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort, uniqueName } from "./env.ts";
+import { freePort, stopAtEnd, uniqueName } from "./env.ts";
 
 export const MARIADB = { host: "127.0.0.1", port: 3306, user: "root" };
 
@@ -137,9 +137,7 @@ export async function startMariaDbWithBinlog(
     ],
     { stdio: "ignore" },
   );
-  after(() => {
-    server.kill("SIGTERM");
-  });
+  stopAtEnd(server);
   const sql = (query: string, database?: string) => {
     const args = ["-h", "127.0.0.1", "-P", String(port), "-u", "root", "--batch", "--skip-column-names"];
     if (database) args.push(`--database=${database}`);

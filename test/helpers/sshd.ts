@@ -5,8 +5,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after } from "node:test";
-import { freePort, tempDir, waitForPort } from "./env.ts";
+import { freePort, stopAtEnd, tempDir, waitForPort } from "./env.ts";
 
 export interface Sshd {
   port: number;
@@ -44,9 +43,7 @@ export async function startSshd(): Promise<Sshd> {
   const server: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], {
     stdio: "ignore",
   });
-  after(() => {
-    server.kill("SIGTERM");
-  });
+  stopAtEnd(server);
   await waitForPort(port, server, "sshd");
   const hostKey = readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
   const knownHosts = join(dir, "known_hosts");
