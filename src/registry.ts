@@ -13,6 +13,7 @@ import { localStorage } from "./storages/local.ts";
 import { rcloneStorage } from "./storages/rclone.ts";
 import { s3Storage } from "./storages/s3.ts";
 import { sftpStorage } from "./storages/sftp.ts";
+import { swiftStorage } from "./storages/swift.ts";
 import { webdavStorage } from "./storages/webdav.ts";
 import { ageTransform } from "./transforms/age.ts";
 import { gzipTransform } from "./transforms/gzip.ts";
@@ -38,6 +39,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   webdavStorage,
   rcloneStorage,
   azureStorage,
+  swiftStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

@@ -3,17 +3,15 @@
  * client: streaming PUT to a temporary name, then MOVE with `Overwrite: F`, which the server
  * refuses if the name is taken, so an object appears whole and is never overwritten.
  */
-import { readFileSync } from "node:fs";
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { HttpClient, type HttpResponse, readText, retryableStatus } from "./_http.ts";
 import {
   alreadyExists,
   certificateHint,
@@ -40,12 +38,6 @@ const schema = z.object({
 
 type Options = Omit<z.output<typeof schema>, "password_file">;
 
-interface Response {
-  status: number;
-  headers: IncomingMessage["headers"];
-  body: IncomingMessage;
-}
-
 const parser = new XMLParser({ removeNSPrefix: true, ignoreAttributes: true, parseTagValue: false });
 
 const asArray = <T>(value: T | T[] | undefined): T[] =>
@@ -55,7 +47,7 @@ export class WebDavStorage implements Storage {
   readonly capabilities = { atomicPut: true, maxConcurrency: 4 };
   readonly location: string;
   private readonly base: URL;
-  private readonly agent: HttpAgent;
+  private readonly http: HttpClient;
   private readonly authorization: string | undefined;
 
   /** `location`: how errors name it, when it serves another destination (rclone). */
@@ -64,14 +56,7 @@ export class WebDavStorage implements Storage {
     this.base.username = "";
     this.base.password = "";
     this.location = location ?? this.base.href.replace(/\/$/, "");
-    const agentOptions = { keepAlive: true, maxSockets: options.connections };
-    this.agent =
-      this.base.protocol === "https:"
-        ? new HttpsAgent({
-            ...agentOptions,
-            ...(options.ca_file ? { ca: readFileSync(options.ca_file) } : {}),
-          })
-        : new HttpAgent(agentOptions);
+    this.http = new HttpClient(options);
     this.authorization =
       options.user === undefined
         ? undefined
@@ -92,21 +77,13 @@ export class WebDavStorage implements Storage {
     url: URL,
     headers: Record<string, string> = {},
     body?: Readable | string,
-  ): Promise<Response> {
-    const request = url.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = request(url, {
-        method,
-        agent: this.agent,
-        headers: { ...(this.authorization ? { authorization: this.authorization } : {}), ...headers },
-      });
-      req.once("error", reject);
-      req.once("response", (res) =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
-      );
-      if (body === undefined || typeof body === "string") req.end(body);
-      else pipeline(body, req).catch(reject);
-    });
+  ): Promise<HttpResponse> {
+    return this.http.send(
+      method,
+      url,
+      { ...(this.authorization ? { authorization: this.authorization } : {}), ...headers },
+      body,
+    );
   }
 
   /** Sends and reads the (small) answer; throws on statuses outside `ok`. */
@@ -118,9 +95,7 @@ export class WebDavStorage implements Storage {
     body?: Readable | string,
   ): Promise<{ status: number; text: string; headers: IncomingMessage["headers"] }> {
     const res = await this.send(method, url, headers, body);
-    const chunks: Buffer[] = [];
-    for await (const chunk of res.body) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString("utf8");
+    const text = await readText(res);
     if (!ok.includes(res.status)) throw this.httpError(method, url, res.status);
     return { status: res.status, text, headers: res.headers };
   }
@@ -134,7 +109,7 @@ export class WebDavStorage implements Storage {
           ? "the server is out of space or over quota"
           : undefined;
     return new StorageError(`${method} ${where} on ${this.location}: HTTP ${status}`, {
-      retryable: status === 429 || status >= 500,
+      retryable: retryableStatus(status),
       ...(hint ? { hint } : {}),
     });
   }
@@ -218,7 +193,7 @@ export class WebDavStorage implements Storage {
 
   async get(key: string): Promise<Readable> {
     const url = this.urlOf(key);
-    let res: Response;
+    let res: HttpResponse;
     try {
       res = await this.send("GET", url);
     } catch (error) {
@@ -297,7 +272,7 @@ export class WebDavStorage implements Storage {
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
+    this.http.close();
   }
 }
 

@@ -1,0 +1,68 @@
+/** A small HTTP(S) client for the destinations that speak plain HTTP (WebDAV, Swift): keep-alive, streamed bodies. */
+import { readFileSync } from "node:fs";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingMessage["headers"];
+  body: IncomingMessage;
+}
+
+export interface HttpClientOptions {
+  /** Most connections kept open per host. */
+  connections: number;
+  /** PEM file of a CA to trust for https, besides the system's. */
+  ca_file?: string | undefined;
+}
+
+export class HttpClient {
+  private readonly http: HttpAgent;
+  private readonly https: HttpsAgent;
+
+  constructor(options: HttpClientOptions) {
+    const agentOptions = { keepAlive: true, maxSockets: options.connections };
+    this.http = new HttpAgent(agentOptions);
+    this.https = new HttpsAgent({
+      ...agentOptions,
+      ...(options.ca_file ? { ca: readFileSync(options.ca_file) } : {}),
+    });
+  }
+
+  /** Resolves once the response headers arrive; a streamed body that fails rejects. */
+  send(
+    method: string,
+    url: URL,
+    headers: Record<string, string> = {},
+    body?: Readable | string | Buffer,
+  ): Promise<HttpResponse> {
+    const secure = url.protocol === "https:";
+    const request = secure ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method, agent: secure ? this.https : this.http, headers });
+      req.once("error", reject);
+      req.once("response", (res) =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
+      );
+      if (body === undefined || typeof body === "string" || Buffer.isBuffer(body)) req.end(body);
+      else pipeline(body, req).catch(reject);
+    });
+  }
+
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}
+
+/** The whole (small) body of a response, as text. */
+export async function readText(response: HttpResponse): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Statuses worth trying again: the server is busy or briefly broken. */
+export const retryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
