@@ -9,6 +9,7 @@ import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
 import { azureStorage } from "./storages/azure.ts";
 import { ftpStorage } from "./storages/ftp.ts";
+import { httpStorage } from "./storages/http.ts";
 import { localStorage } from "./storages/local.ts";
 import { rcloneStorage } from "./storages/rclone.ts";
 import { s3Storage } from "./storages/s3.ts";
@@ -40,6 +41,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   rcloneStorage,
   azureStorage,
   swiftStorage,
+  httpStorage,
   zstdTransform,
   gzipTransform,
   noCompression,
