@@ -12,6 +12,7 @@ import { ftpStorage } from "./storages/ftp.ts";
 import { httpStorage } from "./storages/http.ts";
 import { localStorage } from "./storages/local.ts";
 import { rcloneStorage } from "./storages/rclone.ts";
+import { rsyncStorage } from "./storages/rsync.ts";
 import { s3Storage } from "./storages/s3.ts";
 import { sftpStorage } from "./storages/sftp.ts";
 import { swiftStorage } from "./storages/swift.ts";
@@ -42,6 +43,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   azureStorage,
   swiftStorage,
   httpStorage,
+  rsyncStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

@@ -200,7 +200,9 @@ export function destinationFromSpec(spec: string, registry: Registry): Record<st
   const scheme = url.protocol.slice(0, -1);
   // ftp:// uses explicit TLS too unless ?tls=none; ftps:// says so outright. webdavs:// is https.
   const type =
-    ({ ftps: "ftp", webdavs: "webdav", https: "http" } as Record<string, string>)[scheme] ?? scheme;
+    ({ ftps: "ftp", webdavs: "webdav", https: "http", "rsync+ssh": "rsync" } as Record<string, string>)[
+      scheme
+    ] ?? scheme;
   if (type === "file") return { type: "local", path: url.pathname };
   const definition = registry.storages.get(type);
   if (!definition?.fromUrl)

@@ -7,7 +7,7 @@ import { through } from "../core/streams.ts";
 import type { Storage } from "../types.ts";
 import { wrap } from "./wrap.ts";
 
-class Semaphore {
+export class Semaphore {
   private free: number;
   private readonly waiting: (() => void)[] = [];
   constructor(slots: number) {

@@ -16,11 +16,13 @@ export interface Sshd {
   home: string;
 }
 
-export async function startSshd(): Promise<Sshd> {
+/** `keyOptions`: options for the client key's authorized_keys line, e.g. `command="rrsync /srv"`. */
+export async function startSshd(keyOptions = ""): Promise<Sshd> {
   const dir = tempDir("cairn-sshd-");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_key")]);
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client_key")]);
-  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")));
+  const clientKey = readFileSync(join(dir, "client_key.pub"), "utf8");
+  writeFileSync(join(dir, "authorized_keys"), keyOptions ? `${keyOptions} ${clientKey}` : clientKey);
   const home = join(dir, "sftp-root");
   mkdirSync(home);
   mkdirSync("/run/sshd", { recursive: true });

@@ -1,0 +1,146 @@
+/** The rsync destination over SSH against OpenSSH's sshd on 127.0.0.1, with a full login and with an rrsync-restricted key. */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import { test } from "node:test";
+import { silentLogger } from "../../src/core/logger.ts";
+import { StorageError } from "../../src/errors.ts";
+import { rsyncStorage } from "../../src/storages/rsync.ts";
+import type { Storage } from "../../src/types.ts";
+import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
+import { startSshd } from "../helpers/sshd.ts";
+import { cliRoundTrip, conformance } from "./conformance.ts";
+
+const skip =
+  hasProgram("rsync") && hasProgram("rrsync") && hasProgram("/usr/sbin/sshd")
+    ? false
+    : "needs rsync and openssh-server (.ci/system-deps installs them)";
+/**
+ * The tests log in as a backup user whose shell is /bin/sh: as root, every rsync run would pay for
+ * this machine's root .bashrc (pyenv, ~0.2 s of CPU per session), which measures the machine, not cairn.
+ */
+const USER = "cairn-rsync-test";
+if (!skip && spawnSync("id", [USER]).status !== 0)
+  execFileSync("useradd", [
+    "--system",
+    "--shell",
+    "/bin/sh",
+    "--home-dir",
+    "/nonexistent",
+    "--no-create-home",
+    "--password",
+    "*",
+    USER,
+  ]);
+/** Gives `dir` to the backup user; `parent` (a private temp folder of the helpers) becomes passable. */
+const owned = (dir: string, parent?: string): string => {
+  execFileSync("chown", ["-R", `${USER}:`, dir]);
+  if (parent) chmodSync(parent, 0o711);
+  return dir;
+};
+const sshd = skip ? undefined : { ...(await startSshd()), user: USER };
+if (sshd) owned(sshd.home, dirname(sshd.home));
+const jail = owned(tempDir("cairn-rrsync-"));
+const restricted = skip
+  ? undefined
+  : { ...(await startSshd(`command="rrsync ${jail}",restrict`)), user: USER };
+// sshd reads authorized_keys as the user.
+if (restricted) owned(restricted.home, dirname(restricted.home));
+
+const open = (overrides: Record<string, unknown> = {}, server = sshd!): Storage =>
+  rsyncStorage.create(
+    rsyncStorage.schema.parse({
+      host: "127.0.0.1",
+      port: server.port,
+      user: server.user,
+      path: join(server.home, "rsync"),
+      private_key_file: server.clientKey,
+      known_hosts: server.knownHosts,
+      connections: 8,
+      ...overrides,
+    }),
+    { name: "rsync-test", baseDir: "/" },
+  ) as Storage;
+
+const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+
+conformance(
+  "rsync (over OpenSSH)",
+  async () => ({
+    storage: open(),
+    withWrongCredentials: () => open({ user: "nobody" }),
+    // Every call is an rsync run, and each costs this machine's root shell start-up (~0.2 s of .bashrc).
+    parallelCleanup: true,
+    server: {
+      port: sshd!.port,
+      via: (port) => {
+        // The proxy is the same server on another port: known_hosts must say so.
+        const known = join(tempDir(), "known_hosts");
+        const line = readFileSync(sshd!.knownHosts, "utf8");
+        writeFileSync(known, line.replace(`]:${sshd!.port} `, `]:${port} `));
+        return open({ port, known_hosts: known });
+      },
+    },
+  }),
+  skip,
+);
+
+test("rsync: through a key restricted to rrsync (no shell), objects land only inside the allowed folder", {
+  skip,
+}, async () => {
+  const storage = open({ path: "backups" }, restricted);
+  const c = ctx();
+  await storage.put("job/snap one/übung.bin", Readable.from([Buffer.from("restricted")]), c);
+  assert.deepEqual(readdirSync(join(jail, "backups/job/snap one")), ["übung.bin"]);
+  const listed = [];
+  for await (const object of storage.list("job/", c)) listed.push([object.key, object.size]);
+  assert.deepEqual(listed, [["job/snap one/übung.bin", 10]]);
+  const chunks = [];
+  for await (const chunk of await storage.get("job/snap one/übung.bin", c)) chunks.push(chunk);
+  assert.equal(Buffer.concat(chunks).toString(), "restricted");
+  await assert.rejects(
+    storage.put("job/snap one/übung.bin", Readable.from([Buffer.from("x")]), c),
+    /never overwrites/,
+  );
+  await storage.delete("job/snap one/übung.bin", c);
+  assert.deepEqual(readdirSync(join(jail, "backups/job/snap one")), []);
+});
+
+test("rsync: a server whose key is not in known_hosts is refused with the ssh-keyscan hint", {
+  skip,
+}, async () => {
+  const empty = join(tempDir(), "known_hosts");
+  writeFileSync(empty, "");
+  await assert.rejects(open({ known_hosts: empty }).stat("x", ctx()), (error: unknown) => {
+    assert.ok(error instanceof StorageError);
+    assert.match(String(error.hint), /ssh-keyscan/);
+    return true;
+  });
+});
+
+test("rsync: backup, list, verify and restore from the CLI", { skip }, async () => {
+  await cliRoundTrip(
+    `type: rsync
+host: 127.0.0.1
+port: ${sshd!.port}
+user: ${sshd!.user}
+path: ${join(sshd!.home, "e2e")}
+private_key_file: ${sshd!.clientKey}
+known_hosts: ${sshd!.knownHosts}`,
+    { split: "1MB" },
+  );
+});
+
+test("rsync: `cairn upload FILE rsync+ssh://user@host:port//path`", { skip }, async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "dump.bin"), "a dump\n");
+  const target = join(sshd!.home, "by-url");
+  mkdirSync(target);
+  owned(target);
+  const url = `rsync+ssh://${sshd!.user}@127.0.0.1:${sshd!.port}/${target}?private_key_file=${sshd!.clientKey}&known_hosts=${sshd!.knownHosts}`;
+  const uploaded = await cairn(["upload", "dump.bin", url], { cwd: dir });
+  assert.equal(uploaded.code, 0, uploaded.stderr);
+  assert.deepEqual(readdirSync(target), ["dump.bin"]);
+});
