@@ -4,6 +4,9 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { CairnError, StorageError } from "../errors.ts";
+import type { ObjectInfo } from "../types.ts";
+import { certificateHint } from "./_shared.ts";
 
 export interface HttpResponse {
   status: number;
@@ -66,3 +69,24 @@ export async function readText(response: HttpResponse): Promise<string> {
 
 /** Statuses worth trying again: the server is busy or briefly broken. */
 export const retryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
+
+/** What a HEAD (or GET) answer says about an object. */
+export function objectInfoFrom(key: string, response: HttpResponse): ObjectInfo {
+  const modified = response.headers["last-modified"];
+  return {
+    key,
+    size: Number(response.headers["content-length"] ?? 0),
+    ...(modified ? { modified: new Date(modified) } : {}),
+  };
+}
+
+/** A failure below HTTP (refused, reset, TLS) as the StorageError the destination reports. */
+export function transportFailure(action: string, where: string, error: unknown): CairnError {
+  if (error instanceof CairnError) return error;
+  const message = (error as Error).message ?? String(error);
+  const hint = certificateHint(message);
+  return new StorageError(`${action} ${where} failed: ${message}`, {
+    cause: error,
+    ...(hint ? { hint } : {}),
+  });
+}

@@ -8,10 +8,17 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
 import { ByteCounter, through } from "../core/streams.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
+import { type CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { HttpClient, type HttpResponse, readText, retryableStatus } from "./_http.ts";
-import { alreadyExists, certificateHint, checkedKey, checkStoredSize, readPasswordFile } from "./_shared.ts";
+import {
+  HttpClient,
+  type HttpResponse,
+  objectInfoFrom,
+  readText,
+  retryableStatus,
+  transportFailure,
+} from "./_http.ts";
+import { alreadyExists, checkedKey, checkStoredSize, readPasswordFile } from "./_shared.ts";
 
 const schema = z.object({
   url: z.url().describe("base URL objects are stored under, e.g. https://backup.example.net/cairn"),
@@ -95,13 +102,7 @@ export class HttpStorage implements Storage {
   }
 
   private failure(action: string, key: string, error: unknown): CairnError {
-    if (error instanceof CairnError) return error;
-    const message = (error as Error).message ?? String(error);
-    const hint = certificateHint(message);
-    return new StorageError(`${action} ${this.location}/${key} failed: ${message}`, {
-      cause: error,
-      ...(hint ? { hint } : {}),
-    });
+    return transportFailure(action, `${this.location}/${key}`, error);
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
@@ -153,12 +154,7 @@ export class HttpStorage implements Storage {
       response.body.resume();
       if (response.status === 404) return undefined;
       if (response.status !== 200) throw this.httpError("HEAD", key, response.status);
-      const modified = response.headers["last-modified"];
-      return {
-        key,
-        size: Number(response.headers["content-length"] ?? 0),
-        ...(modified ? { modified: new Date(modified) } : {}),
-      };
+      return objectInfoFrom(key, response);
     } catch (error) {
       throw this.failure("stat of", key, error);
     }

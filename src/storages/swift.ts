@@ -12,10 +12,17 @@ import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
+import { type CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { HttpClient, type HttpResponse, readText, retryableStatus } from "./_http.ts";
-import { alreadyExists, certificateHint, checkedKey, checkStoredSize, readPasswordFile } from "./_shared.ts";
+import {
+  HttpClient,
+  type HttpResponse,
+  objectInfoFrom,
+  readText,
+  retryableStatus,
+  transportFailure,
+} from "./_http.ts";
+import { alreadyExists, checkedKey, checkStoredSize, readPasswordFile } from "./_shared.ts";
 
 const MiB = 1024 * 1024;
 
@@ -268,13 +275,7 @@ export class SwiftStorage implements Storage {
   }
 
   private failure(action: string, what: string, error: unknown): CairnError {
-    if (error instanceof CairnError) return error;
-    const message = (error as Error).message ?? String(error);
-    const hint = certificateHint(message);
-    return new StorageError(`${action} ${what} on ${this.location} failed: ${message}`, {
-      cause: error,
-      ...(hint ? { hint } : {}),
-    });
+    return transportFailure(action, `${what} on ${this.location}`, error);
   }
 
   private name(key: string): string {
@@ -426,12 +427,7 @@ export class SwiftStorage implements Storage {
       response.body.resume();
       if (response.status === 404) return undefined;
       if (response.status !== 200) throw this.httpError("HEAD", key, response.status);
-      const modified = response.headers["last-modified"];
-      return {
-        key,
-        size: Number(response.headers["content-length"] ?? 0),
-        ...(modified ? { modified: new Date(modified) } : {}),
-      };
+      return objectInfoFrom(key, response);
     } catch (error) {
       throw this.failure("stat of", key, error);
     }

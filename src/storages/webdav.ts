@@ -9,12 +9,11 @@ import type { Readable } from "node:stream";
 import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
 import { ByteCounter, through } from "../core/streams.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
+import { type CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { HttpClient, type HttpResponse, readText, retryableStatus } from "./_http.ts";
+import { HttpClient, type HttpResponse, readText, retryableStatus, transportFailure } from "./_http.ts";
 import {
   alreadyExists,
-  certificateHint,
   checkedKey,
   checkStoredSize,
   readPasswordFile,
@@ -115,13 +114,7 @@ export class WebDavStorage implements Storage {
   }
 
   private failure(action: string, key: string, error: unknown): CairnError {
-    if (error instanceof CairnError) return error;
-    const message = (error as Error).message ?? String(error);
-    const hint = certificateHint(message);
-    return new StorageError(`${action} ${this.location}/${key} failed: ${message}`, {
-      cause: error,
-      ...(hint ? { hint } : {}),
-    });
+    return transportFailure(action, `${this.location}/${key}`, error);
   }
 
   /** Collections made or being made: a snapshot's objects share their folders. */
