@@ -9,6 +9,7 @@ import { redisSource } from "./sources/redis.ts";
 import { sqliteSource } from "./sources/sqlite.ts";
 import { azureStorage } from "./storages/azure.ts";
 import { ftpStorage } from "./storages/ftp.ts";
+import { gitStorage } from "./storages/git.ts";
 import { httpStorage } from "./storages/http.ts";
 import { localStorage } from "./storages/local.ts";
 import { rcloneStorage } from "./storages/rclone.ts";
@@ -44,6 +45,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   swiftStorage,
   httpStorage,
   rsyncStorage,
+  gitStorage,
   zstdTransform,
   gzipTransform,
   noCompression,

@@ -1,14 +1,19 @@
 /** The rsync destination over SSH against OpenSSH's sshd on 127.0.0.1, with a full login and with an rrsync-restricted key. */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import { silentLogger } from "../../src/core/logger.ts";
 import { StorageError } from "../../src/errors.ts";
 import { rsyncStorage } from "../../src/storages/rsync.ts";
 import type { Storage } from "../../src/types.ts";
+import {
+  ensureBackupUser,
+  forBackupUser,
+  knownHostsForPort,
+  ownedByBackupUser,
+} from "../helpers/backup-user.ts";
 import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
 import { startSshd } from "../helpers/sshd.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
@@ -17,37 +22,10 @@ const skip =
   hasProgram("rsync") && hasProgram("rrsync") && hasProgram("/usr/sbin/sshd")
     ? false
     : "needs rsync and openssh-server (.ci/system-deps installs them)";
-/**
- * The tests log in as a backup user whose shell is /bin/sh: as root, every rsync run would pay for
- * this machine's root .bashrc (pyenv, ~0.2 s of CPU per session), which measures the machine, not cairn.
- */
-const USER = "cairn-rsync-test";
-if (!skip && spawnSync("id", [USER]).status !== 0)
-  execFileSync("useradd", [
-    "--system",
-    "--shell",
-    "/bin/sh",
-    "--home-dir",
-    "/nonexistent",
-    "--no-create-home",
-    "--password",
-    "*",
-    USER,
-  ]);
-/** Gives `dir` to the backup user; `parent` (a private temp folder of the helpers) becomes passable. */
-const owned = (dir: string, parent?: string): string => {
-  execFileSync("chown", ["-R", `${USER}:`, dir]);
-  if (parent) chmodSync(parent, 0o711);
-  return dir;
-};
-const sshd = skip ? undefined : { ...(await startSshd()), user: USER };
-if (sshd) owned(sshd.home, dirname(sshd.home));
-const jail = owned(tempDir("cairn-rrsync-"));
-const restricted = skip
-  ? undefined
-  : { ...(await startSshd(`command="rrsync ${jail}",restrict`)), user: USER };
-// sshd reads authorized_keys as the user.
-if (restricted) owned(restricted.home, dirname(restricted.home));
+if (!skip) ensureBackupUser();
+const sshd = skip ? undefined : forBackupUser(await startSshd());
+const jail = skip ? "" : ownedByBackupUser(tempDir("cairn-rrsync-"));
+const restricted = skip ? undefined : forBackupUser(await startSshd(`command="rrsync ${jail}",restrict`));
 
 const open = (overrides: Record<string, unknown> = {}, server = sshd!): Storage =>
   rsyncStorage.create(
@@ -75,13 +53,7 @@ conformance(
     parallelCleanup: true,
     server: {
       port: sshd!.port,
-      via: (port) => {
-        // The proxy is the same server on another port: known_hosts must say so.
-        const known = join(tempDir(), "known_hosts");
-        const line = readFileSync(sshd!.knownHosts, "utf8");
-        writeFileSync(known, line.replace(`]:${sshd!.port} `, `]:${port} `));
-        return open({ port, known_hosts: known });
-      },
+      via: (port) => open({ port, known_hosts: knownHostsForPort(sshd!, port) }),
     },
   }),
   skip,
@@ -138,7 +110,7 @@ test("rsync: `cairn upload FILE rsync+ssh://user@host:port//path`", { skip }, as
   writeFileSync(join(dir, "dump.bin"), "a dump\n");
   const target = join(sshd!.home, "by-url");
   mkdirSync(target);
-  owned(target);
+  ownedByBackupUser(target);
   const url = `rsync+ssh://${sshd!.user}@127.0.0.1:${sshd!.port}/${target}?private_key_file=${sshd!.clientKey}&known_hosts=${sshd!.knownHosts}`;
   const uploaded = await cairn(["upload", "dump.bin", url], { cwd: dir });
   assert.equal(uploaded.code, 0, uploaded.stderr);
