@@ -4,23 +4,25 @@
  * and no encryption, git's delta compression stores each night's text dump as the difference to
  * the last one — what PolyArchiv's git backup points were for.
  *
- * A local clone is the working copy (kept under `work_dir` between runs). A put writes into it
- * and resolves only once a commit holding the object has been pushed; puts that arrive while a
- * push runs are committed and pushed together (group commit), so a snapshot of many parts does
- * not cost a push each. Reads come from the committed tree (`git cat-file`, `git ls-tree`).
+ * A local bare repository (kept under `work_dir` between runs, holding only the branch's tip) is
+ * the go-between: a put streams into `git hash-object -w --stdin` — no working tree, no temporary
+ * file — and resolves only once a commit holding the object has been pushed. Puts and deletes
+ * that arrive while a push runs are committed and pushed together (group commit), so a snapshot of
+ * many parts does not cost a push each. Reads come from the branch (`git cat-file`, `git ls-tree`).
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream, existsSync, linkSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { join, posix } from "node:path";
-import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
 import { z } from "zod";
-import { spawnOutput } from "../core/exec.ts";
+import { runProgram, spawnOutput } from "../core/exec.ts";
+import { silentLogger } from "../core/logger.ts";
+import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
-import { alreadyExists, checkedKey, tempKeyFor } from "./_shared.ts";
+import { alreadyExists, checkedKey } from "./_shared.ts";
 
 const schema = z.object({
   url: z
@@ -46,6 +48,8 @@ type Options = z.output<typeof schema>;
 interface Change {
   kind: "add" | "remove";
   path: string;
+  /** The blob's id, for an add. */
+  blob?: string;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -65,6 +69,8 @@ export class GitStorage implements Storage {
   private ready: Promise<void> | undefined;
   private readonly queue: Change[] = [];
   private publishing = false;
+  /** Paths being put right now: a second put of one of them fails at once. */
+  private readonly inFlight = new Set<string>();
 
   constructor(options: Options) {
     this.options = options;
@@ -77,7 +83,17 @@ export class GitStorage implements Storage {
 
   // ── git ─────────────────────────────────────────────────────────────────
 
-  private git(args: string[], ctx?: PluginContext, cwd = this.clone): Promise<GitResult> {
+  private gitEnv(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      GIT_DIR: this.clone,
+      GIT_SSH_COMMAND: this.sshCommand(),
+      GIT_TERMINAL_PROMPT: "0",
+      LC_ALL: "C",
+    };
+  }
+
+  private sshCommand(): string {
     const ssh = [
       "ssh",
       "-o",
@@ -91,20 +107,22 @@ export class GitStorage implements Storage {
     ]
       .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`))
       .join(" ");
+    return ssh;
+  }
+
+  private git(
+    args: string[],
+    ctx?: PluginContext,
+    extraEnv: Record<string, string> = {},
+  ): Promise<GitResult> {
     return new Promise((resolve, reject) => {
       execFile(
         "git",
         args,
         {
-          cwd,
           ...(ctx ? { signal: ctx.signal } : {}),
           maxBuffer: 256 * 1024 * 1024,
-          env: {
-            ...process.env,
-            GIT_SSH_COMMAND: ssh,
-            GIT_TERMINAL_PROMPT: "0",
-            LC_ALL: "C",
-          },
+          env: { ...this.gitEnv(), ...extraEnv },
         },
         (error, stdout, stderr) => {
           const code = (error as NodeJS.ErrnoException | null)?.code;
@@ -138,19 +156,27 @@ export class GitStorage implements Storage {
     });
   }
 
-  private async run(action: string, args: string[], ctx?: PluginContext): Promise<string> {
-    const result = await this.git(args, ctx);
-    if (result.code !== 0) throw this.failed(action, result);
-    return result.stdout;
+  private async run(
+    action: string,
+    args: string[],
+    ctx?: PluginContext,
+    extraEnv: Record<string, string> = {},
+  ): Promise<string> {
+    const result = await this.git(args, ctx, extraEnv);
+    if (result.code !== 0) throw this.failed(`${action} (git ${args[0]})`, result);
+    return result.stdout.trim();
   }
 
-  /** The clone, up to date with the remote branch (which may not exist yet). */
+  private get branchRef(): string {
+    return `refs/heads/${this.options.branch}`;
+  }
+
+  /** The local repository, holding the remote branch's tip (the branch may not exist yet). */
   private prepare(ctx: PluginContext): Promise<void> {
     this.ready ??= (async () => {
-      if (!existsSync(join(this.clone, ".git"))) {
+      if (!existsSync(join(this.clone, "HEAD"))) {
         mkdirSync(this.clone, { recursive: true });
-        await this.run("init of the clone of", ["init", "-q", "-b", this.options.branch], ctx);
-        await this.run("setup of", ["remote", "add", "origin", this.options.url], ctx);
+        await this.run("setup of the local repository of", ["init", "-q", "--bare"], ctx);
       }
       const email = this.options.author_email ?? `cairn@${hostname()}`;
       await this.run("setup of", ["config", "user.name", this.options.author_name], ctx);
@@ -158,8 +184,7 @@ export class GitStorage implements Storage {
       // Backups are mostly compressed or encrypted already: zlib's fastest level costs the least
       // CPU, and for plain dumps git's deltas do the real work.
       await this.run("setup of", ["config", "core.compression", "1"], ctx);
-      await this.run("setup of", ["remote", "set-url", "origin", this.options.url], ctx);
-      await this.sync(ctx);
+      await this.fetch(ctx);
     })().catch((error: unknown) => {
       this.ready = undefined;
       throw error;
@@ -167,14 +192,14 @@ export class GitStorage implements Storage {
     return this.ready;
   }
 
-  /** Fetches the branch and makes the clone exactly the remote's (our pushes are all in it). */
-  private async sync(ctx?: PluginContext): Promise<void> {
-    // Only the tip: the clone needs the current tree, not the history (which may hold big objects).
-    const fetched = await this.git(["fetch", "-q", "--depth", "1", "origin", this.options.branch], ctx);
-    if (fetched.code === 0) {
-      await this.run("checkout in", ["checkout", "-q", "-B", this.options.branch, "FETCH_HEAD"], ctx);
-      await this.run("reset of", ["reset", "-q", "--hard", "FETCH_HEAD"], ctx);
-    } else if (!/couldn't find remote ref/i.test(fetched.stderr)) throw this.failed("fetch from", fetched);
+  /** Sets the local branch to the remote's tip (only the tip: history may hold big objects). */
+  private async fetch(ctx?: PluginContext): Promise<void> {
+    const fetched = await this.git(
+      ["fetch", "-q", "--depth", "1", this.options.url, `+${this.branchRef}:${this.branchRef}`],
+      ctx,
+    );
+    if (fetched.code !== 0 && !/couldn't find remote ref/i.test(fetched.stderr))
+      throw this.failed("fetch from", fetched);
   }
 
   private repoPath(key: string): string {
@@ -182,15 +207,16 @@ export class GitStorage implements Storage {
     return this.prefix ? `${this.prefix}/${key}` : key;
   }
 
-  private async hasCommits(): Promise<boolean> {
-    return (await this.git(["rev-parse", "-q", "--verify", "HEAD"])).code === 0;
+  private async tip(): Promise<string | undefined> {
+    const result = await this.git(["rev-parse", "-q", "--verify", `${this.branchRef}^{commit}`]);
+    return result.code === 0 ? result.stdout.trim() : undefined;
   }
 
-  /** `git ls-tree -l -z HEAD …` entries as [type, size, path]; none while the branch has no commit. */
+  /** `git ls-tree -l -z BRANCH …` entries as [type, size, path]; none while the branch has no commit. */
   private async tree(args: string[], ctx: PluginContext): Promise<[string, number, string][]> {
     const result = await this.git(["ls-tree", "-l", "-z", ...args], ctx);
     if (result.code !== 0) {
-      if (!(await this.hasCommits())) return [];
+      if (!(await this.tip())) return [];
       throw this.failed("listing of", result);
     }
     return result.stdout
@@ -205,9 +231,9 @@ export class GitStorage implements Storage {
 
   // ── publishing: commit + push, in groups ────────────────────────────────
 
-  private publish(kind: Change["kind"], path: string): Promise<void> {
+  private publish(change: Omit<Change, "resolve" | "reject">): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind, path, resolve, reject });
+      this.queue.push({ ...change, resolve, reject });
       if (!this.publishing) void this.drain();
     });
   }
@@ -220,40 +246,65 @@ export class GitStorage implements Storage {
         await this.commitAndPush(batch);
         for (const change of batch) change.resolve();
       } catch (error) {
-        // What was not pushed must not stay in the clone either.
-        await this.sync().catch(() => {});
-        for (const change of batch)
-          if (change.kind === "add") rmSync(join(this.clone, change.path), { force: true });
         for (const change of batch) change.reject(error);
       }
     }
     this.publishing = false;
   }
 
+  /** Commits the batch on top of the branch's tip (with a private index) and pushes it. */
   private async commitAndPush(batch: Change[]): Promise<void> {
-    const added = batch.filter((c) => c.kind === "add").map((c) => c.path);
-    const removed = batch.filter((c) => c.kind === "remove").map((c) => c.path);
-    if (added.length) await this.run("staging in", ["add", "-f", "--", ...added]);
-    if (removed.length)
-      await this.run("staging in", ["rm", "-q", "--cached", "--ignore-unmatch", "--", ...removed]);
-    for (const path of removed) rmSync(join(this.clone, path), { force: true });
-    if ((await this.git(["diff", "--cached", "--quiet"])).code === 0 && (await this.hasCommits())) return;
-    const message = `cairn: ${added.length ? `add ${added.length}` : ""}${added.length && removed.length ? ", " : ""}${removed.length ? `remove ${removed.length}` : ""}`;
-    await this.run("commit in", ["commit", "-q", "--no-verify", "-m", message || "cairn"]);
     for (let attempt = 1; ; attempt++) {
-      const pushed = await this.git(["push", "-q", "origin", `HEAD:refs/heads/${this.options.branch}`]);
-      if (pushed.code === 0) return;
-      // Another host pushed first: replay ours on top of theirs and try again.
+      const parent = await this.tip();
+      const index = {
+        GIT_INDEX_FILE: join(this.clone, "cairn-index"),
+        GIT_WORK_TREE: join(this.clone, "no-work-tree"),
+      };
+      rmSync(index.GIT_INDEX_FILE, { force: true });
+      if (parent) await this.run("commit in", ["read-tree", parent], undefined, index);
+      for (const change of batch)
+        if (
+          change.kind === "add" &&
+          parent &&
+          (await this.git(["cat-file", "-e", `${parent}:${change.path}`])).code === 0
+        )
+          throw alreadyExists(`${this.location}/${change.path}`);
+      // One update-index for the batch; mode 0 removes an entry (no work tree needed, unlike --force-remove).
+      const entries = batch.map((change) =>
+        change.kind === "add"
+          ? `100644 blob ${change.blob}\t${change.path}\0`
+          : `0 ${"0".repeat(40)}\t${change.path}\0`,
+      );
+      await runProgram("git", ["update-index", "-z", "--index-info"], {
+        stdin: Readable.from([entries.join("")]),
+        env: { ...this.gitEnv(), ...index },
+        signal: new AbortController().signal,
+        logger: silentLogger,
+      }).catch((error: unknown) => {
+        throw new StorageError(`commit in ${this.location} failed: ${(error as Error).message}`);
+      });
+      const tree = await this.run("commit in", ["write-tree"], undefined, index);
+      const adds = batch.filter((c) => c.kind === "add").length;
+      const removes = batch.length - adds;
+      const message = [adds ? `add ${adds}` : "", removes ? `remove ${removes}` : ""]
+        .filter(Boolean)
+        .join(", ");
+      const commit = await this.run("commit in", [
+        "commit-tree",
+        tree,
+        ...(parent ? ["-p", parent] : []),
+        "-m",
+        `cairn: ${message}`,
+      ]);
+      const pushed = await this.git(["push", "-q", this.options.url, `${commit}:${this.branchRef}`]);
+      if (pushed.code === 0) {
+        await this.run("commit in", ["update-ref", this.branchRef, commit]);
+        return;
+      }
+      // Another host pushed first: build the same change on top of theirs and try again.
       if (attempt >= 3 || !/rejected|non-fast-forward|fetch first/i.test(pushed.stderr))
         throw this.failed("push to", pushed);
-      await this.run("fetch from", ["fetch", "-q", "--depth", "1", "origin", this.options.branch]);
-      const rebased = await this.git(["rebase", "-q", "FETCH_HEAD"]);
-      if (rebased.code !== 0) {
-        await this.git(["rebase", "--abort"]);
-        throw new StorageError(`${this.location}: another writer changed the same objects`, {
-          hint: "two hosts wrote the same snapshot name; run again",
-        });
-      }
+      await this.fetch();
     }
   }
 
@@ -262,27 +313,29 @@ export class GitStorage implements Storage {
   async put(key: string, body: Readable, ctx: PluginContext): Promise<ObjectInfo> {
     const path = this.repoPath(key);
     const where = `${this.location}/${key}`;
+    if (this.inFlight.has(path)) {
+      body.destroy();
+      throw alreadyExists(where);
+    }
+    this.inFlight.add(path);
     try {
       await this.prepare(ctx);
       if (await this.stat(key, ctx)) throw alreadyExists(where);
-      const file = join(this.clone, path);
-      const temp = join(this.clone, tempKeyFor(path));
-      mkdirSync(posix.dirname(file), { recursive: true });
-      const out = createWriteStream(temp);
-      try {
-        await pipeline(body, out);
-        linkSync(temp, file); // fails if the name is taken, even by a put still in flight
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "EEXIST") throw alreadyExists(where);
-        throw error;
-      } finally {
-        rmSync(temp, { force: true });
-      }
-      await this.publish("add", path);
-      return { key, size: out.bytesWritten };
+      const counted = through(body, new ByteCounter());
+      const { stdout } = await runProgram("git", ["hash-object", "-w", "--stdin"], {
+        stdin: counted,
+        captureStdout: true,
+        env: this.gitEnv(),
+        signal: ctx.signal,
+        logger: ctx.logger,
+      });
+      await this.publish({ kind: "add", path, blob: stdout.trim() });
+      return { key, size: counted.bytes };
     } catch (error) {
       body.destroy();
       throw this.failure("upload to", key, error);
+    } finally {
+      this.inFlight.delete(path);
     }
   }
 
@@ -296,13 +349,17 @@ export class GitStorage implements Storage {
   async get(key: string, ctx: PluginContext): Promise<Readable> {
     await this.prepare(ctx);
     if (!(await this.stat(key, ctx))) throw new NotFoundError(`${this.location}/${key} does not exist`);
-    return spawnOutput("git", ["-C", this.clone, "cat-file", "blob", `HEAD:${this.repoPath(key)}`], ctx);
+    return spawnOutput("git", ["cat-file", "blob", `${this.branchRef}:${this.repoPath(key)}`], {
+      env: this.gitEnv(),
+      signal: ctx.signal,
+      logger: ctx.logger,
+    });
   }
 
   async stat(key: string, ctx: PluginContext): Promise<ObjectInfo | undefined> {
     await this.prepare(ctx);
     const path = this.repoPath(key);
-    const found = (await this.tree(["HEAD", "--", path], ctx)).find(
+    const found = (await this.tree([this.branchRef, "--", path], ctx)).find(
       ([type, , name]) => type === "blob" && name === path,
     );
     return found ? { key, size: found[1] } : undefined;
@@ -312,7 +369,10 @@ export class GitStorage implements Storage {
     await this.prepare(ctx);
     const full = this.repoPath(prefix);
     const folder = full.includes("/") ? full.slice(0, full.lastIndexOf("/") + 1) : "";
-    for (const [type, size, name] of await this.tree(["-r", "HEAD", ...(folder ? ["--", folder] : [])], ctx))
+    for (const [type, size, name] of await this.tree(
+      ["-r", this.branchRef, ...(folder ? ["--", folder] : [])],
+      ctx,
+    ))
       if (type === "blob" && name.startsWith(full))
         yield { key: this.prefix ? name.slice(this.prefix.length + 1) : name, size };
   }
@@ -321,7 +381,7 @@ export class GitStorage implements Storage {
     try {
       await this.prepare(ctx);
       if (!(await this.stat(key, ctx))) return;
-      await this.publish("remove", this.repoPath(key));
+      await this.publish({ kind: "remove", path: this.repoPath(key) });
     } catch (error) {
       throw this.failure("delete of", key, error);
     }
