@@ -50,6 +50,15 @@ export { backupToStream, type StreamBackupOptions, type StreamBackupResult } fro
 export { type UploadOptions, upload } from "./core/upload.ts";
 export * from "./errors.ts";
 export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
+export {
+  type Decision,
+  planRetention,
+  type RetentionPlan,
+  type RetentionPolicy,
+  type SnapshotFacts,
+} from "./retention/policy.ts";
+export { type DestinationPrune, type PruneOptions, type PruneResult, prune } from "./retention/prune.ts";
+export { type RetentionSettings, retentionSchema } from "./retention/schema.ts";
 export * from "./types.ts";
 export { VERSION } from "./version.ts";
 export {

@@ -9,6 +9,7 @@ import { register as registerConfig } from "./commands/config.ts";
 import { register as registerJobs } from "./commands/jobs.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerList } from "./commands/list.ts";
+import { register as registerPrune } from "./commands/prune.ts";
 import { register as registerRestore } from "./commands/restore.ts";
 import { register as registerShow } from "./commands/show.ts";
 import { register as registerUpload } from "./commands/upload.ts";
@@ -46,6 +47,7 @@ export function buildProgram(cli: CliContext): Command {
   registerShow(program, cli);
   registerRestore(program, cli);
   registerVerify(program, cli);
+  registerPrune(program, cli);
   registerConfig(program, cli);
   registerCatalog(program, cli);
   registerJobs(program, cli);

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import type { Registry } from "../registry.ts";
+import { type RetentionSettings, retentionSchema } from "../retention/schema.ts";
 import type { TransformDefinition } from "../types.ts";
 import { parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
@@ -30,6 +31,7 @@ export interface JobConfig {
   split?: number;
   destinations: Record<string, PluginOptions>;
   tags: string[];
+  retention?: RetentionSettings;
 }
 
 export interface RootConfig {
@@ -108,11 +110,15 @@ export const destinationCommon = {
     .describe(
       "bytes per second for this destination's uploads and downloads together, e.g. 20MiB; none by default",
     ),
+  retention: retentionSchema
+    .optional()
+    .describe("which snapshots to keep on this destination; replaces the job's retention"),
 };
 
 /** The common options once parsed, split off from the destination's own. */
 export interface DestinationCommon {
   template: string;
+  retention?: RetentionSettings;
   retries: number;
   timeout: number;
   concurrency: number;
@@ -194,6 +200,9 @@ export function buildRootSchema(registry: Registry) {
         )
         .refine((d) => Object.keys(d).length > 0, { message: "a job needs at least one destination" }),
       tags: z.array(z.string()).default([]),
+      retention: retentionSchema
+        .optional()
+        .describe("which snapshots to keep, on every destination that has no retention of its own"),
     })
     .strict();
   return z

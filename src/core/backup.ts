@@ -3,7 +3,9 @@ import { type Duplex, PassThrough, Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Catalog } from "../catalog/catalog.ts";
 import type { Config } from "../config/load.ts";
+import { splitDestinationOptions } from "../config/schema.ts";
 import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
+import { type DestinationPrune, prune } from "../retention/prune.ts";
 import {
   type Artifact,
   type ArtifactRecord,
@@ -70,6 +72,8 @@ export interface JobResult {
   /** Where the snapshot was stored: destination name → snapshot folder key. */
   destinations: Record<string, string>;
   error?: { code: string; message: string; hint?: string; stderr?: string };
+  /** Destinations pruned after the backup (`retention.prune: after_backup`). */
+  pruned?: DestinationPrune[];
 }
 
 export interface BackupReport {
@@ -91,11 +95,61 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     options.catalog === false || options.dryRun ? undefined : await Catalog.open(options.config.stateDir);
   try {
     const jobs: JobResult[] = [];
-    for (const name of names) jobs.push(await backupJob(name, options, catalog));
+    for (const name of names) {
+      const done = await backupJob(name, options, catalog);
+      if (done.ok && !options.dryRun) {
+        const pruned = await pruneAfterBackup(name, options);
+        if (pruned.length) done.pruned = pruned;
+      }
+      jobs.push(done);
+    }
     return { ok: jobs.every((j) => j.ok), jobs };
   } finally {
     catalog?.close();
   }
+}
+
+/**
+ * Prunes the job's destinations whose retention says `prune: after_backup`. A pruning problem is
+ * reported with the job, never turned into a failed backup: the snapshot is stored either way.
+ */
+async function pruneAfterBackup(job: string, options: BackupOptions): Promise<DestinationPrune[]> {
+  const settings = jobConfig(options.config, job);
+  const names = Object.entries(settings.destinations)
+    .filter(
+      ([, d]) =>
+        (splitDestinationOptions(d).common.retention ?? settings.retention)?.prune === "after_backup",
+    )
+    .map(([name]) => name);
+  const reports: DestinationPrune[] = [];
+  for (const destination of names) {
+    try {
+      const result = await prune({
+        config: options.config,
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        job,
+        destination,
+      });
+      reports.push(...result.destinations);
+    } catch (error) {
+      reports.push({
+        job,
+        destination,
+        skipped: `pruning failed: ${(error as Error).message}`,
+        keep: [],
+        remove: [],
+        leftovers: [],
+        errors: [],
+      });
+    }
+  }
+  for (const report of reports)
+    if (report.skipped || report.errors.length)
+      options.logger?.error(
+        `pruning ${job} on ${report.destination} after the backup: ${report.skipped ?? report.errors.map((e) => `${e.id}: ${e.error}`).join("; ")}`,
+      );
+  return reports;
 }
 
 export function transformsOf(config: Config, job: string): Transform[] {

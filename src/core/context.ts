@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Config } from "../config/load.ts";
 import { type DestinationCommon, type PluginOptions, splitDestinationOptions } from "../config/schema.ts";
 import { ConfigError, UsageError } from "../errors.ts";
+import type { RetentionSettings } from "../retention/schema.ts";
 import type { Logger, PluginContext, Source, Storage } from "../types.ts";
 import { type WrapperOptions, wrapStorage } from "../wrappers/index.ts";
 import { silentLogger } from "./logger.ts";
@@ -48,6 +49,8 @@ export interface Destination {
   name: string;
   storage: Storage;
   template: string;
+  /** The destination's own retention, else the job's; none means keep everything. */
+  retention?: RetentionSettings;
 }
 
 export async function openDestinations(
@@ -70,9 +73,11 @@ export async function openDestinations(
         throw new ConfigError([{ path: `jobs.${job}.destinations.${name}.type`, message: "unknown type" }]);
       const { common, own } = splitDestinationOptions(options);
       const storage = await definition.create(own, { name, baseDir: config.baseDir });
+      const retention = common.retention ?? jobConfig(config, job).retention;
       return {
         name,
         template: common.template,
+        ...(retention ? { retention } : {}),
         storage: wrapStorage(storage, wrapperOptions(common, dryRun)),
       };
     }),

@@ -50,8 +50,19 @@ function printReport(report: BackupReport, json: boolean | undefined, dryRun = f
         ? `${job.job}@${job.snapshot}: ${dryRun ? "dry run ok (nothing stored)" : "ok"}, ${formatSize(job.rawBytes)} read, ${formatSize(job.storedBytes)} stored in ${(job.durationMs / 1000).toFixed(1)} s`
         : `${job.job}: FAILED: ${job.error?.message}`;
       process.stdout.write(`${line}\n`);
+      for (const pruned of job.pruned ?? [])
+        process.stdout.write(
+          pruned.skipped || pruned.errors.length
+            ? `  pruning ${pruned.destination} FAILED: ${pruned.skipped ?? pruned.errors.map((e) => `${e.id}: ${e.error}`).join("; ")}\n`
+            : `  pruned ${pruned.destination}: kept ${pruned.keep.length}, removed ${pruned.remove.length}${pruned.leftovers.length ? ` and ${pruned.leftovers.length} leftover(s)` : ""}\n`,
+        );
     }
-  process.exitCode = report.ok ? 0 : 1;
+  const pruneFailed = report.jobs.some((j) =>
+    (j.pruned ?? []).some(
+      (p) => p.errors.length > 0 || (p.skipped !== undefined && !p.skipped.startsWith("no retention")),
+    ),
+  );
+  process.exitCode = report.ok && !pruneFailed ? 0 : 1;
 }
 
 export function register(program: Command, cli: CliContext): void {

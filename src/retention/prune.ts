@@ -1,0 +1,168 @@
+/**
+ * Pruning: for each destination of a job that has a retention policy, read the snapshots from the
+ * destination itself, plan with `planRetention`, and remove what the plan removes — each
+ * snapshot's manifest first, so a half-removed snapshot never looks good. Nothing is removed from a
+ * destination whose listing failed or that holds a manifest cairn cannot read. Folders of runs that
+ * died before writing their manifest are removed once older than `leftovers_grace`.
+ */
+import {
+  closeDestinations,
+  type Destination,
+  openDestinations,
+  type RunOptions,
+  withContext,
+} from "../core/context.ts";
+import { listingPrefix, listSnapshots, SNAPSHOT_ID_PATTERN, snapshotTime } from "../core/snapshot.ts";
+import { MANIFEST_NAME, type PluginContext } from "../types.ts";
+import { type Decision, planRetention } from "./policy.ts";
+import { policyOf } from "./schema.ts";
+
+export interface PruneOptions extends RunOptions {
+  /** One job, or every configured job. */
+  job?: string;
+  /** Only this destination of the job. */
+  destination?: string;
+  /** Plan and report, remove nothing. */
+  dryRun?: boolean;
+  /** "now" for max_age and leftovers (tests). */
+  now?: Date;
+}
+
+export interface DestinationPrune {
+  job: string;
+  destination: string;
+  /** Why nothing was pruned here, when nothing was. */
+  skipped?: string;
+  keep: Decision[];
+  remove: Decision[];
+  /** Snapshot folders without a manifest, older than the grace period. */
+  leftovers: string[];
+  /** Removals that failed (the rest went on). */
+  errors: { id: string; error: string }[];
+}
+
+export interface PruneResult {
+  dryRun: boolean;
+  destinations: DestinationPrune[];
+}
+
+export async function prune(options: PruneOptions): Promise<PruneResult> {
+  const jobs = options.job ? [options.job] : Object.keys(options.config.jobs);
+  const now = options.now ?? new Date();
+  const dryRun = options.dryRun ?? false;
+  return withContext(options, async (ctx) => {
+    const destinations: DestinationPrune[] = [];
+    for (const job of jobs) {
+      const opened = await openDestinations(options.config, job, options.destination);
+      try {
+        for (const destination of opened)
+          destinations.push(await pruneOne(job, destination, now, dryRun, ctx));
+      } finally {
+        await closeDestinations(opened);
+      }
+    }
+    return { dryRun, destinations };
+  });
+}
+
+async function pruneOne(
+  job: string,
+  destination: Destination,
+  now: Date,
+  dryRun: boolean,
+  ctx: PluginContext,
+): Promise<DestinationPrune> {
+  const report: DestinationPrune = {
+    job,
+    destination: destination.name,
+    keep: [],
+    remove: [],
+    leftovers: [],
+    errors: [],
+  };
+  const settings = destination.retention;
+  if (!settings) return { ...report, skipped: "no retention policy: every snapshot is kept" };
+  const { storage } = destination;
+  let found: Awaited<ReturnType<typeof listSnapshots>>;
+  try {
+    found = await listSnapshots(storage, destination.name, destination.template, job, ctx);
+  } catch (error) {
+    return { ...report, skipped: `the listing failed, so nothing was removed: ${(error as Error).message}` };
+  }
+  if (found.unreadable.length > 0)
+    return {
+      ...report,
+      skipped: `${found.unreadable.length} manifest(s) could not be read (${found.unreadable[0]?.key}: ${found.unreadable[0]?.error}); nothing was removed — check them with cairn verify`,
+    };
+  const plan = planRetention(
+    found.snapshots.map((s) => ({
+      id: s.id,
+      time: new Date(s.manifest.startedAt),
+      good: (s.manifest.status ?? "complete") === "complete",
+    })),
+    policyOf(settings),
+    now,
+  );
+  report.keep = plan.keep;
+  report.remove = plan.remove;
+
+  // Folders of this job that hold objects but no manifest: runs that died, or one running now.
+  // Only where the job's folder is its own: a template like `backups/%Y` mixes jobs, and a folder
+  // without a manifest cannot say whose it is.
+  const fixed = destination.template.slice(0, destination.template.search(/\{hostname\}|%|$/));
+  const folders = new Map<string, boolean>();
+  try {
+    for await (const object of fixed.includes("{job}")
+      ? storage.list(listingPrefix(destination.template, job), ctx)
+      : []) {
+      const folder = object.key.slice(0, object.key.lastIndexOf("/"));
+      const id = folder.slice(folder.lastIndexOf("/") + 1);
+      if (!SNAPSHOT_ID_PATTERN.test(id)) continue;
+      folders.set(folder, (folders.get(folder) ?? false) || object.key.endsWith(`/${MANIFEST_NAME}`));
+    }
+  } catch (error) {
+    return { ...report, skipped: `the listing failed, so nothing was removed: ${(error as Error).message}` };
+  }
+  for (const [folder, hasManifest] of folders) {
+    const id = folder.slice(folder.lastIndexOf("/") + 1);
+    if (!hasManifest && now.getTime() - snapshotTime(id).getTime() > settings.leftovers_grace)
+      report.leftovers.push(folder);
+  }
+  if (dryRun) return report;
+
+  const folderOf = new Map(found.snapshots.map((s) => [s.id, s.folder]));
+  for (const decision of plan.remove) {
+    const folder = folderOf.get(decision.id) as string;
+    try {
+      // The manifest goes first: from then on the snapshot is not good, whatever remains.
+      await storage.delete(`${folder}/${MANIFEST_NAME}`, ctx);
+      await removeFolder(destination, folder, ctx);
+      ctx.logger.info("removed snapshot", {
+        job,
+        destination: destination.name,
+        id: decision.id,
+        why: decision.reasons.join("; "),
+      });
+    } catch (error) {
+      report.errors.push({ id: decision.id, error: (error as Error).message });
+    }
+  }
+  for (const folder of report.leftovers)
+    try {
+      await removeFolder(destination, folder, ctx);
+      ctx.logger.info("removed the leftovers of a run that died", {
+        job,
+        destination: destination.name,
+        folder,
+      });
+    } catch (error) {
+      report.errors.push({ id: folder, error: (error as Error).message });
+    }
+  return report;
+}
+
+async function removeFolder(destination: Destination, folder: string, ctx: PluginContext): Promise<void> {
+  const keys: string[] = [];
+  for await (const object of destination.storage.list(`${folder}/`, ctx)) keys.push(object.key);
+  for (const key of keys) await destination.storage.delete(key, ctx);
+}
