@@ -12,6 +12,7 @@ export type ErrorCode =
   | "DECRYPT"
   | "RESTORE"
   | "ABORTED"
+  | "LOCKED"
   | "INTERNAL";
 
 export interface CairnErrorOptions {
@@ -83,6 +84,13 @@ export class SourceError extends CairnError {
 export class StorageError extends CairnError {
   constructor(message: string, options: CairnErrorOptions = {}) {
     super("STORAGE", message, options);
+  }
+}
+
+/** Another run holds the job (on this host, or on a destination several hosts share). */
+export class LockError extends CairnError {
+  constructor(message: string, options: CairnErrorOptions = {}) {
+    super("LOCKED", message, options);
   }
 }
 

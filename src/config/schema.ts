@@ -32,6 +32,8 @@ export interface JobConfig {
   destinations: Record<string, PluginOptions>;
   tags: string[];
   retention?: RetentionSettings;
+  /** Milliseconds after which another host may take over this job's lock on a destination. */
+  lock_expires: number;
 }
 
 export interface RootConfig {
@@ -203,6 +205,20 @@ export function buildRootSchema(registry: Registry) {
       retention: retentionSchema
         .optional()
         .describe("which snapshots to keep, on every destination that has no retention of its own"),
+      lock_expires: z
+        .union([z.string(), z.number()])
+        .prefault("24h")
+        .transform((value, ctx) => {
+          const ms = parseDuration(value);
+          if (ms === undefined || ms === 0) {
+            ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(value)} (e.g. 24h)` });
+            return z.NEVER;
+          }
+          return ms;
+        })
+        .describe(
+          "a lock this job left on a destination (a host that died) may be taken over after this long; longer than the job's longest run",
+        ),
     })
     .strict();
   return z

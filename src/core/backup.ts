@@ -5,6 +5,7 @@ import { Catalog } from "../catalog/catalog.ts";
 import type { Config } from "../config/load.ts";
 import { splitDestinationOptions } from "../config/schema.ts";
 import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
+import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { type DestinationPrune, prune } from "../retention/prune.ts";
 import {
   type Artifact,
@@ -204,9 +205,13 @@ async function backupJob(
     options,
     async (ctx) => {
       ctx.logger.info("backup started");
+      const locks: Lock[] = [];
       try {
         const transforms = transformsOf(config, job);
+        if (!options.dryRun) locks.push(lockLocally(config.stateDir, job, "backup"));
         destinations = await openDestinations(config, job, undefined, { dryRun: options.dryRun ?? false });
+        if (!options.dryRun)
+          locks.push(await lockDestinations(destinations, job, "backup", settings.lock_expires, ctx));
         for (const d of destinations) folders[d.name] = snapshotFolder(d.template, job, id, started);
         const failures: { source: string; error: unknown }[] = [];
         for (const [sourceName, sourceOptions] of Object.entries(settings.sources)) {
@@ -345,6 +350,7 @@ async function backupJob(
         );
         return failed;
       } finally {
+        for (const lock of locks.reverse()) await lock.release().catch(() => {});
         await closeDestinations(destinations);
       }
     },

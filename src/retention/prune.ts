@@ -5,6 +5,7 @@
  * destination whose listing failed or that holds a manifest cairn cannot read. Folders of runs that
  * died before writing their manifest are removed once older than `leftovers_grace`.
  */
+
 import {
   closeDestinations,
   type Destination,
@@ -13,6 +14,7 @@ import {
   withContext,
 } from "../core/context.ts";
 import { listingPrefix, listSnapshots, SNAPSHOT_ID_PATTERN, snapshotTime } from "../core/snapshot.ts";
+import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
 import { type Decision, planRetention } from "./policy.ts";
 import { policyOf } from "./schema.ts";
@@ -54,10 +56,17 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     const destinations: DestinationPrune[] = [];
     for (const job of jobs) {
       const opened = await openDestinations(options.config, job, options.destination);
+      const locks: Lock[] = [];
       try {
+        if (!dryRun) {
+          locks.push(lockLocally(options.config.stateDir, job, "prune"));
+          const lockExpires = options.config.jobs[job]?.lock_expires ?? 86_400_000;
+          locks.push(await lockDestinations(opened, job, "prune", lockExpires, ctx));
+        }
         for (const destination of opened)
           destinations.push(await pruneOne(job, destination, now, dryRun, ctx));
       } finally {
+        for (const lock of locks.reverse()) await lock.release().catch(() => {});
         await closeDestinations(opened);
       }
     }

@@ -1,0 +1,82 @@
+/** A job never runs twice at once: the local lock (stale ones taken over) and the lock object on a destination. */
+import assert from "node:assert/strict";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { cairn, tempDir } from "../helpers/env.ts";
+import { workspace } from "../helpers/jobs.ts";
+
+function setUp(seconds: number) {
+  const ws = workspace(tempDir());
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `jobs:
+  app:
+    sources:
+      slow: { type: command, command: [sh, -c, "sleep ${seconds}; echo data"] }
+    compression: none
+    destinations:
+      here: { type: local, path: ./backups }
+`,
+  );
+  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
+  return { ws, cli, state: ws.env.CAIRN_STATE_DIR as string };
+}
+
+test("locks: a second run of a running job fails at once, naming who holds it; the first one finishes", async () => {
+  const { cli } = setUp(3);
+  const first = cli(["backup"]);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const second = await cli(["backup"]);
+  assert.equal(second.code, 1);
+  assert.match(second.stdout + second.stderr, /job app is already running: backup by pid \d+ on /);
+  assert.equal((await first).code, 0);
+  // Both locks are gone afterwards: the next run works.
+  assert.equal((await cli(["backup"])).code, 0);
+});
+
+test("locks: a local lock left by a process that died is taken over", async () => {
+  const { cli, state } = setUp(0);
+  mkdirSync(join(state, "locks"), { recursive: true });
+  writeFileSync(
+    join(state, "locks/app.lock"),
+    JSON.stringify({
+      host: hostname(),
+      pid: 2 ** 22 + 12345,
+      operation: "backup",
+      since: "2026-01-01T00:00:00Z",
+    }),
+  );
+  const run = await cli(["backup"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(readdirSync(join(state, "locks")), []);
+});
+
+test("locks: a lock object another host holds on the destination stops the run until it expires", async () => {
+  const { ws, cli } = setUp(0);
+  const lock = join(ws.dir, "backups/app/.cairn-lock-app");
+  mkdirSync(join(ws.dir, "backups/app"), { recursive: true });
+  const holder = (expires: Date) =>
+    JSON.stringify({
+      host: "db2.example.net",
+      pid: 4242,
+      operation: "backup",
+      since: "2026-11-25T01:00:00Z",
+      expires: expires.toISOString(),
+    });
+  writeFileSync(lock, holder(new Date(Date.now() + 3_600_000)));
+  const blocked = await cli(["backup"]);
+  assert.equal(blocked.code, 1);
+  assert.match(
+    blocked.stdout + blocked.stderr,
+    /locked on destination here: backup by pid 4242 on db2\.example\.net/,
+  );
+  assert.equal(readdirSync(join(ws.dir, "backups/app")).length, 1, "nothing stored, the lock left as it was");
+  writeFileSync(lock, holder(new Date(Date.now() - 60_000)));
+  const taken = await cli(["backup"]);
+  assert.equal(taken.code, 0, taken.stderr);
+  const left = readdirSync(join(ws.dir, "backups/app"));
+  assert.equal(left.length, 1, `one snapshot and no lock: ${left}`);
+  assert.ok(!left.includes(".cairn-lock-app"));
+});
