@@ -9,7 +9,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { SnapshotRef } from "../core/snapshot.ts";
 
 /** `partial`: some sources failed, the others were stored as a snapshot marked partial. */
-export type RunStatus = "running" | "success" | "partial" | "failed" | "interrupted";
+export type RunStatus = "running" | "success" | "partial" | "failed" | "interrupted" | "skipped";
 
 export interface RunRow {
   id: number;
@@ -122,7 +122,7 @@ export class Catalog {
   finishRun(
     runId: number,
     outcome: {
-      status: "success" | "partial" | "failed";
+      status: "success" | "partial" | "failed" | "skipped";
       error?: string;
       rawBytes?: number;
       storedBytes?: number;

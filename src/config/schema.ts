@@ -5,6 +5,7 @@
 import { z } from "zod";
 import type { Registry } from "../registry.ts";
 import { type RetentionSettings, retentionSchema } from "../retention/schema.ts";
+import { frequencySchema } from "../schedule/frequency.ts";
 import type { TransformDefinition } from "../types.ts";
 import { parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
@@ -34,6 +35,7 @@ export interface JobConfig {
   retention?: RetentionSettings;
   /** Milliseconds after which another host may take over this job's lock on a destination. */
   lock_expires: number;
+  frequency?: string;
 }
 
 export interface RootConfig {
@@ -115,12 +117,18 @@ export const destinationCommon = {
   retention: retentionSchema
     .optional()
     .describe("which snapshots to keep on this destination; replaces the job's retention"),
+  frequency: frequencySchema
+    .optional()
+    .describe(
+      "store on this destination only when due: hourly, daily, weekly, monthly:DAY or a duration; replaces the job's",
+    ),
 };
 
 /** The common options once parsed, split off from the destination's own. */
 export interface DestinationCommon {
   template: string;
   retention?: RetentionSettings;
+  frequency?: string;
   retries: number;
   timeout: number;
   concurrency: number;
@@ -205,6 +213,11 @@ export function buildRootSchema(registry: Registry) {
       retention: retentionSchema
         .optional()
         .describe("which snapshots to keep, on every destination that has no retention of its own"),
+      frequency: frequencySchema
+        .optional()
+        .describe(
+          "run only when due: hourly, daily, weekly, monthly:DAY (from that day of the month) or a duration such as 6h; cairn backup --force ignores it",
+        ),
       lock_expires: z
         .union([z.string(), z.number()])
         .prefault("24h")

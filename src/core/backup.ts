@@ -7,6 +7,7 @@ import { splitDestinationOptions } from "../config/schema.ts";
 import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
 import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { type DestinationPrune, prune } from "../retention/prune.ts";
+import { dueDestinations } from "../schedule/due.ts";
 import {
   type Artifact,
   type ArtifactRecord,
@@ -50,6 +51,8 @@ export interface BackupOptions extends RunOptions {
   catalog?: boolean;
   /** Run the sources and transforms, store nothing, record nothing. */
   dryRun?: boolean;
+  /** Run even where the frequency says the job (or a destination) is not due. */
+  force?: boolean;
 }
 
 export interface ArtifactSummary {
@@ -75,6 +78,10 @@ export interface JobResult {
   error?: { code: string; message: string; hint?: string; stderr?: string };
   /** Destinations pruned after the backup (`retention.prune: after_backup`). */
   pruned?: DestinationPrune[];
+  /** Set when the job did not run because no destination was due: why. */
+  skipped?: string;
+  /** Destinations left out of this run because they were not due, with why. */
+  notDue?: Record<string, string>;
 }
 
 export interface BackupReport {
@@ -98,7 +105,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     const jobs: JobResult[] = [];
     for (const name of names) {
       const done = await backupJob(name, options, catalog);
-      if (done.ok && !options.dryRun) {
+      if (done.ok && !done.skipped && !options.dryRun) {
         const pruned = await pruneAfterBackup(name, options);
         if (pruned.length) done.pruned = pruned;
       }
@@ -175,6 +182,9 @@ async function backupJob(
   /** Destinations that received the whole snapshot, manifest included. */
   const complete = new Set<string>();
   let destinations: Destination[] = [];
+  /** Destinations not due this run: opened (and locked), then closed, never written. */
+  let idle: Destination[] = [];
+  const notDue: Record<string, string> = {};
   const redact = createRedactor(config.secrets);
   const result = (error?: unknown): JobResult => {
     const finished = new Date();
@@ -198,6 +208,7 @@ async function backupJob(
       })),
       destinations: Object.fromEntries(Object.entries(folders).filter(([name]) => complete.has(name))),
       ...(error === undefined ? {} : { error: errorSummary(error, redact) }),
+      ...(Object.keys(notDue).length ? { notDue: { ...notDue } } : {}),
     };
   };
 
@@ -212,6 +223,23 @@ async function backupJob(
         destinations = await openDestinations(config, job, undefined, { dryRun: options.dryRun ?? false });
         if (!options.dryRun)
           locks.push(await lockDestinations(destinations, job, "backup", settings.lock_expires, ctx));
+        if (!options.force && destinations.some((d) => d.frequency)) {
+          const checks = await dueDestinations(destinations, job, started, ctx);
+          for (const check of checks.filter((c) => !c.due)) notDue[check.destination] = check.reason;
+          if (checks.every((c) => !c.due)) {
+            const why = checks.map((c) => `${c.destination}: ${c.reason}`).join("; ");
+            ctx.logger.info(`not due, skipped (--force runs it): ${why}`);
+            if (runId !== undefined) catalog?.finishRun(runId, { status: "skipped", error: why });
+            return { ...result(), skipped: why };
+          }
+          idle = destinations.filter((d) => notDue[d.name] !== undefined);
+          destinations = destinations.filter((d) => notDue[d.name] === undefined);
+          for (const d of idle)
+            ctx.logger.info("destination not due, left out of this run", {
+              destination: d.name,
+              why: notDue[d.name],
+            });
+        }
         for (const d of destinations) folders[d.name] = snapshotFolder(d.template, job, id, started);
         const failures: { source: string; error: unknown }[] = [];
         for (const [sourceName, sourceOptions] of Object.entries(settings.sources)) {
@@ -351,7 +379,7 @@ async function backupJob(
         return failed;
       } finally {
         for (const lock of locks.reverse()) await lock.release().catch(() => {});
-        await closeDestinations(destinations);
+        await closeDestinations([...destinations, ...idle]);
       }
     },
     { job, snapshot: id },

@@ -51,6 +51,8 @@ export interface Destination {
   template: string;
   /** The destination's own retention, else the job's; none means keep everything. */
   retention?: RetentionSettings;
+  /** The destination's own frequency, else the job's; none means every run. */
+  frequency?: string;
 }
 
 export async function openDestinations(
@@ -74,10 +76,12 @@ export async function openDestinations(
       const { common, own } = splitDestinationOptions(options);
       const storage = await definition.create(own, { name, baseDir: config.baseDir });
       const retention = common.retention ?? jobConfig(config, job).retention;
+      const frequency = common.frequency ?? jobConfig(config, job).frequency;
       return {
         name,
         template: common.template,
         ...(retention ? { retention } : {}),
+        ...(frequency ? { frequency } : {}),
         storage: wrapStorage(storage, wrapperOptions(common, dryRun)),
       };
     }),

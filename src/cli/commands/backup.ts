@@ -46,6 +46,10 @@ function printReport(report: BackupReport, json: boolean | undefined, dryRun = f
   if (json) printJson({ ...report, ...(dryRun ? { dryRun } : {}) });
   else
     for (const job of report.jobs) {
+      if (job.skipped) {
+        process.stdout.write(`${job.job}: skipped, not due (--force runs it): ${job.skipped}\n`);
+        continue;
+      }
       const line = job.ok
         ? `${job.job}@${job.snapshot}: ${dryRun ? "dry run ok (nothing stored)" : "ok"}, ${formatSize(job.rawBytes)} read, ${formatSize(job.storedBytes)} stored in ${(job.durationMs / 1000).toFixed(1)} s`
         : `${job.job}: FAILED: ${job.error?.message}`;
@@ -74,6 +78,7 @@ export function register(program: Command, cli: CliContext): void {
     .argument("[jobs...]", "jobs to run; or source types with their options for a one-off run")
     .option("--json", "print the report as JSON on stdout")
     .option("--dry-run", "run the sources and transforms to the end, store and record nothing")
+    .option("--force", "run even where the frequency says a job or destination is not due")
     .option("--to <dir>", "one-off: store the snapshot in this folder (repeatable)")
     .option("--stdout", "one-off: write the one artifact to stdout (uncompressed unless --compression)")
     .option("--compression <type>", "one-off: zstd (default), gzip or none")
@@ -89,6 +94,7 @@ export function register(program: Command, cli: CliContext): void {
         "cairn backup app -c /etc/cairn.yaml",
         "cairn backup app --json | jq .jobs[0].snapshot",
         "cairn backup app --dry-run -v  # dumps, compresses, encrypts; stores nothing",
+        "cairn backup --force           # also the jobs whose frequency says not due yet",
         "",
         "One-off runs, no config needed (flags are the source's options in kebab-case; --db repeats):",
         "cairn backup postgres --db app --db billing --host 127.0.0.1 --to ./backups",
@@ -97,34 +103,41 @@ export function register(program: Command, cli: CliContext): void {
         "cairn backup mongo --uri mongodb://db.internal/shop --stdout | mongorestore --archive --nsFrom 'shop.*' --nsTo 'copy.*'",
       ]),
     )
-    .action(async (jobs: string[], flags: { json?: boolean; dryRun?: boolean }, command: Command) => {
-      if (isOneOff(jobs[0], command)) return oneOff(command, cli);
-      const unknown = jobs.find((j) => j.startsWith("-"));
-      if (unknown) throw new UsageError(`unknown option ${unknown}`, { hint: "see cairn backup --help" });
-      const oneOffFlag = ["to", "stdout", "compression", "recipient", "passphraseFile", "name"].find(
-        (k) => command.opts()[k] !== undefined,
-      );
-      if (oneOffFlag)
-        throw new UsageError(
-          `--${oneOffFlag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for one-off runs`,
-          {
-            hint: "write the source type first: cairn backup postgres --db app --to ./backups",
-          },
+    .action(
+      async (
+        jobs: string[],
+        flags: { json?: boolean; dryRun?: boolean; force?: boolean },
+        command: Command,
+      ) => {
+        if (isOneOff(jobs[0], command)) return oneOff(command, cli);
+        const unknown = jobs.find((j) => j.startsWith("-"));
+        if (unknown) throw new UsageError(`unknown option ${unknown}`, { hint: "see cairn backup --help" });
+        const oneOffFlag = ["to", "stdout", "compression", "recipient", "passphraseFile", "name"].find(
+          (k) => command.opts()[k] !== undefined,
         );
-      const runtime = runtimeOf(command, cli);
-      const progress =
-        runtime.globals.logFormat === "human" && !runtime.globals.quiet ? progressLine() : undefined;
-      const report = await backup({
-        config: runtime.config,
-        jobs,
-        logger: runtime.logger,
-        signal: runtime.signal,
-        dryRun: flags.dryRun ?? false,
-        ...(progress ? { onProgress: progress.update } : {}),
-      });
-      progress?.clear();
-      printReport(report, flags.json, flags.dryRun);
-    });
+        if (oneOffFlag)
+          throw new UsageError(
+            `--${oneOffFlag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for one-off runs`,
+            {
+              hint: "write the source type first: cairn backup postgres --db app --to ./backups",
+            },
+          );
+        const runtime = runtimeOf(command, cli);
+        const progress =
+          runtime.globals.logFormat === "human" && !runtime.globals.quiet ? progressLine() : undefined;
+        const report = await backup({
+          config: runtime.config,
+          jobs,
+          logger: runtime.logger,
+          signal: runtime.signal,
+          dryRun: flags.dryRun ?? false,
+          force: flags.force ?? false,
+          ...(progress ? { onProgress: progress.update } : {}),
+        });
+        progress?.clear();
+        printReport(report, flags.json, flags.dryRun);
+      },
+    );
 }
 
 async function oneOff(command: Command, cli: CliContext): Promise<void> {
