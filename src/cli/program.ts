@@ -12,6 +12,7 @@ import { register as registerList } from "./commands/list.ts";
 import { register as registerPrune } from "./commands/prune.ts";
 import { register as registerRestore } from "./commands/restore.ts";
 import { register as registerShow } from "./commands/show.ts";
+import { register as registerStatus } from "./commands/status.ts";
 import { register as registerUpload } from "./commands/upload.ts";
 import { register as registerVerify } from "./commands/verify.ts";
 
@@ -48,6 +49,7 @@ export function buildProgram(cli: CliContext): Command {
   registerRestore(program, cli);
   registerVerify(program, cli);
   registerPrune(program, cli);
+  registerStatus(program, cli);
   registerConfig(program, cli);
   registerCatalog(program, cli);
   registerJobs(program, cli);
