@@ -5,6 +5,7 @@ import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 
 import { ConfigError, type ConfigProblem } from "../errors.ts";
+import type { Hooks } from "../hooks/hooks.ts";
 import { createRegistry, type Registry } from "../registry.ts";
 import type { PluginDefinition } from "../types.ts";
 import { interpolate } from "./interpolate.ts";
@@ -17,6 +18,8 @@ export interface Config {
   baseDir: string;
   stateDir: string;
   jobs: Record<string, JobConfig>;
+  /** Hooks around every job. */
+  hooks?: Hooks;
   /** Every secret value in the config (declared secret options, `${file:…}` values): never printed. */
   secrets: string[];
   registry: Registry;
@@ -126,6 +129,7 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     baseDir,
     stateDir: resolveStateDir(root.state_dir, baseDir, env),
     jobs: root.jobs,
+    ...(root.hooks ? { hooks: root.hooks } : {}),
     secrets: [...collectSecrets(root, registry), ...expanded.fileValues],
     registry,
   };

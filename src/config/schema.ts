@@ -3,6 +3,7 @@
  * plugin adds its options to validation, `config check`, the JSON Schema and the docs at once.
  */
 import { z } from "zod";
+import { type Hooks, hooksSchema } from "../hooks/hooks.ts";
 import type { Registry } from "../registry.ts";
 import { type RetentionSettings, retentionSchema } from "../retention/schema.ts";
 import { frequencySchema } from "../schedule/frequency.ts";
@@ -36,10 +37,12 @@ export interface JobConfig {
   /** Milliseconds after which another host may take over this job's lock on a destination. */
   lock_expires: number;
   frequency?: string;
+  hooks?: Hooks;
 }
 
 export interface RootConfig {
   state_dir?: string;
+  hooks?: Hooks;
   jobs: Record<string, JobConfig>;
 }
 
@@ -213,6 +216,7 @@ export function buildRootSchema(registry: Registry) {
       retention: retentionSchema
         .optional()
         .describe("which snapshots to keep, on every destination that has no retention of its own"),
+      hooks: hooksSchema.optional().describe("shell hooks around this job (see docs/hooks.md)"),
       frequency: frequencySchema
         .optional()
         .describe(
@@ -237,6 +241,7 @@ export function buildRootSchema(registry: Registry) {
   return z
     .object({
       state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
+      hooks: hooksSchema.optional().describe("shell hooks around every job, outside the job's own"),
       jobs: z.record(name("job"), job),
     })
     .strict();

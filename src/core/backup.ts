@@ -5,6 +5,7 @@ import { Catalog } from "../catalog/catalog.ts";
 import type { Config } from "../config/load.ts";
 import { splitDestinationOptions } from "../config/schema.ts";
 import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
+import { type HookName, runHook } from "../hooks/hooks.ts";
 import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { type DestinationPrune, prune } from "../retention/prune.ts";
 import { dueDestinations } from "../schedule/due.ts";
@@ -217,6 +218,21 @@ async function backupJob(
     async (ctx) => {
       ctx.logger.info("backup started");
       const locks: Lock[] = [];
+      let status = "";
+      let hookError: string | undefined;
+      /** Hooks run once the job is past its locks and due: on_error and finally only then. */
+      let hooksStarted = false;
+      const hook = (name: HookName, now: string) => {
+        hooksStarted = true;
+        return runHook(
+          name,
+          config.hooks,
+          settings.hooks,
+          { job, snapshot: id, status: now, folders, ...(hookError ? { error: hookError } : {}) },
+          ctx,
+          config.baseDir,
+        );
+      };
       try {
         const transforms = transformsOf(config, job);
         if (!options.dryRun) locks.push(lockLocally(config.stateDir, job, "backup"));
@@ -241,6 +257,7 @@ async function backupJob(
             });
         }
         for (const d of destinations) folders[d.name] = snapshotFolder(d.template, job, id, started);
+        if (!options.dryRun) await hook("before", "");
         const failures: { source: string; error: unknown }[] = [];
         for (const [sourceName, sourceOptions] of Object.entries(settings.sources)) {
           const source = createSource(config, sourceName, sourceOptions);
@@ -341,6 +358,8 @@ async function backupJob(
             },
           );
         }
+        if (!options.dryRun) await hook("after", "success");
+        status = "success";
         const done = result();
         if (runId !== undefined)
           catalog?.finishRun(runId, {
@@ -356,6 +375,10 @@ async function backupJob(
         return done;
       } catch (caught) {
         const error = ctx.signal.aborted ? interrupted(ctx.signal) : caught;
+        status = "failed";
+        hookError = describeError(error);
+        if (!options.dryRun && hooksStarted)
+          await hook("on_error", status).catch((e: unknown) => ctx.logger.error(describeError(e)));
         const failed = result(error);
         ctx.logger.error(
           `backup failed: ${failed.error!.message}`,
@@ -378,6 +401,8 @@ async function backupJob(
         );
         return failed;
       } finally {
+        if (!options.dryRun && hooksStarted)
+          await hook("finally", status).catch((e: unknown) => ctx.logger.error(describeError(e)));
         for (const lock of locks.reverse()) await lock.release().catch(() => {});
         await closeDestinations([...destinations, ...idle]);
       }
