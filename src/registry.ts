@@ -1,3 +1,12 @@
+import { discordNotifier } from "./notifiers/discord.ts";
+import { gotifyNotifier } from "./notifiers/gotify.ts";
+import { healthchecksNotifier } from "./notifiers/healthchecks.ts";
+import { ntfyNotifier } from "./notifiers/ntfy.ts";
+import { sentryNotifier } from "./notifiers/sentry.ts";
+import { slackNotifier } from "./notifiers/slack.ts";
+import { teamsNotifier } from "./notifiers/teams.ts";
+import { telegramNotifier } from "./notifiers/telegram.ts";
+import { webhookNotifier } from "./notifiers/webhook.ts";
 import { commandSource } from "./sources/command.ts";
 import { filesSource } from "./sources/files.ts";
 import { ldapSource } from "./sources/ldap.ts";
@@ -22,7 +31,13 @@ import { ageTransform } from "./transforms/age.ts";
 import { gzipTransform } from "./transforms/gzip.ts";
 import { noCompression } from "./transforms/none.ts";
 import { zstdTransform } from "./transforms/zstd.ts";
-import type { PluginDefinition, SourceDefinition, StorageDefinition, TransformDefinition } from "./types.ts";
+import type {
+  NotifierDefinition,
+  PluginDefinition,
+  SourceDefinition,
+  StorageDefinition,
+  TransformDefinition,
+} from "./types.ts";
 
 /** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
 export const builtinPlugins: readonly PluginDefinition[] = [
@@ -50,12 +65,22 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   gzipTransform,
   noCompression,
   ageTransform,
+  webhookNotifier,
+  slackNotifier,
+  discordNotifier,
+  teamsNotifier,
+  telegramNotifier,
+  ntfyNotifier,
+  gotifyNotifier,
+  healthchecksNotifier,
+  sentryNotifier,
 ];
 
 export class Registry {
   readonly sources = new Map<string, SourceDefinition>();
   readonly storages = new Map<string, StorageDefinition>();
   readonly transforms = new Map<string, TransformDefinition>();
+  readonly notifiers = new Map<string, NotifierDefinition>();
 
   register(definition: PluginDefinition): this {
     const table: Map<string, PluginDefinition> =
@@ -63,7 +88,9 @@ export class Registry {
         ? this.sources
         : definition.kind === "storage"
           ? this.storages
-          : this.transforms;
+          : definition.kind === "notifier"
+            ? this.notifiers
+            : this.transforms;
     if (table.has(definition.type))
       throw new Error(`a ${definition.kind} plugin "${definition.type}" is already registered`);
     table.set(definition.type, definition);

@@ -179,7 +179,38 @@ export interface TransformDefinition<S extends Schema = Schema> extends PluginDe
   shellDecode(record: TransformRecord): string;
 }
 
-export type PluginDefinition = SourceDefinition | StorageDefinition | TransformDefinition;
+// ── Notifiers ──────────────────────────────────────────────────────────────
+
+/** What a notifier is told about a job's run. */
+export interface RunEvent {
+  /** `start`: the job is about to run (for heartbeat services); then `success` or `failure`. */
+  kind: "start" | "success" | "failure";
+  job: string;
+  snapshot: string;
+  host: string;
+  startedAt: string;
+  durationMs: number;
+  rawBytes: number;
+  storedBytes: number;
+  /** Destinations that hold the snapshot. */
+  destinations: string[];
+  error?: { message: string; hint?: string; stderr?: string };
+}
+
+export interface Notifier {
+  send(event: RunEvent, ctx: PluginContext): Promise<void>;
+}
+
+export interface NotifierDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {
+  kind: "notifier";
+  create(options: z.output<S>, env: PluginEnvironment): Notifier;
+}
+
+export type PluginDefinition =
+  | SourceDefinition
+  | StorageDefinition
+  | TransformDefinition
+  | NotifierDefinition;
 
 export const defineSource = <S extends Schema>(
   d: Omit<SourceDefinition<S>, "kind">,
@@ -190,6 +221,9 @@ export const defineSource = <S extends Schema>(
 export const defineStorage = <S extends Schema>(
   d: Omit<StorageDefinition<S>, "kind">,
 ): StorageDefinition<S> => ({ kind: "storage", ...d });
+export const defineNotifier = <S extends Schema>(
+  d: Omit<NotifierDefinition<S>, "kind">,
+): NotifierDefinition<S> => ({ kind: "notifier", ...d });
 export const defineTransform = <S extends Schema>(
   d: Omit<TransformDefinition<S>, "kind">,
 ): TransformDefinition<S> => ({ kind: "transform", ...d });

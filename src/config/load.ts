@@ -20,6 +20,8 @@ export interface Config {
   jobs: Record<string, JobConfig>;
   /** Hooks around every job. */
   hooks?: Hooks;
+  /** Named notifiers (their common options `on`, `enabled`, `jobs` included). */
+  notifications: Record<string, PluginOptions>;
   /** Every secret value in the config (declared secret options, `${file:…}` values): never printed. */
   secrets: string[];
   registry: Registry;
@@ -130,6 +132,7 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     stateDir: resolveStateDir(root.state_dir, baseDir, env),
     jobs: root.jobs,
     ...(root.hooks ? { hooks: root.hooks } : {}),
+    notifications: root.notifications ?? {},
     secrets: [...collectSecrets(root, registry), ...expanded.fileValues],
     registry,
   };
@@ -198,7 +201,10 @@ function keyNodeOf(doc: Document, keys: (string | number)[]) {
   return pair?.key ?? undefined;
 }
 
-type PluginLookup = (kind: "source" | "storage" | "transform", type: string) => PluginDefinition | undefined;
+type PluginLookup = (
+  kind: "source" | "storage" | "transform" | "notifier",
+  type: string,
+) => PluginDefinition | undefined;
 
 function lookup(registry: Registry): PluginLookup {
   return (kind, type) =>
@@ -206,13 +212,16 @@ function lookup(registry: Registry): PluginLookup {
       ? registry.sources.get(type)
       : kind === "storage"
         ? registry.storages.get(type)
-        : registry.transforms.get(type);
+        : kind === "notifier"
+          ? registry.notifiers.get(type)
+          : registry.transforms.get(type);
 }
 
 function eachPluginOptions(
-  root: RootConfig,
-  visit: (options: PluginOptions, kind: "source" | "storage" | "transform") => void,
+  root: Pick<RootConfig, "jobs" | "notifications">,
+  visit: (options: PluginOptions, kind: "source" | "storage" | "transform" | "notifier") => void,
 ): void {
+  for (const notifier of Object.values(root.notifications ?? {})) visit(notifier, "notifier");
   for (const job of Object.values(root.jobs)) {
     for (const source of Object.values(job.sources)) visit(source, "source");
     for (const destination of Object.values(job.destinations)) visit(destination, "storage");
@@ -242,10 +251,15 @@ function collectSecrets(root: RootConfig, registry: Registry): string[] {
 }
 
 /** The validated config as plain data, every secret replaced by `<redacted>` (for `config show`). */
-export function redactedConfig(config: Config): { state_dir: string; jobs: Record<string, JobConfig> } {
+export function redactedConfig(config: Config): {
+  state_dir: string;
+  jobs: Record<string, JobConfig>;
+  notifications?: Record<string, PluginOptions>;
+} {
   const find = lookup(config.registry);
   const jobs = structuredClone(config.jobs);
-  eachPluginOptions({ jobs }, (options, kind) => {
+  const notifications = structuredClone(config.notifications);
+  eachPluginOptions({ jobs, notifications }, (options, kind) => {
     for (const key of find(kind, options.type)?.secrets ?? [])
       if (options[key] !== undefined) options[key] = "<redacted>";
   });
@@ -257,5 +271,11 @@ export function redactedConfig(config: Config): { state_dir: string; jobs: Recor
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
     return value;
   };
-  return { state_dir: config.stateDir, jobs: scrub(jobs) as Record<string, JobConfig> };
+  return {
+    state_dir: config.stateDir,
+    jobs: scrub(jobs) as Record<string, JobConfig>,
+    ...(Object.keys(notifications).length
+      ? { notifications: scrub(notifications) as Record<string, PluginOptions> }
+      : {}),
+  };
 }

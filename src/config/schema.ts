@@ -43,6 +43,7 @@ export interface JobConfig {
 export interface RootConfig {
   state_dir?: string;
   hooks?: Hooks;
+  notifications?: Record<string, PluginOptions>;
   jobs: Record<string, JobConfig>;
 }
 
@@ -125,6 +126,16 @@ export const destinationCommon = {
     .describe(
       "store on this destination only when due: hourly, daily, weekly, monthly:DAY or a duration; replaces the job's",
     ),
+};
+
+/** Options every notifier has, whatever its type. */
+export const notifierCommon = {
+  on: z
+    .enum(["failure", "success", "always"])
+    .default("failure")
+    .describe("when to send: failure (default), success, or always"),
+  enabled: z.boolean().default(true).describe("false: only when a run names it with --notify NAME"),
+  jobs: z.array(z.string()).optional().describe("only for these jobs (default: every job)"),
 };
 
 /** The common options once parsed, split off from the destination's own. */
@@ -242,6 +253,10 @@ export function buildRootSchema(registry: Registry) {
     .object({
       state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
       hooks: hooksSchema.optional().describe("shell hooks around every job, outside the job's own"),
+      notifications: z
+        .record(name("notifier"), pluginUnion("notifier", [...registry.notifiers.values()], notifierCommon))
+        .optional()
+        .describe("who to tell when a job fails (or succeeds): see docs/notifications.md"),
       jobs: z.record(name("job"), job),
     })
     .strict();

@@ -7,6 +7,7 @@ import { splitDestinationOptions } from "../config/schema.ts";
 import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
 import { type HookName, runHook } from "../hooks/hooks.ts";
 import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
+import { notify } from "../notify/notify.ts";
 import { type DestinationPrune, prune } from "../retention/prune.ts";
 import { dueDestinations } from "../schedule/due.ts";
 import {
@@ -16,6 +17,7 @@ import {
   MANIFEST_NAME,
   type Manifest,
   type PluginContext,
+  type RunEvent,
   type Transform,
 } from "../types.ts";
 import { VERSION } from "../version.ts";
@@ -54,6 +56,10 @@ export interface BackupOptions extends RunOptions {
   dryRun?: boolean;
   /** Run even where the frequency says the job (or a destination) is not due. */
   force?: boolean;
+  /** Notifiers to use in this run even if `enabled: false` (`--notify NAME`). */
+  notify?: string[];
+  /** Report failures to this Sentry DSN (`--sentry-dsn`), besides the configured notifiers. */
+  sentryDsn?: string;
 }
 
 export interface ArtifactSummary {
@@ -83,6 +89,8 @@ export interface JobResult {
   skipped?: string;
   /** Destinations left out of this run because they were not due, with why. */
   notDue?: Record<string, string>;
+  /** Notifiers that could not be told (the job's result stands). */
+  notifyFailures?: { notifier: string; error: string }[];
 }
 
 export interface BackupReport {
@@ -104,11 +112,27 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     options.catalog === false || options.dryRun ? undefined : await Catalog.open(options.config.stateDir);
   try {
     const jobs: JobResult[] = [];
+    const notifyOptions = {
+      ...(options.notify ? { only: options.notify } : {}),
+      ...(options.sentryDsn ? { sentryDsn: options.sentryDsn } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
     for (const name of names) {
+      if (!options.dryRun) await notify(options.config, startEvent(name), notifyOptions);
       const done = await backupJob(name, options, catalog);
       if (done.ok && !done.skipped && !options.dryRun) {
         const pruned = await pruneAfterBackup(name, options);
         if (pruned.length) done.pruned = pruned;
+      }
+      if (!options.dryRun) {
+        const failures = await notify(
+          options.config,
+          eventOf(done),
+          notifyOptions,
+          done.skipped !== undefined,
+        );
+        if (failures.length) done.notifyFailures = failures;
       }
       jobs.push(done);
     }
@@ -116,6 +140,43 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
   } finally {
     catalog?.close();
   }
+}
+
+function startEvent(job: string): RunEvent {
+  return {
+    kind: "start",
+    job,
+    snapshot: "",
+    host: hostname(),
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    rawBytes: 0,
+    storedBytes: 0,
+    destinations: [],
+  };
+}
+
+function eventOf(done: JobResult): RunEvent {
+  return {
+    kind: done.ok ? "success" : "failure",
+    job: done.job,
+    snapshot: done.snapshot,
+    host: hostname(),
+    startedAt: done.startedAt,
+    durationMs: done.durationMs,
+    rawBytes: done.rawBytes,
+    storedBytes: done.storedBytes,
+    destinations: Object.keys(done.destinations),
+    ...(done.error
+      ? {
+          error: {
+            message: done.error.message,
+            ...(done.error.hint ? { hint: done.error.hint } : {}),
+            ...(done.error.stderr ? { stderr: done.error.stderr } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 /**

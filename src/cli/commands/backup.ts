@@ -61,6 +61,10 @@ function printReport(report: BackupReport, json: boolean | undefined, dryRun = f
             : `  pruned ${pruned.destination}: kept ${pruned.keep.length}, removed ${pruned.remove.length}${pruned.leftovers.length ? ` and ${pruned.leftovers.length} leftover(s)` : ""}\n`,
         );
     }
+  if (!json)
+    for (const job of report.jobs)
+      for (const failure of job.notifyFailures ?? [])
+        process.stdout.write(`  notifier ${failure.notifier} failed (the result stands): ${failure.error}\n`);
   const pruneFailed = report.jobs.some((j) =>
     (j.pruned ?? []).some(
       (p) => p.errors.length > 0 || (p.skipped !== undefined && !p.skipped.startsWith("no retention")),
@@ -79,6 +83,12 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print the report as JSON on stdout")
     .option("--dry-run", "run the sources and transforms to the end, store and record nothing")
     .option("--force", "run even where the frequency says a job or destination is not due")
+    .option(
+      "-n, --notify <name>",
+      "use this notifier in this run even if it has enabled: false (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option("--sentry-dsn <dsn>", "report failures to Sentry (default $SENTRY_DSN)")
     .option("--to <dir>", "one-off: store the snapshot in this folder (repeatable)")
     .option("--stdout", "one-off: write the one artifact to stdout (uncompressed unless --compression)")
     .option("--compression <type>", "one-off: zstd (default), gzip or none")
@@ -106,7 +116,7 @@ export function register(program: Command, cli: CliContext): void {
     .action(
       async (
         jobs: string[],
-        flags: { json?: boolean; dryRun?: boolean; force?: boolean },
+        flags: { json?: boolean; dryRun?: boolean; force?: boolean; notify?: string[]; sentryDsn?: string },
         command: Command,
       ) => {
         if (isOneOff(jobs[0], command)) return oneOff(command, cli);
@@ -132,6 +142,8 @@ export function register(program: Command, cli: CliContext): void {
           signal: runtime.signal,
           dryRun: flags.dryRun ?? false,
           force: flags.force ?? false,
+          ...(flags.notify ? { notify: flags.notify } : {}),
+          ...(flags.sentryDsn ? { sentryDsn: flags.sentryDsn } : {}),
           ...(progress ? { onProgress: progress.update } : {}),
         });
         progress?.clear();

@@ -1,0 +1,106 @@
+/**
+ * Every HTTP notifier against a real HTTP server on 127.0.0.1 that captures each request: a job
+ * that fails (its source exits 3 after writing to stderr) and one that succeeds, through the CLI.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { cairn, tempDir } from "../helpers/env.ts";
+import { startHttpCapture } from "../helpers/http-capture.ts";
+import { workspace } from "../helpers/jobs.ts";
+
+test("notifiers: each receiver gets what failed, where, why and the tool's last lines; a refusing one never masks the result", async () => {
+  const capture = await startHttpCapture((path) => (path.startsWith("/broken") ? 500 : 200));
+  const u = capture.url;
+  const ws = workspace(tempDir());
+  mkdirSync(join(ws.dir, "site"));
+  writeFileSync(join(ws.dir, "site/a.txt"), "a\n");
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `notifications:
+  hook: { type: webhook, url: "${u}/webhook", headers: { authorization: "Bearer hook-secret-1" }, on: always }
+  sms: { type: webhook, url: "${u}/sms", template: "to=+33600000000&msg={title}: {error}", content_type: application/x-www-form-urlencoded }
+  slack: { type: slack, webhook_url: "${u}/slack/T000/B000/xyz" }
+  discord: { type: discord, webhook_url: "${u}/discord/123/abc" }
+  teams: { type: teams, webhook_url: "${u}/teams/hook" }
+  telegram: { type: telegram, bot_token: "123:tg-secret", chat_id: 42, api_url: "${u}/telegram" }
+  ntfy: { type: ntfy, url: "${u}/ntfy/backups", token: tk_ntfy_secret }
+  gotify: { type: gotify, url: "${u}/gotify", token: gotify-secret }
+  hc: { type: healthchecks, url: "${u}/hc/uuid-1" }
+  sentry: { type: sentry, dsn: "http://publickey@127.0.0.1:${new URL(u).port}/sentry/7" }
+  broken: { type: slack, webhook_url: "${u}/broken" }
+  quiet: { type: slack, webhook_url: "${u}/quiet", enabled: false, on: always }
+jobs:
+  db:
+    sources:
+      dump: { type: command, command: [sh, -c, "echo 'FATAL: role backup does not exist' >&2; exit 3"] }
+    destinations:
+      here: { type: local, path: ./backups }
+  www:
+    sources: { site: { type: files, paths: [./site] } }
+    destinations:
+      here: { type: local, path: ./backups }
+`,
+  );
+  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: { ...ws.env, SENTRY_DSN: "" } });
+  const failed = await cli(["backup", "db"]);
+  assert.equal(failed.code, 1, "the job's failure is the exit code, the broken notifier changes nothing");
+  assert.match(failed.stdout, /notifier broken failed \(the result stands\): notifier broken: HTTP 500/);
+
+  const [hook] = capture.on("/webhook");
+  assert.equal(hook?.headers.authorization, "Bearer hook-secret-1");
+  const event = JSON.parse(hook!.body);
+  assert.equal(event.kind, "failure");
+  assert.equal(event.job, "db");
+  assert.match(event.error.message, /exit(ed)? (with )?(code )?3|status 3/);
+  assert.match(event.error.stderr, /FATAL: role backup does not exist/);
+  const slack = JSON.parse(capture.on("/slack/T000/B000/xyz")[0]!.body);
+  assert.match(slack.text, /^cairn: backup of db on .* FAILED/);
+  assert.match(slack.text, /FATAL: role backup does not exist/);
+  assert.match(slack.text, /ran \d/);
+  assert.match(JSON.parse(capture.on("/discord/123/abc")[0]!.body).content, /FAILED/);
+  assert.equal(JSON.parse(capture.on("/teams/hook")[0]!.body)["@type"], "MessageCard");
+  const telegram = capture.on("/telegram/bot123:tg-secret/sendMessage")[0]!;
+  assert.equal(JSON.parse(telegram.body).chat_id, 42);
+  const ntfy = capture.on("/ntfy/backups")[0]!;
+  assert.equal(ntfy.headers.authorization, "Bearer tk_ntfy_secret");
+  assert.equal(ntfy.headers.priority, "high");
+  assert.match(ntfy.body, /FATAL/);
+  const gotify = capture.on("/gotify/message")[0]!;
+  assert.equal(gotify.headers["x-gotify-key"], "gotify-secret");
+  assert.equal(JSON.parse(gotify.body).priority, 8);
+  assert.deepEqual(
+    capture.on("/hc/").map((r) => r.path),
+    ["/hc/uuid-1/start", "/hc/uuid-1/fail"],
+    "healthchecks hears start and fail",
+  );
+  const sentry = capture.on("/sentry/api/7/store/")[0]!;
+  assert.match(String(sentry.headers["x-sentry-auth"]), /sentry_key=publickey/);
+  const sentryEvent = JSON.parse(sentry.body);
+  assert.equal(sentryEvent.level, "error");
+  assert.equal(sentryEvent.tags.job, "db");
+  const sms = capture.on("/sms")[0]!;
+  assert.equal(sms.headers["content-type"], "application/x-www-form-urlencoded");
+  assert.match(sms.body, /^to=\+33600000000&msg=cairn: backup of db on .* FAILED: /);
+  assert.equal(capture.on("/quiet").length, 0, "enabled: false stays quiet");
+  // Nothing secret leaks into what cairn printed.
+  for (const secret of ["hook-secret-1", "tg-secret", "tk_ntfy_secret", "gotify-secret"])
+    assert.ok(!`${failed.stdout}${failed.stderr}`.includes(secret), secret);
+
+  const before = capture.requests.length;
+  const ok = await cli(["backup", "www", "--notify", "quiet"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const after = capture.requests.slice(before).map((r) => r.path);
+  assert.ok(after.includes("/webhook"), "on: always hears success");
+  assert.ok(after.includes("/quiet"), "--notify turns a disabled notifier on for one run");
+  assert.ok(!after.some((p) => p.startsWith("/slack")), "on: failure (the default) stays quiet on success");
+  assert.deepEqual(
+    after.filter((p) => p.startsWith("/hc/")),
+    ["/hc/uuid-1/start", "/hc/uuid-1"],
+  );
+  assert.equal(
+    JSON.parse(capture.requests.slice(before).find((r) => r.path === "/webhook")!.body).kind,
+    "success",
+  );
+});
