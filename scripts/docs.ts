@@ -6,8 +6,10 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { buildRootSchema, destinationCommon } from "../src/config/schema.ts";
+import { buildRootSchema, destinationCommon, notifierCommon } from "../src/config/schema.ts";
+import { hooksSchema } from "../src/hooks/hooks.ts";
 import { createRegistry } from "../src/registry.ts";
+import { retentionSchema } from "../src/retention/schema.ts";
 import type { PluginDefinition } from "../src/types.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -79,6 +81,19 @@ export function reference(): string {
     ),
     section("Compression (`jobs.<job>.compression`)", registry.transformsWithRole("compression")),
     section("Encryption (`jobs.<job>.encryption.<type>`)", registry.transformsWithRole("encryption")),
+    section("Notifiers (`notifications.<name>`)", [...registry.notifiers.values()], notifierCommon),
+    "## Job options (`jobs.<job>`)",
+    "",
+    "Besides `sources`, `destinations`, `compression`, `encryption`, `split` and `tags`: `frequency`",
+    "([frequency.md](frequency.md)), `lock_expires` ([locks.md](locks.md)), `retention` and `hooks`.",
+    "",
+    "### `retention` (also per destination: [retention.md](retention.md))",
+    "",
+    optionsTable(retentionSchema, []),
+    "",
+    "### `hooks` (also at the top level, around every job: [hooks.md](hooks.md))",
+    "",
+    optionsTable(hooksSchema, []),
   ].join("\n");
 }
 

@@ -1,4 +1,5 @@
 import { discordNotifier } from "./notifiers/discord.ts";
+import { emailNotifier } from "./notifiers/email.ts";
 import { gotifyNotifier } from "./notifiers/gotify.ts";
 import { healthchecksNotifier } from "./notifiers/healthchecks.ts";
 import { ntfyNotifier } from "./notifiers/ntfy.ts";
@@ -65,6 +66,7 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   gzipTransform,
   noCompression,
   ageTransform,
+  emailNotifier,
   webhookNotifier,
   slackNotifier,
   discordNotifier,

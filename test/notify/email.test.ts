@@ -1,0 +1,128 @@
+/** The email notifier against a real SMTP server on 127.0.0.1 (smtp-server), over STARTTLS with a private CA and a login. */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { SMTPServer } from "smtp-server";
+import { cairn, tempDir } from "../helpers/env.ts";
+import { workspace } from "../helpers/jobs.ts";
+
+async function startSmtp(dir: string) {
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+    ],
+    { stdio: "ignore" },
+  );
+  const messages: { from: string; to: string[]; raw: string; secure: boolean; user: string }[] = [];
+  const server = new SMTPServer({
+    key: readFileSync(join(dir, "key.pem")),
+    cert: readFileSync(join(dir, "cert.pem")),
+    authMethods: ["PLAIN", "LOGIN"],
+    onAuth(auth, _session, callback) {
+      if (auth.username === "cairn" && auth.password === "smtp-secret-9")
+        return callback(null, { user: "cairn" });
+      return callback(new Error("invalid login"));
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("end", () => {
+        messages.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks).toString("utf8"),
+          secure: session.secure,
+          user: String(session.user ?? ""),
+        });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  after(() => server.close());
+  return { port: (server.server.address() as AddressInfo).port, messages };
+}
+
+/** The text of a quoted-printable body, enough for assertions. */
+const decoded = (raw: string) =>
+  raw
+    .replace(/=\r?\n/g, "")
+    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+
+test("email: a failed job sends one mail over STARTTLS, logged in, saying what failed and why", async () => {
+  const ws = workspace(tempDir());
+  const smtp = await startSmtp(ws.dir);
+  writeFileSync(join(ws.dir, "smtp-password"), "smtp-secret-9\n");
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `notifications:
+  ops:
+    type: email
+    host: 127.0.0.1
+    port: ${smtp.port}
+    user: cairn
+    password_file: smtp-password
+    ca_file: cert.pem
+    from: "cairn <backup@example.net>"
+    to: [ops@example.net, oncall@example.net]
+    subject_prefix: "[backup]"
+jobs:
+  db:
+    sources:
+      dump: { type: command, command: [sh, -c, "echo 'pg_dump: error: connection refused' >&2; exit 1"] }
+    destinations:
+      here: { type: local, path: ./backups }
+`,
+  );
+  const run = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(run.code, 1);
+  assert.equal(smtp.messages.length, 1, run.stdout + run.stderr);
+  const [mail] = smtp.messages;
+  assert.equal(mail!.secure, true, "STARTTLS was used");
+  assert.equal(mail!.user, "cairn");
+  assert.equal(mail!.from, "backup@example.net");
+  assert.deepEqual(mail!.to, ["ops@example.net", "oncall@example.net"]);
+  const body = decoded(mail!.raw);
+  assert.match(body, /Subject: \[backup\] cairn: backup of db on .* FAILED/);
+  assert.match(body, /pg_dump: error: connection refused/);
+  assert.match(body, /snapshot: db@/);
+  assert.ok(!`${run.stdout}${run.stderr}`.includes("smtp-secret-9"));
+});
+
+test("email: a server refusing the login is logged as a notifier failure; the job's result stands", async () => {
+  const ws = workspace(tempDir());
+  const smtp = await startSmtp(ws.dir);
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `notifications:
+  ops: { type: email, host: 127.0.0.1, port: ${smtp.port}, user: cairn, password: wrong, ca_file: cert.pem, from: backup@example.net, to: ops@example.net, on: always }
+jobs:
+  www:
+    sources: { site: { type: command, command: [echo, hello] } }
+    destinations:
+      here: { type: local, path: ./backups }
+`,
+  );
+  const run = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(run.code, 0, "the backup succeeded: that is the result");
+  assert.match(run.stdout, /notifier ops failed \(the result stands\): notifier ops: Invalid login/);
+  assert.equal(smtp.messages.length, 0);
+});
