@@ -6,6 +6,7 @@
  * are ISO weeks, starting on Monday, which is the default here), `max_age`, and the newest good
  * snapshot, which is never removed whatever the policy says.
  */
+import { dayNumber, type WallClock, wallClock } from "../core/clock.ts";
 
 export interface RetentionPolicy {
   /** The n newest snapshots. -1: all. */
@@ -61,43 +62,6 @@ export function hasRules(policy: RetentionPolicy): boolean {
   );
 }
 
-interface WallClock {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  /** 1 = Monday … 7 = Sunday. */
-  weekday: number;
-}
-
-const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
-
-function clockIn(timeZone: string | undefined): (time: Date) => WallClock {
-  const format = new Intl.DateTimeFormat("en-US", {
-    ...(timeZone ? { timeZone } : {}),
-    hourCycle: "h23",
-    year: "numeric",
-    month: "numeric",
-    day: "numeric",
-    hour: "numeric",
-    weekday: "short",
-  });
-  return (time) => {
-    const parts = Object.fromEntries(format.formatToParts(time).map((p) => [p.type, p.value]));
-    return {
-      year: Number(parts.year),
-      month: Number(parts.month),
-      day: Number(parts.day),
-      hour: Number(parts.hour),
-      weekday: WEEKDAYS[parts.weekday ?? ""] ?? 1,
-    };
-  };
-}
-
-/** Days since 1970-01-01 of a calendar date (proleptic Gregorian, no time zone involved). */
-const dayNumber = (year: number, month: number, day: number): number =>
-  Date.UTC(year, month - 1, day) / 86_400_000;
-
 interface Rule {
   name: string;
   count: number;
@@ -114,7 +78,7 @@ function rules(policy: RetentionPolicy): Rule[] {
       "weekly",
       policy.keep_weekly,
       // The week is named by the day it starts on.
-      (c) => String(dayNumber(c.year, c.month, c.day) - ((c.weekday - weekStart + 7) % 7)),
+      (c) => String(dayNumber(c) - ((c.weekday - weekStart + 7) % 7)),
     ],
     ["monthly", policy.keep_monthly, (c) => `${c.year}-${c.month}`],
     ["yearly", policy.keep_yearly, (c) => String(c.year)],
@@ -143,7 +107,7 @@ export function planRetention(snapshots: SnapshotFacts[], policy: RetentionPolic
       keep: sorted.map((s) => ({ id: s.id, time: s.time, reasons: ["no retention policy"] })),
       remove: [],
     };
-  const clock = clockIn(policy.time_zone);
+  const clock = wallClock(policy.time_zone);
   const active = rules(policy);
   const last = new Map<Rule, string>();
   const newest = sorted[0]?.time.getTime();

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { formatDuration, parseDuration } from "../config/duration.ts";
+import { dayNumber, type WallClock, wallClock } from "../core/clock.ts";
 
 export type Frequency =
   | { kind: "hourly" | "daily" | "weekly" }
@@ -37,39 +38,6 @@ export const frequencySchema = z.string().transform((value, ctx) => {
   return value.trim().toLowerCase();
 });
 
-interface Wall {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  weekday: number;
-}
-
-function wall(time: Date, timeZone: string | undefined): Wall {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat("en-US", {
-      ...(timeZone ? { timeZone } : {}),
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      weekday: "short",
-    })
-      .formatToParts(time)
-      .map((p) => [p.type, p.value]),
-  );
-  return {
-    year: Number(parts.year),
-    month: Number(parts.month),
-    day: Number(parts.day),
-    hour: Number(parts.hour),
-    weekday: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].indexOf(parts.weekday ?? "Mon") + 1,
-  };
-}
-
-const dayNumber = (w: Wall) => Date.UTC(w.year, w.month - 1, w.day) / 86_400_000;
-
 export interface Due {
   due: boolean;
   /** Why: for the run's report. */
@@ -91,8 +59,9 @@ export function isDue(frequency: string, lastGood: Date | undefined, now: Date, 
           reason: `${since}; next one due after ${formatDuration(parsed.ms - age)} more (every ${frequency})`,
         };
   }
-  const a = wall(lastGood, timeZone);
-  const b = wall(now, timeZone);
+  const clock = wallClock(timeZone);
+  const a = clock(lastGood);
+  const b = clock(now);
   let same: boolean;
   switch (parsed.kind) {
     case "hourly":
@@ -106,7 +75,7 @@ export function isDue(frequency: string, lastGood: Date | undefined, now: Date, 
       break;
     case "monthly": {
       // The period runs from day D of a month to day D of the next.
-      const period = (w: Wall) => w.year * 12 + w.month - 1 - (w.day < parsed.day ? 1 : 0);
+      const period = (w: WallClock) => w.year * 12 + w.month - 1 - (w.day < parsed.day ? 1 : 0);
       same = period(a) === period(b);
       break;
     }

@@ -4,7 +4,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { CairnError, StorageError } from "../errors.ts";
+import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import type { ObjectInfo } from "../types.ts";
 import { certificateHint } from "./_shared.ts";
 
@@ -69,6 +69,18 @@ export async function readText(response: HttpResponse): Promise<string> {
 
 /** Statuses worth trying again: the server is busy or briefly broken. */
 export const retryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
+
+/** The body of a GET answered 200; a 404 is a NotFoundError, any other status `otherwise(status)`. */
+export function bodyOf(
+  response: HttpResponse,
+  where: string,
+  otherwise: (status: number) => CairnError,
+): Readable {
+  if (response.status === 200) return response.body;
+  response.body.resume();
+  if (response.status === 404) throw new NotFoundError(`${where} does not exist`);
+  throw otherwise(response.status);
+}
 
 /** What a HEAD (or GET) answer says about an object. */
 export function objectInfoFrom(key: string, response: HttpResponse): ObjectInfo {

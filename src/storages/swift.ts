@@ -12,9 +12,10 @@ import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
-import { type CairnError, NotFoundError, StorageError } from "../errors.ts";
+import { type CairnError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
 import {
+  bodyOf,
   HttpClient,
   type HttpResponse,
   objectInfoFrom,
@@ -413,10 +414,7 @@ export class SwiftStorage implements Storage {
     } catch (error) {
       throw this.failure("download of", key, error);
     }
-    if (response.status === 200) return response.body;
-    response.body.resume();
-    if (response.status === 404) throw new NotFoundError(`${this.location}/${key} does not exist`);
-    throw this.httpError("GET", key, response.status);
+    return bodyOf(response, `${this.location}/${key}`, (status) => this.httpError("GET", key, status));
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

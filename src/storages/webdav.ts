@@ -9,9 +9,16 @@ import type { Readable } from "node:stream";
 import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
 import { ByteCounter, through } from "../core/streams.ts";
-import { type CairnError, NotFoundError, StorageError } from "../errors.ts";
+import { type CairnError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
-import { HttpClient, type HttpResponse, readText, retryableStatus, transportFailure } from "./_http.ts";
+import {
+  bodyOf,
+  HttpClient,
+  type HttpResponse,
+  readText,
+  retryableStatus,
+  transportFailure,
+} from "./_http.ts";
 import {
   alreadyExists,
   checkedKey,
@@ -192,10 +199,7 @@ export class WebDavStorage implements Storage {
     } catch (error) {
       throw this.failure("download of", key, error);
     }
-    if (res.status === 200) return res.body;
-    res.body.resume();
-    if (res.status === 404) throw new NotFoundError(`${this.location}/${key} does not exist`);
-    throw this.httpError("GET", url, res.status);
+    return bodyOf(res, `${this.location}/${key}`, (status) => this.httpError("GET", url, status));
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

@@ -1,5 +1,5 @@
 /** Shared test plumbing: temp folders, the CLI as a user runs it, and the real PostgreSQL. */
-import { type ChildProcess, type SpawnOptions, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, type SpawnOptions, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { type AddressInfo, connect, createServer } from "node:net";
@@ -206,4 +206,19 @@ export function stopAtEnd(server: ChildProcess): void {
   const stop = () => server.kill("SIGTERM");
   after(stop);
   process.once("exit", stop);
+}
+
+/** A self-signed certificate for 127.0.0.1 (key.pem, cert.pem in `dir`), for TLS test servers. */
+export function selfSignedCertificate(dir: string): { key: string; cert: string } {
+  const key = join(dir, "key.pem");
+  const cert = join(dir, "cert.pem");
+  execFileSync(
+    "openssl",
+    [
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"],
+      ...["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+    ],
+    { stdio: "ignore" },
+  );
+  return { key, cert };
 }

@@ -6,7 +6,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, stopAtEnd, tempDir, waitForPort } from "./env.ts";
+import { freePort, selfSignedCertificate, stopAtEnd, tempDir, waitForPort } from "./env.ts";
 
 export interface Ftpd {
   port: number;
@@ -31,29 +31,7 @@ export async function startFtpd(): Promise<Ftpd> {
   const hash = execFileSync("openssl", ["passwd", "-6", password], { encoding: "utf8" }).trim();
   writeFileSync(join(dir, "passwd"), `cairn:${hash}:${NOBODY}:${NOBODY}::${home}/./::::::::::::\n`);
   execFileSync("pure-pw", ["mkdb", join(dir, "passwd.pdb"), "-f", join(dir, "passwd")]);
-  const key = join(dir, "key.pem");
-  const certificate = join(dir, "cert.pem");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      key,
-      "-out",
-      certificate,
-    ],
-    { stdio: "ignore" },
-  );
+  const { key, cert: certificate } = selfSignedCertificate(dir);
   writeFileSync(join(dir, "both.pem"), readFileSync(key, "utf8") + readFileSync(certificate, "utf8"));
   const port = await freePort();
   const passive = 30000 + Math.floor(Math.random() * 300) * 100;

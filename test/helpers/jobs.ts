@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity } from "../../src/age/index.ts";
+import { cairn, tempDir } from "./env.ts";
 
 export interface Workspace {
   dir: string;
@@ -118,4 +119,18 @@ exec "$@"
   );
   chmodSync(join(bin, "docker"), 0o755);
   return bin;
+}
+
+/**
+ * A workspace with a `site/` folder (one small file) and `cairn.yaml` holding `yaml`; `cli` runs
+ * cairn there with the workspace's state folder.
+ */
+export function configured(yaml: string) {
+  const ws = workspace(tempDir());
+  mkdirSync(join(ws.dir, "site"));
+  writeFileSync(join(ws.dir, "site/a.txt"), "a\n");
+  writeFileSync(join(ws.dir, "cairn.yaml"), yaml);
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    cairn(args, { cwd: ws.dir, env: { ...ws.env, ...env } });
+  return { ws, cli };
 }

@@ -1,40 +1,19 @@
 /** The email notifier against a real SMTP server on 127.0.0.1 (smtp-server), over STARTTLS with a private CA and a login. */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { SMTPServer } from "smtp-server";
-import { cairn, tempDir } from "../helpers/env.ts";
+import { cairn, selfSignedCertificate, tempDir } from "../helpers/env.ts";
 import { workspace } from "../helpers/jobs.ts";
 
 async function startSmtp(dir: string) {
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
+  const { key, cert } = selfSignedCertificate(dir);
   const messages: { from: string; to: string[]; raw: string; secure: boolean; user: string }[] = [];
   const server = new SMTPServer({
-    key: readFileSync(join(dir, "key.pem")),
-    cert: readFileSync(join(dir, "cert.pem")),
+    key: readFileSync(key),
+    cert: readFileSync(cert),
     authMethods: ["PLAIN", "LOGIN"],
     onAuth(auth, _session, callback) {
       if (auth.username === "cairn" && auth.password === "smtp-secret-9")

@@ -3,22 +3,14 @@
  * that fails (its source exits 3 after writing to stderr) and one that succeeds, through the CLI.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
-import { cairn, tempDir } from "../helpers/env.ts";
 import { startHttpCapture } from "../helpers/http-capture.ts";
-import { workspace } from "../helpers/jobs.ts";
+import { configured } from "../helpers/jobs.ts";
 
 test("notifiers: each receiver gets what failed, where, why and the tool's last lines; a refusing one never masks the result", async () => {
   const capture = await startHttpCapture((path) => (path.startsWith("/broken") ? 500 : 200));
   const u = capture.url;
-  const ws = workspace(tempDir());
-  mkdirSync(join(ws.dir, "site"));
-  writeFileSync(join(ws.dir, "site/a.txt"), "a\n");
-  writeFileSync(
-    join(ws.dir, "cairn.yaml"),
-    `notifications:
+  const { cli: run } = configured(`notifications:
   hook: { type: webhook, url: "${u}/webhook", headers: { authorization: "Bearer hook-secret-1" }, on: always }
   sms: { type: webhook, url: "${u}/sms", template: "to=+33600000000&msg={title}: {error}", content_type: application/x-www-form-urlencoded }
   slack: { type: slack, webhook_url: "${u}/slack/T000/B000/xyz" }
@@ -41,9 +33,8 @@ jobs:
     sources: { site: { type: files, paths: [./site] } }
     destinations:
       here: { type: local, path: ./backups }
-`,
-  );
-  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: { ...ws.env, SENTRY_DSN: "" } });
+`);
+  const cli = (args: string[]) => run(args, { SENTRY_DSN: "" });
   const failed = await cli(["backup", "db"]);
   assert.equal(failed.code, 1, "the job's failure is the exit code, the broken notifier changes nothing");
   assert.match(failed.stdout, /notifier broken failed \(the result stands\): notifier broken: HTTP 500/);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { planRetention } from "../../src/retention/policy.ts";
 import { cairn, tempDir } from "../helpers/env.ts";
-import { workspace } from "../helpers/jobs.ts";
+import { configured, workspace } from "../helpers/jobs.ts";
 
 const DAY = 86_400_000;
 const idAt = (time: Date, n: number) =>
@@ -121,12 +121,7 @@ test("prune: an unreadable manifest stops pruning on that destination — nothin
 });
 
 test("prune: after_backup prunes right after every successful backup, and says so", async () => {
-  const ws = workspace(tempDir());
-  mkdirSync(join(ws.dir, "site"));
-  writeFileSync(join(ws.dir, "site/index.html"), "<h1>hello</h1>\n");
-  writeFileSync(
-    join(ws.dir, "cairn.yaml"),
-    `jobs:
+  const { ws, cli } = configured(`jobs:
   app:
     sources: { site: { type: files, paths: [./site] } }
     compression: none
@@ -136,9 +131,7 @@ test("prune: after_backup prunes right after every successful backup, and says s
         path: ./backups
         retention: { keep_last: 2, prune: after_backup }
       elsewhere: { type: local, path: ./elsewhere }
-`,
-  );
-  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
+`);
   for (let run = 1; run <= 4; run++) {
     const backup = await cli(["backup"]);
     assert.equal(backup.code, 0, backup.stderr);

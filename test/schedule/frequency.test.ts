@@ -1,11 +1,10 @@
 /** Frequencies: the due rule in calendar edges, and `cairn backup` skipping what is not due. */
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isDue, parseFrequency } from "../../src/schedule/frequency.ts";
-import { cairn, tempDir } from "../helpers/env.ts";
-import { workspace } from "../helpers/jobs.ts";
+import { configured } from "../helpers/jobs.ts";
 
 const at = (iso: string) => new Date(iso);
 
@@ -46,12 +45,7 @@ test("frequency: calendar periods in wall-clock time", () => {
 });
 
 test("frequency: cairn backup skips a job that is not due and says why; --force runs it; a destination not due is left out", async () => {
-  const ws = workspace(tempDir());
-  mkdirSync(join(ws.dir, "site"));
-  writeFileSync(join(ws.dir, "site/a.txt"), "a\n");
-  writeFileSync(
-    join(ws.dir, "cairn.yaml"),
-    `jobs:
+  const { ws, cli } = configured(`jobs:
   app:
     frequency: daily
     sources: { site: { type: files, paths: [./site] } }
@@ -59,9 +53,7 @@ test("frequency: cairn backup skips a job that is not due and says why; --force 
     destinations:
       daily: { type: local, path: ./daily }
       often: { type: local, path: ./often, frequency: 6s }
-`,
-  );
-  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
+`);
   const count = (d: string) => readdirSync(join(ws.dir, d, "app")).length;
   assert.equal((await cli(["backup"])).code, 0);
   const again = await cli(["backup"]);

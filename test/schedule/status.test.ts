@@ -1,11 +1,10 @@
 /** `cairn status`: the dead-man check, in a table, as JSON and as one NRPE line with Nagios exit codes. */
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { overdue } from "../../src/schedule/status.ts";
-import { cairn, tempDir } from "../helpers/env.ts";
-import { workspace } from "../helpers/jobs.ts";
+import { configured } from "../helpers/jobs.ts";
 
 test("status: overdue means a whole period went by without a good snapshot", () => {
   const now = new Date("2026-11-25T10:00:00Z");
@@ -22,21 +21,14 @@ test("status: overdue means a whole period went by without a good snapshot", () 
 });
 
 test("status --nrpe: CRITICAL when overdue or empty, OK after a backup, WARNING past --warning", async () => {
-  const ws = workspace(tempDir());
-  mkdirSync(join(ws.dir, "site"));
-  writeFileSync(join(ws.dir, "site/a.txt"), "a\n");
-  writeFileSync(
-    join(ws.dir, "cairn.yaml"),
-    `jobs:
+  const { ws, cli } = configured(`jobs:
   app:
     frequency: daily
     sources: { site: { type: files, paths: [./site] } }
     compression: none
     destinations:
       here: { type: local, path: ./backups }
-`,
-  );
-  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
+`);
   const empty = await cli(["status", "--nrpe"]);
   assert.equal(empty.code, 2);
   assert.match(empty.stdout, /^CAIRN CRITICAL - app on here: no good snapshot/);
