@@ -3,15 +3,15 @@
  * - a local lock file in the state folder, taken with O_EXCL; one left by a process that died on
  *   this host (its pid is gone) is taken over;
  * - a lock object on each destination, for several hosts sharing one: written with the storage's
- *   never-overwrite put, so only one writer gets it; it expires after `expiresAfterMs` (a host
- *   that died cannot release it), and an expired one is taken over.
+ *   never-overwrite put, so only one writer gets it; one whose holder ran on this host and is
+ *   gone is taken over at once, one from another host once it expires (`expiresAfterMs`).
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { Destination } from "../core/context.ts";
-import { listingPrefix, readText } from "../core/snapshot.ts";
+import { readText } from "../core/snapshot.ts";
 import { CairnError, LockError } from "../errors.ts";
 import type { PluginContext } from "../types.ts";
 
@@ -75,10 +75,12 @@ export function lockLocally(stateDir: string, job: string, operation: string): L
   throw new LockError(`job ${job}: could not take the lock ${file}`);
 }
 
-/** Key of the lock object of `job` on a destination: beside the job's snapshot folders. */
-export function lockKey(template: string, job: string): string {
-  const prefix = listingPrefix(template, job);
-  return `${prefix}${prefix === "" || prefix.endsWith("/") ? "" : "/"}.cairn-lock-${job}`;
+/**
+ * Key of the lock object of `job` on a destination: in a folder of its own at the destination's
+ * top, outside every job's snapshot folders (listings, pruning and clean-ups never meet it).
+ */
+export function lockKey(job: string): string {
+  return `.cairn-locks/${job}`;
 }
 
 /** The lock object of `job` on each destination; all or none. */
@@ -91,7 +93,7 @@ export async function lockDestinations(
 ): Promise<Lock> {
   const taken: Destination[] = [];
   const release = async () => {
-    await Promise.allSettled(taken.map((d) => d.storage.delete(lockKey(d.template, job), ctx)));
+    await Promise.allSettled(taken.map((d) => d.storage.delete(lockKey(job), ctx)));
   };
   try {
     for (const destination of destinations) {
@@ -112,7 +114,7 @@ async function lockOne(
   expiresAfterMs: number,
   ctx: PluginContext,
 ): Promise<void> {
-  const key = lockKey(destination.template, job);
+  const key = lockKey(job);
   const now = new Date();
   const me: LockHolder = {
     host: hostname(),
@@ -135,14 +137,17 @@ async function lockOne(
       holder = undefined;
     }
     const expired = !holder?.expires || new Date(holder.expires).getTime() < now.getTime();
-    if (!expired)
+    // A holder on this host can be checked: one whose process is gone (kill -9, a crash, a
+    // reboot) does not hold the job for the rest of lock_expires.
+    const deadHere = holder?.host === me.host && !alive(holder.pid);
+    if (!expired && !deadHere)
       throw new LockError(
         `job ${job} is locked on destination ${destination.name}: ${describe(holder as LockHolder)}, until ${holder?.expires}`,
         {
           hint: `another host is working on this job there; if it is gone, wait until the lock expires or delete ${key} on ${destination.name}`,
         },
       );
-    await destination.storage.delete(key, ctx); // expired: its holder is gone
+    await destination.storage.delete(key, ctx); // expired, or its process is gone: take over
   }
   throw new LockError(`job ${job}: could not take the lock ${key} on destination ${destination.name}`);
 }

@@ -1,6 +1,6 @@
 /** A job never runs twice at once: the local lock (stale ones taken over) and the lock object on a destination. */
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -55,8 +55,8 @@ test("locks: a local lock left by a process that died is taken over", async () =
 
 test("locks: a lock object another host holds on the destination stops the run until it expires", async () => {
   const { ws, cli } = setUp(0);
-  const lock = join(ws.dir, "backups/app/.cairn-lock-app");
-  mkdirSync(join(ws.dir, "backups/app"), { recursive: true });
+  const lock = join(ws.dir, "backups/.cairn-locks/app");
+  mkdirSync(join(ws.dir, "backups/.cairn-locks"), { recursive: true });
   const holder = (expires: Date) =>
     JSON.stringify({
       host: "db2.example.net",
@@ -72,11 +72,28 @@ test("locks: a lock object another host holds on the destination stops the run u
     blocked.stdout + blocked.stderr,
     /locked on destination here: backup by pid 4242 on db2\.example\.net/,
   );
-  assert.equal(readdirSync(join(ws.dir, "backups/app")).length, 1, "nothing stored, the lock left as it was");
+  assert.ok(!existsSync(join(ws.dir, "backups/app")), "nothing stored");
+  assert.ok(existsSync(lock), "the other host's lock left as it was");
   writeFileSync(lock, holder(new Date(Date.now() - 60_000)));
   const taken = await cli(["backup"]);
   assert.equal(taken.code, 0, taken.stderr);
-  const left = readdirSync(join(ws.dir, "backups/app"));
-  assert.equal(left.length, 1, `one snapshot and no lock: ${left}`);
-  assert.ok(!left.includes(".cairn-lock-app"));
+  assert.equal(readdirSync(join(ws.dir, "backups/app")).length, 1, "one snapshot");
+  assert.ok(!existsSync(lock), "and the lock released");
+});
+
+test("locks: a destination lock left by a process of this host that died (kill -9) is taken over at once", async () => {
+  const { ws, cli } = setUp(0);
+  mkdirSync(join(ws.dir, "backups/.cairn-locks"), { recursive: true });
+  writeFileSync(
+    join(ws.dir, "backups/.cairn-locks/app"),
+    JSON.stringify({
+      host: hostname(),
+      pid: 2 ** 22 + 4321,
+      operation: "backup",
+      since: new Date().toISOString(),
+      expires: new Date(Date.now() + 86_400_000).toISOString(),
+    }),
+  );
+  const run = await cli(["backup"]);
+  assert.equal(run.code, 0, run.stderr);
 });
