@@ -4,6 +4,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import type { ObjectInfo } from "../types.ts";
 import { certificateHint } from "./_shared.ts";
@@ -82,8 +83,29 @@ export function bodyOf(
   throw otherwise(response.status);
 }
 
+/** What a HEAD answered: the object, none on 404, or `otherwise(status)`. */
+export function infoFromHead(
+  response: HttpResponse,
+  key: string,
+  otherwise: (status: number) => CairnError,
+): ObjectInfo | undefined {
+  response.body.resume();
+  if (response.status === 404) return undefined;
+  if (response.status !== 200) throw otherwise(response.status);
+  return objectInfoFrom(key, response);
+}
+
+/** Options of every destination that speaks HTTP through HttpClient. */
+export const httpClientFields = {
+  ca_file: z
+    .string()
+    .optional()
+    .describe("PEM file of the CA (or self-signed certificate) to trust for https"),
+  connections: z.number().int().min(1).max(32).default(4).describe("HTTP connections kept open at most"),
+};
+
 /** What a HEAD (or GET) answer says about an object. */
-export function objectInfoFrom(key: string, response: HttpResponse): ObjectInfo {
+function objectInfoFrom(key: string, response: HttpResponse): ObjectInfo {
   const modified = response.headers["last-modified"];
   return {
     key,

@@ -14,7 +14,8 @@ import {
   bodyOf,
   HttpClient,
   type HttpResponse,
-  objectInfoFrom,
+  httpClientFields,
+  infoFromHead,
   readText,
   retryableStatus,
   transportFailure,
@@ -33,11 +34,7 @@ const schema = z.object({
     .describe(
       "how to list: nginx's `autoindex_format json` on the folders, or none (upload-only: no list, prune or restore by search)",
     ),
-  ca_file: z
-    .string()
-    .optional()
-    .describe("PEM file of the CA (or self-signed certificate) to trust for https"),
-  connections: z.number().int().min(1).max(32).default(4).describe("HTTP connections kept open at most"),
+  ...httpClientFields,
 });
 
 type Options = Omit<z.output<typeof schema>, "password_file">;
@@ -149,10 +146,7 @@ export class HttpStorage implements Storage {
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
       const response = await this.send("HEAD", this.urlOf(key));
-      response.body.resume();
-      if (response.status === 404) return undefined;
-      if (response.status !== 200) throw this.httpError("HEAD", key, response.status);
-      return objectInfoFrom(key, response);
+      return infoFromHead(response, key, (status) => this.httpError("HEAD", key, status));
     } catch (error) {
       throw this.failure("stat of", key, error);
     }

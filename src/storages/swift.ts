@@ -18,7 +18,8 @@ import {
   bodyOf,
   HttpClient,
   type HttpResponse,
-  objectInfoFrom,
+  httpClientFields,
+  infoFromHead,
   readText,
   retryableStatus,
   transportFailure,
@@ -63,11 +64,7 @@ const schema = z.object({
   })
     .prefault("1GiB")
     .describe("objects larger than this are stored as segments plus a manifest (SLO)"),
-  ca_file: z
-    .string()
-    .optional()
-    .describe("PEM file of the CA (or self-signed certificate) to trust for https"),
-  connections: z.number().int().min(1).max(32).default(4).describe("HTTP connections kept open at most"),
+  ...httpClientFields,
 });
 
 type Options = Omit<z.output<typeof schema>, "password_file"> & {
@@ -422,10 +419,7 @@ export class SwiftStorage implements Storage {
       const response = await this.request("HEAD", (s) =>
         this.urlOf(s, this.options.container, this.name(key)),
       );
-      response.body.resume();
-      if (response.status === 404) return undefined;
-      if (response.status !== 200) throw this.httpError("HEAD", key, response.status);
-      return objectInfoFrom(key, response);
+      return infoFromHead(response, key, (status) => this.httpError("HEAD", key, status));
     } catch (error) {
       throw this.failure("stat of", key, error);
     }

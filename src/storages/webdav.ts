@@ -15,6 +15,7 @@ import {
   bodyOf,
   HttpClient,
   type HttpResponse,
+  httpClientFields,
   readText,
   retryableStatus,
   transportFailure,
@@ -35,11 +36,7 @@ const schema = z.object({
   user: z.string().optional(),
   password: z.string().optional().describe("e.g. from ${file:…} or ${VAR} (an app password for Nextcloud)"),
   password_file: z.string().optional().describe("or a file holding it (for URLs on the command line)"),
-  ca_file: z
-    .string()
-    .optional()
-    .describe("PEM file of the CA (or self-signed certificate) to trust for https"),
-  connections: z.number().int().min(1).max(32).default(4).describe("HTTP connections kept open at most"),
+  ...httpClientFields,
 });
 
 type Options = Omit<z.output<typeof schema>, "password_file">;
