@@ -1,4 +1,5 @@
 /** Small helpers several destinations share. */
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
@@ -56,4 +57,45 @@ export function certificateHint(message: string): string | undefined {
   return /certificate|self.signed|altnames/i.test(message)
     ? "the server's TLS certificate is not trusted: set ca_file (or fix the certificate)"
     : undefined;
+}
+
+/** One word of a command line that a shell (or rsync's and git's ssh option) will split. */
+export const shellWord = (word: string): string =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program a destination drives (rsync, git) to its end and returns its exit code and
+ * output; only a missing program (`missing()`) or an abort rejects. A death by signal counts as
+ * exit code 1, so the caller reports it with the program's last output like any failure.
+ */
+export function runTool(
+  program: string,
+  args: string[],
+  options: { signal?: AbortSignal | undefined; env: NodeJS.ProcessEnv },
+  missing: () => StorageError,
+): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      program,
+      args,
+      {
+        ...(options.signal ? { signal: options.signal } : {}),
+        maxBuffer: 256 * 1024 * 1024,
+        env: options.env,
+      },
+      (error, stdout, stderr) => {
+        const code = (error as NodeJS.ErrnoException | null)?.code;
+        if (code === "ENOENT") return reject(missing());
+        if (error && typeof code !== "number" && !("code" in error && error.code === null))
+          return reject(error);
+        resolve({ code: typeof code === "number" ? code : error ? 1 : 0, stdout, stderr });
+      },
+    );
+  });
 }

@@ -1,16 +1,3 @@
-/**
- * A git repository as a destination: objects are committed to a branch and pushed (over SSH,
- * HTTPS or a local path), so the remote's history keeps every version. With `compression: none`
- * and no encryption, git's delta compression stores each night's text dump as the difference to
- * the last one — what PolyArchiv's git backup points were for.
- *
- * A local bare repository (kept under `work_dir` between runs, holding only the branch's tip) is
- * the go-between: a put streams into `git hash-object -w --stdin` — no working tree, no temporary
- * file — and resolves only once a commit holding the object has been pushed. Puts and deletes
- * that arrive while a push runs are committed and pushed together (group commit), so a snapshot of
- * many parts does not cost a push each. Reads come from the branch (`git cat-file`, `git ls-tree`).
- */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { homedir, hostname } from "node:os";
@@ -22,7 +9,7 @@ import { silentLogger } from "../core/logger.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
-import { alreadyExists, checkedKey } from "./_shared.ts";
+import { alreadyExists, checkedKey, runTool, shellWord, type ToolResult } from "./_shared.ts";
 
 const schema = z.object({
   url: z
@@ -52,12 +39,6 @@ interface Change {
   blob?: string;
   resolve: () => void;
   reject: (error: unknown) => void;
-}
-
-interface GitResult {
-  code: number;
-  stdout: string;
-  stderr: string;
 }
 
 export class GitStorage implements Storage {
@@ -105,7 +86,7 @@ export class GitStorage implements Storage {
         ? ["-o", "IdentitiesOnly=yes", "-i", this.options.private_key_file]
         : []),
     ]
-      .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`))
+      .map(shellWord)
       .join(" ");
     return ssh;
   }
@@ -114,30 +95,16 @@ export class GitStorage implements Storage {
     args: string[],
     ctx?: PluginContext,
     extraEnv: Record<string, string> = {},
-  ): Promise<GitResult> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        "git",
-        args,
-        {
-          ...(ctx ? { signal: ctx.signal } : {}),
-          maxBuffer: 256 * 1024 * 1024,
-          env: { ...this.gitEnv(), ...extraEnv },
-        },
-        (error, stdout, stderr) => {
-          const code = (error as NodeJS.ErrnoException | null)?.code;
-          if (code === "ENOENT")
-            return reject(
-              new StorageError(`${this.location}: git is not installed`, { hint: "apt-get install git" }),
-            );
-          if (error && typeof code !== "number") return reject(error);
-          resolve({ code: typeof code === "number" ? code : 0, stdout, stderr });
-        },
-      );
-    });
+  ): Promise<ToolResult> {
+    return runTool(
+      "git",
+      args,
+      { signal: ctx?.signal, env: { ...this.gitEnv(), ...extraEnv } },
+      () => new StorageError(`${this.location}: git is not installed`, { hint: "apt-get install git" }),
+    );
   }
 
-  private failed(action: string, result: GitResult): StorageError {
+  private failed(action: string, result: ToolResult): StorageError {
     const message =
       result.stderr.trim().split("\n").slice(-3).join(" / ") || `git exited with ${result.code}`;
     const hint = /Host key verification failed/i.test(result.stderr)

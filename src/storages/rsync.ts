@@ -17,7 +17,15 @@ import { z } from "zod";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
 import { Semaphore } from "../wrappers/limits.ts";
-import { alreadyExists, checkedKey, checkStoredSize, loginFromUrl } from "./_shared.ts";
+import {
+  alreadyExists,
+  checkedKey,
+  checkStoredSize,
+  loginFromUrl,
+  runTool,
+  shellWord,
+  type ToolResult,
+} from "./_shared.ts";
 
 const schema = z.object({
   host: z.string().min(1),
@@ -53,16 +61,6 @@ const LISTING_LINE =
 
 /** rsync's exit code for "some files could not be transferred" — a missing source among them. */
 const PARTIAL_TRANSFER = 23;
-
-interface RsyncResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Quotes one word for the `-e` command line, which rsync splits like a shell. */
-const quoteWord = (word: string): string =>
-  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 
 /** Escapes an rsync filter pattern so a name matches only itself. */
 const literalPattern = (name: string): string => name.replace(/[[\]*?\\]/g, "\\$&");
@@ -131,7 +129,7 @@ export class RsyncStorage implements Storage {
 
   private sshCommand(): string {
     return ["ssh", ...this.sshArgs, "-o", "ControlMaster=no", "-o", `ControlPath=${this.controlPath()}`]
-      .map(quoteWord)
+      .map(shellWord)
       .join(" ");
   }
 
@@ -139,7 +137,7 @@ export class RsyncStorage implements Storage {
    * Runs rsync with the ssh transport. Remote names are escaped by rsync itself (its default since
    * 3.2.4); `-s` would be safer still, but rrsync refuses it.
    */
-  private async rsync(args: string[], ctx: PluginContext): Promise<RsyncResult> {
+  private async rsync(args: string[], ctx: PluginContext): Promise<ToolResult> {
     const release = await this.slots.acquire(ctx.signal);
     try {
       await this.startMaster();
@@ -151,29 +149,19 @@ export class RsyncStorage implements Storage {
     }
   }
 
-  private runRsync(args: string[], ctx: PluginContext): Promise<RsyncResult> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        this.options.rsync,
-        ["-e", this.sshCommand(), ...args],
-        { signal: ctx.signal, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } },
-        (error, stdout, stderr) => {
-          const code = (error as NodeJS.ErrnoException | null)?.code;
-          if (code === "ENOENT")
-            return reject(
-              new StorageError(`${this.location}: the program ${this.options.rsync} is not installed`, {
-                hint: "install rsync (apt-get install rsync)",
-              }),
-            );
-          if (error && typeof code !== "number" && !("code" in error && error.code === null))
-            return reject(error);
-          resolve({ code: typeof code === "number" ? code : error ? 1 : 0, stdout, stderr });
-        },
-      );
-    });
+  private runRsync(args: string[], ctx: PluginContext): Promise<ToolResult> {
+    return runTool(
+      this.options.rsync,
+      ["-e", this.sshCommand(), ...args],
+      { signal: ctx.signal, env: { ...process.env, LC_ALL: "C" } },
+      () =>
+        new StorageError(`${this.location}: the program ${this.options.rsync} is not installed`, {
+          hint: "install rsync (apt-get install rsync)",
+        }),
+    );
   }
 
-  private failed(action: string, key: string, result: RsyncResult): StorageError {
+  private failed(action: string, key: string, result: ToolResult): StorageError {
     const lines = result.stderr.trim().split("\n").filter(Boolean);
     const last = lines.slice(-3).join(" / ") || `rsync exited with ${result.code}`;
     const hint = /Host key verification failed|host key .* not|No .* host key is known/i.test(result.stderr)
@@ -266,7 +254,7 @@ export class RsyncStorage implements Storage {
     checkedKey(key);
     const local = join(ctx.workDir, "rsync-get", posix.basename(key));
     mkdirSync(posix.dirname(local), { recursive: true });
-    let result: RsyncResult;
+    let result: ToolResult;
     try {
       result = await this.rsync([`${this.remote}${key}`, local], ctx);
     } catch (error) {
