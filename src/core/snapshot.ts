@@ -147,11 +147,16 @@ export async function listSnapshots(
   template: string,
   job: string,
   ctx: PluginContext,
-): Promise<{ snapshots: SnapshotRef[]; unreadable: UnreadableManifest[] }> {
+): Promise<{ snapshots: SnapshotRef[]; unreadable: UnreadableManifest[]; unfinished: string[] }> {
   const snapshots: SnapshotRef[] = [];
   const unreadable: UnreadableManifest[] = [];
   const suffix = `/${MANIFEST_NAME}`;
+  /** Snapshot folders seen in the listing, and whether each holds a manifest. */
+  const folders = new Map<string, boolean>();
   for await (const object of storage.list(listingPrefix(template, job), ctx)) {
+    const parent = object.key.slice(0, object.key.lastIndexOf("/"));
+    if (SNAPSHOT_ID_PATTERN.test(parent.slice(parent.lastIndexOf("/") + 1)))
+      folders.set(parent, (folders.get(parent) ?? false) || object.key.endsWith(suffix));
     if (!object.key.endsWith(suffix)) continue;
     const folder = object.key.slice(0, -suffix.length);
     const id = folder.slice(folder.lastIndexOf("/") + 1);
@@ -170,7 +175,9 @@ export async function listSnapshots(
     }
   }
   snapshots.sort((a, b) => a.id.localeCompare(b.id));
-  return { snapshots, unreadable };
+  // Folders with objects but no manifest: runs that died, or one running now.
+  const unfinished = [...folders].filter(([, hasManifest]) => !hasManifest).map(([folder]) => folder);
+  return { snapshots, unreadable, unfinished };
 }
 
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;

@@ -13,7 +13,7 @@ import {
   type RunOptions,
   withContext,
 } from "../core/context.ts";
-import { listingPrefix, listSnapshots, SNAPSHOT_ID_PATTERN, snapshotTime } from "../core/snapshot.ts";
+import { listSnapshots, snapshotTime } from "../core/snapshot.ts";
 import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
 import { type Decision, planRetention } from "./policy.ts";
@@ -115,28 +115,15 @@ async function pruneOne(
   report.keep = plan.keep;
   report.remove = plan.remove;
 
-  // Folders of this job that hold objects but no manifest: runs that died, or one running now.
-  // Only where the job's folder is its own: a template like `backups/%Y` mixes jobs, and a folder
-  // without a manifest cannot say whose it is.
+  // Leftovers of runs that died, only where the job's folder is its own: a template like
+  // `backups/%Y` mixes jobs, and a folder without a manifest cannot say whose it is.
   const fixed = destination.template.slice(0, destination.template.search(/\{hostname\}|%|$/));
-  const folders = new Map<string, boolean>();
-  try {
-    for await (const object of fixed.includes("{job}")
-      ? storage.list(listingPrefix(destination.template, job), ctx)
-      : []) {
-      const folder = object.key.slice(0, object.key.lastIndexOf("/"));
+  if (fixed.includes("{job}"))
+    for (const folder of found.unfinished) {
       const id = folder.slice(folder.lastIndexOf("/") + 1);
-      if (!SNAPSHOT_ID_PATTERN.test(id)) continue;
-      folders.set(folder, (folders.get(folder) ?? false) || object.key.endsWith(`/${MANIFEST_NAME}`));
+      if (now.getTime() - snapshotTime(id).getTime() > settings.leftovers_grace)
+        report.leftovers.push(folder);
     }
-  } catch (error) {
-    return { ...report, skipped: `the listing failed, so nothing was removed: ${(error as Error).message}` };
-  }
-  for (const [folder, hasManifest] of folders) {
-    const id = folder.slice(folder.lastIndexOf("/") + 1);
-    if (!hasManifest && now.getTime() - snapshotTime(id).getTime() > settings.leftovers_grace)
-      report.leftovers.push(folder);
-  }
   if (dryRun) return report;
 
   const folderOf = new Map(found.snapshots.map((s) => [s.id, s.folder]));
