@@ -10,7 +10,7 @@ import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
 import { alreadyExists, checkedKey } from "./_shared.ts";
 
 const schema = z.object({
@@ -129,11 +129,12 @@ export class AzureStorage implements Storage {
     return this.containerReady;
   }
 
-  async put(key: string, body: Readable): Promise<ObjectInfo> {
+  async put(key: string, body: Readable, { signal }: PluginContext): Promise<ObjectInfo> {
     const upload = through(body, new ByteCounter());
     try {
       const blob = (await this.ready()).getBlockBlobClient(this.name(key));
       await blob.uploadStream(upload, this.options.block_size, this.options.concurrency, {
+        abortSignal: signal,
         conditions: { ifNoneMatch: "*" },
         ...(this.options.access_tier ? { tier: this.options.access_tier } : {}),
       });
@@ -146,9 +147,10 @@ export class AzureStorage implements Storage {
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, { signal }: PluginContext): Promise<Readable> {
     try {
-      const response = await (await this.container()).getBlockBlobClient(this.name(key)).download(0);
+      const blob = (await this.container()).getBlockBlobClient(this.name(key));
+      const response = await blob.download(0, undefined, { abortSignal: signal });
       return response.readableStreamBody as Readable;
     } catch (error) {
       if (restStatus(error) === 404) throw new NotFoundError(`${this.location}/${key} does not exist`);
@@ -156,9 +158,10 @@ export class AzureStorage implements Storage {
     }
   }
 
-  async stat(key: string): Promise<ObjectInfo | undefined> {
+  async stat(key: string, { signal }: PluginContext): Promise<ObjectInfo | undefined> {
     try {
-      const properties = await (await this.container()).getBlockBlobClient(this.name(key)).getProperties();
+      const blob = (await this.container()).getBlockBlobClient(this.name(key));
+      const properties = await blob.getProperties({ abortSignal: signal });
       return {
         key,
         size: properties.contentLength ?? 0,
@@ -170,9 +173,10 @@ export class AzureStorage implements Storage {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, { signal }: PluginContext): AsyncIterable<ObjectInfo> {
     try {
-      for await (const blob of (await this.container()).listBlobsFlat({ prefix: this.name(prefix) }))
+      const container = await this.container();
+      for await (const blob of container.listBlobsFlat({ prefix: this.name(prefix), abortSignal: signal }))
         yield {
           key: this.keyOf(blob.name),
           size: blob.properties.contentLength ?? 0,
@@ -184,9 +188,9 @@ export class AzureStorage implements Storage {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, { signal }: PluginContext): Promise<void> {
     try {
-      await (await this.container()).getBlockBlobClient(this.name(key)).deleteIfExists();
+      await (await this.container()).getBlockBlobClient(this.name(key)).deleteIfExists({ abortSignal: signal });
     } catch (error) {
       throw this.failure("delete of", key, error);
     }

@@ -6,6 +6,7 @@
  */
 
 import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import type {
   ListObjectsV2CommandOutput,
   ObjectLockMode,
@@ -17,7 +18,7 @@ import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, MANIFEST_NAME, type ObjectInfo, type Storage } from "../types.ts";
+import { defineStorage, MANIFEST_NAME, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
 import { alreadyExists } from "./_shared.ts";
 
 const size = sizeField({
@@ -253,10 +254,10 @@ export class S3Storage implements Storage {
     };
   }
 
-  async put(key: string, body: Readable): Promise<ObjectInfo> {
+  async put(key: string, body: Readable, ctx: PluginContext): Promise<ObjectInfo> {
     // Never overwrite: S3 replaces objects silently, so look first (the window is small; a
     // snapshot folder's keys are unique per run).
-    if (await this.stat(key)) throw alreadyExists(`${this.location}/${key}`);
+    if (await this.stat(key, ctx)) throw alreadyExists(`${this.location}/${key}`);
     const counter = through(body, new ByteCounter());
     const { client, Upload } = await this.loaded();
     const upload = new Upload({
@@ -277,26 +278,31 @@ export class S3Storage implements Storage {
       leavePartsOnError: false, // a failed multipart upload is aborted: no parts left to pay for
     });
     // A failing body must fail the upload, not leave it waiting for bytes that never come.
-    counter.on("error", () => void upload.abort().catch(() => {}));
+    const abort = () => void upload.abort().catch(() => {});
+    counter.on("error", abort);
+    ctx.signal.addEventListener("abort", abort, { once: true });
     try {
       await upload.done();
     } catch (error) {
       const cause = counter.errored ?? error;
       throw this.failure("upload to", key, cause);
+    } finally {
+      ctx.signal.removeEventListener("abort", abort);
     }
     return { key, size: counter.bytes };
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, { signal }: PluginContext): Promise<Readable> {
     const { client, s3 } = await this.loaded();
     try {
       const response = await client.send(
         new s3.GetObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }),
+        { abortSignal: signal },
       );
       return response.Body as Readable;
     } catch (error) {
       if (isNotFound(error)) throw new NotFoundError(`${this.location}/${key} does not exist`);
-      if ((error as { name?: string }).name === "InvalidObjectState") return this.thawed(key);
+      if ((error as { name?: string }).name === "InvalidObjectState") return this.thawed(key, signal);
       throw this.failure("download of", key, error);
     }
   }
@@ -305,7 +311,7 @@ export class S3Storage implements Storage {
    * An archived object: request a restore (once; S3 answers RestoreAlreadyInProgress after), wait
    * for it up to `restore_wait` minutes, then read the restored copy — or fail saying when to retry.
    */
-  private async thawed(key: string): Promise<Readable> {
+  private async thawed(key: string, abortSignal: AbortSignal): Promise<Readable> {
     const { client, s3 } = await this.loaded();
     const Bucket = this.options.bucket;
     const Key = this.keyOf(key);
@@ -319,6 +325,7 @@ export class S3Storage implements Storage {
             GlacierJobParameters: { Tier: this.options.restore_tier },
           },
         }),
+        { abortSignal },
       );
     } catch (error) {
       if ((error as { name?: string }).name !== "RestoreAlreadyInProgress")
@@ -326,13 +333,11 @@ export class S3Storage implements Storage {
     }
     const deadline = Date.now() + this.options.restore_wait * 60_000;
     for (;;) {
-      const head = await client.send(new s3.HeadObjectCommand({ Bucket, Key }));
+      const head = await client.send(new s3.HeadObjectCommand({ Bucket, Key }), { abortSignal });
       if (head.Restore?.includes('ongoing-request="false"'))
-        return (await client.send(new s3.GetObjectCommand({ Bucket, Key }))).Body as Readable;
+        return (await client.send(new s3.GetObjectCommand({ Bucket, Key }), { abortSignal })).Body as Readable;
       if (Date.now() >= deadline) break;
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(60_000, Math.max(0, deadline - Date.now()))),
-      );
+      await sleep(Math.min(60_000, Math.max(0, deadline - Date.now())), undefined, { signal: abortSignal });
     }
     const usual =
       this.options.restore_tier === "Expedited"
@@ -349,11 +354,12 @@ export class S3Storage implements Storage {
     );
   }
 
-  async stat(key: string): Promise<ObjectInfo | undefined> {
+  async stat(key: string, { signal }: PluginContext): Promise<ObjectInfo | undefined> {
     const { client, s3 } = await this.loaded();
     try {
       const head = await client.send(
         new s3.HeadObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }),
+        { abortSignal: signal },
       );
       return {
         key,
@@ -366,7 +372,7 @@ export class S3Storage implements Storage {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, { signal }: PluginContext): AsyncIterable<ObjectInfo> {
     const { client, s3 } = await this.loaded();
     let token: string | undefined;
     do {
@@ -378,6 +384,7 @@ export class S3Storage implements Storage {
             Prefix: this.keyOf(prefix),
             ...(token ? { ContinuationToken: token } : {}),
           }),
+          { abortSignal: signal },
         );
       } catch (error) {
         throw this.failure("listing of", prefix, error);
@@ -394,10 +401,12 @@ export class S3Storage implements Storage {
     } while (token);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, { signal }: PluginContext): Promise<void> {
     const { client, s3 } = await this.loaded();
     try {
-      await client.send(new s3.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }));
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(key) }), {
+        abortSignal: signal,
+      });
     } catch (error) {
       if (isNotFound(error)) return;
       throw this.failure("delete of", key, error);

@@ -11,10 +11,31 @@ import { setTimeout as sleep } from "node:timers/promises";
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const CLI = join(ROOT, "src/cli/main.ts");
 
+/** Servers started by the helpers; stopped, and waited for, before any temp folder is removed. */
+const servers = new Set<ChildProcess>();
+
+async function stopServers(): Promise<void> {
+  await Promise.all([...servers].map(stopServer));
+}
+
+async function stopServer(server: ChildProcess): Promise<void> {
+  servers.delete(server);
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((resolveExit) => server.once("exit", resolveExit));
+  server.kill("SIGTERM");
+  const killed = sleep(5000, undefined, { ref: false }).then(() => server.kill("SIGKILL"));
+  await Promise.race([exited, killed]);
+  await exited;
+}
+
+// Registered first, so it runs before the hooks that remove the folders these servers write in
+// (a server still writing made `rm -r` fail with ENOTEMPTY in CI).
+after(stopServers);
+
 /** A temp folder removed after the test file. */
 export function tempDir(prefix = "cairn-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
 }
 
@@ -203,9 +224,8 @@ export async function waitForPort(port: number, server: ChildProcess, name: stri
  * without running test hooks (a bench or a script calling process.exit), so none is left behind.
  */
 export function stopAtEnd(server: ChildProcess): void {
-  const stop = () => server.kill("SIGTERM");
-  after(stop);
-  process.once("exit", stop);
+  servers.add(server);
+  process.once("exit", () => server.kill("SIGTERM"));
 }
 
 /** A self-signed certificate for 127.0.0.1 (key.pem, cert.pem in `dir`), for TLS test servers. */
