@@ -190,7 +190,9 @@ export class AzureStorage implements Storage {
 
   async delete(key: string, { signal }: PluginContext): Promise<void> {
     try {
-      await (await this.container()).getBlockBlobClient(this.name(key)).deleteIfExists({ abortSignal: signal });
+      await (await this.container())
+        .getBlockBlobClient(this.name(key))
+        .deleteIfExists({ abortSignal: signal });
     } catch (error) {
       throw this.failure("delete of", key, error);
     }

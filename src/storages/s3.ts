@@ -335,7 +335,8 @@ export class S3Storage implements Storage {
     for (;;) {
       const head = await client.send(new s3.HeadObjectCommand({ Bucket, Key }), { abortSignal });
       if (head.Restore?.includes('ongoing-request="false"'))
-        return (await client.send(new s3.GetObjectCommand({ Bucket, Key }), { abortSignal })).Body as Readable;
+        return (await client.send(new s3.GetObjectCommand({ Bucket, Key }), { abortSignal }))
+          .Body as Readable;
       if (Date.now() >= deadline) break;
       await sleep(Math.min(60_000, Math.max(0, deadline - Date.now())), undefined, { signal: abortSignal });
     }
