@@ -9,6 +9,8 @@ import type { Logger } from "../types.ts";
 
 export interface GlobalOptions {
   config?: string;
+  /** The config's text comes on stdin (`cairn daemon` hands its jobs the config it validated). */
+  configStdin?: boolean;
   logFormat: "human" | "json";
   verbose?: boolean;
   quiet?: boolean;
@@ -34,7 +36,10 @@ export function globalsOf(command: Command): GlobalOptions {
 /** The config and a logger that knows its secrets, for commands that need a config. */
 export function runtimeOf(command: Command, cli: CliContext): Runtime {
   const globals = globalsOf(command);
-  const config = loadConfig(globals.config ? { file: globals.config } : {});
+  const config = loadConfig({
+    ...(globals.config ? { file: globals.config } : {}),
+    ...(globals.configStdin ? { text: readFileSync(0, "utf8") } : {}),
+  });
   for (const secret of config.secrets) cli.secrets.add(secret);
   return { config, logger: loggerFor(globals, config.secrets), signal: cli.signal, globals };
 }

@@ -6,11 +6,13 @@ import { type CliContext, examples } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";
 import { register as registerConfig } from "./commands/config.ts";
+import { register as registerDaemon } from "./commands/daemon.ts";
 import { register as registerJobs } from "./commands/jobs.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerList } from "./commands/list.ts";
 import { register as registerPrune } from "./commands/prune.ts";
 import { register as registerRestore } from "./commands/restore.ts";
+import { register as registerSchedule } from "./commands/schedule.ts";
 import { register as registerShow } from "./commands/show.ts";
 import { register as registerStatus } from "./commands/status.ts";
 import { register as registerUpload } from "./commands/upload.ts";
@@ -27,6 +29,7 @@ export function buildProgram(cli: CliContext): Command {
     )
     .version(VERSION, "-V, --version")
     .option("-c, --config <file>", "configuration file (default: $CAIRN_CONFIG, then ./cairn.yaml)")
+    .addOption(new Option("--config-stdin", "read the config file's text from stdin").hideHelp())
     .addOption(
       new Option("--log-format <format>", "log format on stderr").choices(["human", "json"]).default("human"),
     )
@@ -50,6 +53,8 @@ export function buildProgram(cli: CliContext): Command {
   registerVerify(program, cli);
   registerPrune(program, cli);
   registerStatus(program, cli);
+  registerDaemon(program, cli);
+  registerSchedule(program, cli);
   registerConfig(program, cli);
   registerCatalog(program, cli);
   registerJobs(program, cli);

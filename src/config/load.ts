@@ -9,14 +9,23 @@ import type { Hooks } from "../hooks/hooks.ts";
 import { createRegistry, type Registry } from "../registry.ts";
 import type { PluginDefinition } from "../types.ts";
 import { interpolate } from "./interpolate.ts";
-import { buildRootSchema, type JobConfig, type PluginOptions, type RootConfig } from "./schema.ts";
+import {
+  buildRootSchema,
+  type DaemonSettings,
+  type JobConfig,
+  type PluginOptions,
+  type RootConfig,
+} from "./schema.ts";
 
 export interface Config {
   /** Absolute path of the file it came from, when it came from one. */
   file: string | undefined;
+  /** The text of that file as it was read. */
+  text?: string;
   /** Relative paths in the config are relative to this folder. */
   baseDir: string;
   stateDir: string;
+  daemon: DaemonSettings;
   jobs: Record<string, JobConfig>;
   /** Hooks around every job. */
   hooks?: Hooks;
@@ -30,6 +39,8 @@ export interface Config {
 export interface LoadConfigOptions {
   /** Path of the config file; default `$CAIRN_CONFIG`, then `./cairn.yaml`. */
   file?: string;
+  /** The file's text, already read (e.g. the version `cairn daemon` validated); `file` still names it. */
+  text?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   registry?: Registry;
@@ -60,7 +71,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const file = findConfigFile(options, env, cwd);
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = options.text ?? readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError([
@@ -84,7 +95,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     );
   }
   const locate = (path: (string | number | symbol)[]) => locateInDocument(doc, lineCounter, path);
-  return configFromObject(doc.toJS(), { ...options, env, baseDir: dirname(file), file, locate });
+  const config = configFromObject(doc.toJS(), { ...options, env, baseDir: dirname(file), file, locate });
+  return { ...config, text };
 }
 
 interface FromObjectOptions {
@@ -130,6 +142,7 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     file: options.file,
     baseDir,
     stateDir: resolveStateDir(root.state_dir, baseDir, env),
+    daemon: root.daemon,
     jobs: root.jobs,
     ...(root.hooks ? { hooks: root.hooks } : {}),
     notifications: root.notifications ?? {},

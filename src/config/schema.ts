@@ -6,6 +6,7 @@ import { z } from "zod";
 import { type Hooks, hooksSchema } from "../hooks/hooks.ts";
 import type { Registry } from "../registry.ts";
 import { type RetentionSettings, retentionSchema } from "../retention/schema.ts";
+import { type Schedule, scheduleSchema } from "../schedule/cron.ts";
 import { frequencySchema } from "../schedule/frequency.ts";
 import type { TransformDefinition } from "../types.ts";
 import { parseDuration } from "./duration.ts";
@@ -37,11 +38,20 @@ export interface JobConfig {
   /** Milliseconds after which another host may take over this job's lock on a destination. */
   lock_expires: number;
   frequency?: string;
+  schedule?: Schedule;
   hooks?: Hooks;
+}
+
+export interface DaemonSettings {
+  /** Run a job once at start when its schedule fired while the daemon was not running. */
+  catch_up: boolean;
+  /** Jobs run at once; others wait their turn. */
+  max_parallel: number;
 }
 
 export interface RootConfig {
   state_dir?: string;
+  daemon: DaemonSettings;
   hooks?: Hooks;
   notifications?: Record<string, PluginOptions>;
   jobs: Record<string, JobConfig>;
@@ -233,6 +243,11 @@ export function buildRootSchema(registry: Registry) {
         .describe(
           "run only when due: hourly, daily, weekly, monthly:DAY (from that day of the month) or a duration such as 6h; cairn backup --force ignores it",
         ),
+      schedule: scheduleSchema
+        .optional()
+        .describe(
+          'when `cairn daemon` (or the timer `cairn schedule install` writes) runs this job: a cron expression such as "30 2 * * *", or { cron, time_zone }',
+        ),
       lock_expires: z
         .union([z.string(), z.number()])
         .prefault("24h")
@@ -252,6 +267,17 @@ export function buildRootSchema(registry: Registry) {
   return z
     .object({
       state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
+      daemon: z
+        .object({
+          catch_up: z
+            .boolean()
+            .default(true)
+            .describe("at start, run once each job whose schedule fired while the daemon was down"),
+          max_parallel: z.number().int().min(1).default(1).describe("jobs run at once; the others wait"),
+        })
+        .strict()
+        .prefault({})
+        .describe("settings of `cairn daemon`"),
       hooks: hooksSchema.optional().describe("shell hooks around every job, outside the job's own"),
       notifications: z
         .record(name("notifier"), pluginUnion("notifier", [...registry.notifiers.values()], notifierCommon))

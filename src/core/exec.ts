@@ -18,6 +18,11 @@ export interface ExecOptions {
   installHint?: string;
   /** Sees every stderr line (the error message keeps only the last few). */
   onStderrLine?: (line: string) => void;
+  /**
+   * Run in a process group of its own and stop the whole group: for shell lines (command sources,
+   * hooks), whose children would otherwise outlive a stop and hold the output pipe open.
+   */
+  processGroup?: boolean;
 }
 
 const STDERR_LINES = 20;
@@ -90,13 +95,34 @@ function start(
   options: ExecOptions,
   stdin: "pipe" | "ignore" | Readable,
 ): ChildProcess {
-  return spawn(program, args, {
+  const child = spawn(program, args, {
     env: childEnv(options.env),
     ...(options.cwd ? { cwd: options.cwd } : {}),
     stdio: [stdin, "pipe", "pipe"],
     signal: options.signal,
     killSignal: "SIGTERM",
+    detached: options.processGroup ?? false,
   });
+  if (options.processGroup) {
+    groups.add(child);
+    const stop = () => terminate(child, "SIGTERM");
+    options.signal.addEventListener("abort", stop, { once: true });
+    child.once("exit", () => options.signal.removeEventListener("abort", stop));
+  }
+  return child;
+}
+
+/** Children started with `processGroup`: signals go to their whole group. */
+const groups = new WeakSet<ChildProcess>();
+
+function terminate(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (groups.has(child) && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, signal);
+      return;
+    } catch {}
+  }
+  child.kill(signal);
 }
 
 /**
@@ -144,7 +170,7 @@ export function spawnProducer(
     finished(options.input, { writable: false }, (error) => {
       if (!error) return;
       inputError ??= error;
-      child.kill("SIGKILL");
+      terminate(child, "SIGKILL");
     });
     options.input.pipe(child.stdin);
   }
@@ -214,7 +240,7 @@ function watchOutput(child: ChildProcess, program: string, options: ExecOptions)
     else out.destroy(failure(program, code, signal, stderr.text()));
   });
   out.on("close", () => {
-    if (!settled) child.kill("SIGTERM");
+    if (!settled) terminate(child, "SIGTERM");
   });
   return out;
 }
@@ -282,7 +308,7 @@ export function runProgram(program: string, args: string[], options: RunOptions)
         }
         inputError ??= error;
         // Kill first: the program must not see a clean end of input and commit a partial restore.
-        child.kill("SIGKILL");
+        terminate(child, "SIGKILL");
         child.stdin?.destroy();
       });
       if (!input.destroyed) input.pipe(child.stdin);

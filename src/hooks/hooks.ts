@@ -78,6 +78,7 @@ export async function runHook(
         signal: ctx.signal,
         logger: ctx.logger,
         onStderrLine: (text) => ctx.logger.info(`${name} hook: ${text}`),
+        processGroup: true,
       });
     } catch (error) {
       if (ctx.signal.aborted) throw error;

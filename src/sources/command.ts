@@ -83,6 +83,7 @@ export const commandSource = defineSource({
       logger: ctx.logger,
       env: environment(options, { CAIRN_SOURCE: env.name, ...extra }),
       ...(cwd ? { cwd } : {}),
+      processGroup: true,
     });
     return {
       async *backup(ctx): AsyncIterable<Artifact> {
