@@ -29,7 +29,11 @@ export function register(program: Command, cli: CliContext): void {
     .description("print the systemd units (or with --cron the cron file) that `install` would write")
     .option("--cron", "a cron.d file instead of systemd timers")
     .option("--user", "for the current user (systemd --user units; crontab lines without a user field)")
-    .addHelpText("after", examples(["cairn schedule show", "cairn schedule show --cron"]))
+    .option("--dir <folder>", "as install --dir would write them")
+    .addHelpText(
+      "after",
+      examples(["cairn schedule show", "cairn schedule show --cron", "cairn schedule show --user"]),
+    )
     .action((flags: Flags, command: Command) => {
       const runtime = runtimeOf(command, cli);
       for (const file of scheduleFiles(runtime.config, targetOf(flags)))
