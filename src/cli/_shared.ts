@@ -104,6 +104,28 @@ export function keysFrom(flags: KeyFlags): KeyOptions {
   return { identityFiles, ...(passphrase !== undefined ? { passphrase } : {}) };
 }
 
+/** `--only` / `--skip`, repeatable globs on job and destination names and tags (core/select.ts). */
+export function withSelection(command: Command): Command {
+  return command
+    .option(
+      "--only <pattern>",
+      "only jobs or destinations whose name or tag matches (glob; repeatable)",
+      collect,
+    )
+    .option(
+      "--skip <pattern>",
+      "leave out jobs or destinations whose name or tag matches (glob; repeatable)",
+      collect,
+    );
+}
+
+export function selectionOf(flags: { only?: string[]; skip?: string[] }): {
+  only?: string[];
+  skip?: string[];
+} {
+  return { ...(flags.only ? { only: flags.only } : {}), ...(flags.skip ? { skip: flags.skip } : {}) };
+}
+
 export function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  ${l}`).join("\n")}\n`;
 }

@@ -136,6 +136,10 @@ export const destinationCommon = {
     .describe(
       "store on this destination only when due: hourly, daily, weekly, monthly:DAY or a duration; replaces the job's",
     ),
+  tags: z
+    .array(z.string())
+    .default([])
+    .describe("names for --only/--skip, e.g. [offsite]; a destination is also selected by its name"),
 };
 
 /** Options every notifier has, whatever its type. */
@@ -157,6 +161,7 @@ export interface DestinationCommon {
   timeout: number;
   concurrency: number;
   bandwidth_limit: number;
+  tags: string[];
 }
 
 const COMMON_KEYS = Object.keys(destinationCommon);

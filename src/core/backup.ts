@@ -33,6 +33,7 @@ import {
 import { disabledJobs } from "./jobs.ts";
 import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
+import { type Selection, select } from "./select.ts";
 import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
 import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
@@ -45,7 +46,7 @@ export interface Progress {
   elapsed: number;
 }
 
-export interface BackupOptions extends RunOptions {
+export interface BackupOptions extends RunOptions, Selection {
   /** Jobs to run; all configured jobs when empty or absent. */
   jobs?: string[];
   /** Called about twice a second while data flows. */
@@ -108,6 +109,12 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     if (options.config.jobs[job])
       options.logger?.info("skipping disabled job (cairn enable to turn it back on)", { job });
   for (const name of names) jobConfig(options.config, name);
+  const selected =
+    options.only?.length || options.skip?.length ? select(options.config, names, options) : undefined;
+  if (selected)
+    for (const job of names.filter((n) => !selected.has(n)))
+      options.logger?.info("left out by --only/--skip", { job });
+  const chosen = selected ? names.filter((n) => selected.has(n)) : names;
   const catalog =
     options.catalog === false || options.dryRun ? undefined : await Catalog.open(options.config.stateDir);
   try {
@@ -118,11 +125,11 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
-    for (const name of names) {
+    for (const name of chosen) {
       if (!options.dryRun) await notify(options.config, startEvent(name), notifyOptions);
-      const done = await backupJob(name, options, catalog);
+      const done = await backupJob(name, options, catalog, selected?.get(name));
       if (done.ok && !done.skipped && !options.dryRun) {
-        const pruned = await pruneAfterBackup(name, options);
+        const pruned = await pruneAfterBackup(name, options, selected?.get(name));
         if (pruned.length) done.pruned = pruned;
       }
       if (!options.dryRun) {
@@ -183,11 +190,16 @@ function eventOf(done: JobResult): RunEvent {
  * Prunes the job's destinations whose retention says `prune: after_backup`. A pruning problem is
  * reported with the job, never turned into a failed backup: the snapshot is stored either way.
  */
-async function pruneAfterBackup(job: string, options: BackupOptions): Promise<DestinationPrune[]> {
+async function pruneAfterBackup(
+  job: string,
+  options: BackupOptions,
+  selected: Set<string> | undefined,
+): Promise<DestinationPrune[]> {
   const settings = jobConfig(options.config, job);
   const names = Object.entries(settings.destinations)
     .filter(
-      ([, d]) =>
+      ([name, d]) =>
+        (!selected || selected.has(name)) &&
         (splitDestinationOptions(d).common.retention ?? settings.retention)?.prune === "after_backup",
     )
     .map(([name]) => name);
@@ -233,6 +245,7 @@ async function backupJob(
   job: string,
   options: BackupOptions,
   catalog: Catalog | undefined,
+  destinationNames?: Set<string>,
 ): Promise<JobResult> {
   const { config } = options;
   const settings = jobConfig(config, job);
@@ -297,7 +310,10 @@ async function backupJob(
       try {
         const transforms = transformsOf(config, job);
         if (!options.dryRun) locks.push(lockLocally(config.stateDir, job, "backup"));
-        destinations = await openDestinations(config, job, undefined, { dryRun: options.dryRun ?? false });
+        destinations = await openDestinations(config, job, undefined, {
+          dryRun: options.dryRun ?? false,
+          include: destinationNames,
+        });
         if (!options.dryRun)
           locks.push(await lockDestinations(destinations, job, "backup", settings.lock_expires, ctx));
         if (!options.force && destinations.some((d) => d.frequency)) {

@@ -59,10 +59,10 @@ export async function openDestinations(
   config: Config,
   job: string,
   only?: string,
-  { dryRun = false } = {},
+  { dryRun = false, include }: { dryRun?: boolean; include?: Set<string> | undefined } = {},
 ): Promise<Destination[]> {
   const entries = Object.entries(jobConfig(config, job).destinations).filter(
-    ([name]) => !only || name === only,
+    ([name]) => (!only || name === only) && (!include || include.has(name)),
   );
   if (only && entries.length === 0)
     throw new UsageError(`job "${job}" has no destination named "${only}"`, {

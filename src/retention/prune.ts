@@ -13,13 +13,14 @@ import {
   type RunOptions,
   withContext,
 } from "../core/context.ts";
+import { type Selection, select } from "../core/select.ts";
 import { listSnapshots, snapshotTime } from "../core/snapshot.ts";
 import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
 import { type Decision, planRetention } from "./policy.ts";
 import { policyOf } from "./schema.ts";
 
-export interface PruneOptions extends RunOptions {
+export interface PruneOptions extends RunOptions, Selection {
   /** One job, or every configured job. */
   job?: string;
   /** Only this destination of the job. */
@@ -49,13 +50,18 @@ export interface PruneResult {
 }
 
 export async function prune(options: PruneOptions): Promise<PruneResult> {
-  const jobs = options.job ? [options.job] : Object.keys(options.config.jobs);
+  const candidates = options.job ? [options.job] : Object.keys(options.config.jobs);
+  const selected =
+    options.only?.length || options.skip?.length ? select(options.config, candidates, options) : undefined;
+  const jobs = selected ? candidates.filter((job) => selected.has(job)) : candidates;
   const now = options.now ?? new Date();
   const dryRun = options.dryRun ?? false;
   return withContext(options, async (ctx) => {
     const destinations: DestinationPrune[] = [];
     for (const job of jobs) {
-      const opened = await openDestinations(options.config, job, options.destination);
+      const opened = await openDestinations(options.config, job, options.destination, {
+        include: selected?.get(job),
+      });
       const locks: Lock[] = [];
       try {
         if (!dryRun) {

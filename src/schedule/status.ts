@@ -4,6 +4,7 @@
  * produced an error (cron stopped, the machine is off, the job was disabled by mistake).
  */
 import { closeDestinations, openDestinations, type RunOptions, withContext } from "../core/context.ts";
+import { type Selection, select } from "../core/select.ts";
 import { newestGood } from "./due.ts";
 import { isDue, parseFrequency } from "./frequency.ts";
 
@@ -34,14 +35,19 @@ export function overdue(frequency: string | undefined, last: Date | undefined, n
 }
 
 export async function status(
-  options: RunOptions & { job?: string; now?: Date },
+  options: RunOptions & Selection & { job?: string; now?: Date },
 ): Promise<DestinationStatus[]> {
-  const jobs = options.job ? [options.job] : Object.keys(options.config.jobs);
+  const candidates = options.job ? [options.job] : Object.keys(options.config.jobs);
+  const selected =
+    options.only?.length || options.skip?.length ? select(options.config, candidates, options) : undefined;
+  const jobs = selected ? candidates.filter((job) => selected.has(job)) : candidates;
   const now = options.now ?? new Date();
   return withContext(options, async (ctx) => {
     const rows: DestinationStatus[] = [];
     for (const job of jobs) {
-      const destinations = await openDestinations(options.config, job);
+      const destinations = await openDestinations(options.config, job, undefined, {
+        include: selected?.get(job),
+      });
       try {
         for (const d of destinations) {
           const row: DestinationStatus = {

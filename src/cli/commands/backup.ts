@@ -5,7 +5,16 @@ import { type BackupReport, backup, type Progress } from "../../core/backup.ts";
 import { backupToStream } from "../../core/stream.ts";
 import { UsageError } from "../../errors.ts";
 import { createRegistry } from "../../registry.ts";
-import { type CliContext, examples, globalsOf, loggerFor, printJson, runtimeOf } from "../_shared.ts";
+import {
+  type CliContext,
+  examples,
+  globalsOf,
+  loggerFor,
+  printJson,
+  runtimeOf,
+  selectionOf,
+  withSelection,
+} from "../_shared.ts";
 import { oneOffConfig, parseOneOff, sourceType } from "../oneoff.ts";
 
 function progressLine(): { update: (p: Progress) => void; clear: () => void } | undefined {
@@ -74,8 +83,7 @@ function printReport(report: BackupReport, json: boolean | undefined, dryRun = f
 }
 
 export function register(program: Command, cli: CliContext): void {
-  program
-    .command("backup")
+  withSelection(program.command("backup"))
     .description(
       "back up the named jobs (all enabled jobs when none is named), or run a one-off backup: SOURCE-TYPE --option … --to DIR",
     )
@@ -105,6 +113,7 @@ export function register(program: Command, cli: CliContext): void {
         "cairn backup app --json | jq .jobs[0].snapshot",
         "cairn backup app --dry-run -v  # dumps, compresses, encrypts; stores nothing",
         "cairn backup --force           # also the jobs whose frequency says not due yet",
+        "cairn backup --only 'db-*' --skip offsite   # jobs named db-…, not their destinations tagged offsite",
         "",
         "One-off runs, no config needed (flags are the source's options in kebab-case; --db repeats):",
         "cairn backup postgres --db app --db billing --host 127.0.0.1 --to ./backups",
@@ -116,7 +125,15 @@ export function register(program: Command, cli: CliContext): void {
     .action(
       async (
         jobs: string[],
-        flags: { json?: boolean; dryRun?: boolean; force?: boolean; notify?: string[]; sentryDsn?: string },
+        flags: {
+          json?: boolean;
+          dryRun?: boolean;
+          force?: boolean;
+          notify?: string[];
+          sentryDsn?: string;
+          only?: string[];
+          skip?: string[];
+        },
         command: Command,
       ) => {
         if (isOneOff(jobs[0], command)) return oneOff(command, cli);
@@ -144,6 +161,7 @@ export function register(program: Command, cli: CliContext): void {
           force: flags.force ?? false,
           ...(flags.notify ? { notify: flags.notify } : {}),
           ...(flags.sentryDsn ? { sentryDsn: flags.sentryDsn } : {}),
+          ...selectionOf(flags),
           ...(progress ? { onProgress: progress.update } : {}),
         });
         progress?.clear();

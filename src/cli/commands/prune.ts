@@ -1,10 +1,17 @@
 import type { Command } from "commander";
 import { prune } from "../../retention/prune.ts";
-import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
+import {
+  type CliContext,
+  examples,
+  printJson,
+  runtimeOf,
+  selectionOf,
+  table,
+  withSelection,
+} from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
-  program
-    .command("prune")
+  withSelection(program.command("prune"))
     .description(
       "remove the snapshots the retention policy no longer keeps (manifest first), and leftovers of runs that died",
     )
@@ -14,12 +21,17 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print JSON on stdout")
     .addHelpText(
       "after",
-      examples(["cairn prune --dry-run", "cairn prune app", "cairn prune app --destination offsite --json"]),
+      examples([
+        "cairn prune --dry-run",
+        "cairn prune app",
+        "cairn prune app --destination offsite --json",
+        "cairn prune --only production --skip 'tape-*'",
+      ]),
     )
     .action(
       async (
         job: string | undefined,
-        flags: { destination?: string; dryRun?: boolean; json?: boolean },
+        flags: { destination?: string; dryRun?: boolean; json?: boolean; only?: string[]; skip?: string[] },
         command: Command,
       ) => {
         const runtime = runtimeOf(command, cli);
@@ -30,6 +42,7 @@ export function register(program: Command, cli: CliContext): void {
           ...(job ? { job } : {}),
           ...(flags.destination ? { destination: flags.destination } : {}),
           ...(flags.dryRun ? { dryRun: true } : {}),
+          ...selectionOf(flags),
         });
         const failed = result.destinations.some(
           (d) => d.errors.length > 0 || (d.skipped !== undefined && !d.skipped.startsWith("no retention")),

@@ -2,7 +2,15 @@ import type { Command } from "commander";
 import { formatDuration, parseDuration } from "../../config/duration.ts";
 import { UsageError } from "../../errors.ts";
 import { status } from "../../schedule/status.ts";
-import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
+import {
+  type CliContext,
+  examples,
+  printJson,
+  runtimeOf,
+  selectionOf,
+  table,
+  withSelection,
+} from "../_shared.ts";
 
 const NAGIOS = ["OK", "WARNING", "CRITICAL", "UNKNOWN"] as const;
 
@@ -14,8 +22,7 @@ function age(option: string | undefined, flag: string): number | undefined {
 }
 
 export function register(program: Command, cli: CliContext): void {
-  program
-    .command("status")
+  withSelection(program.command("status"))
     .description(
       "for every job and destination: the newest good snapshot, and whether it is older than the frequency allows (dead-man check)",
     )
@@ -33,12 +40,20 @@ export function register(program: Command, cli: CliContext): void {
         "cairn status",
         "cairn status --nrpe --warning 26h --critical 50h",
         "cairn status db --json",
+        "cairn status --nrpe --only offsite",
       ]),
     )
     .action(
       async (
         job: string | undefined,
-        flags: { json?: boolean; nrpe?: boolean; warning?: string; critical?: string },
+        flags: {
+          json?: boolean;
+          nrpe?: boolean;
+          warning?: string;
+          critical?: string;
+          only?: string[];
+          skip?: string[];
+        },
         command: Command,
       ) => {
         const runtime = runtimeOf(command, cli);
@@ -49,6 +64,7 @@ export function register(program: Command, cli: CliContext): void {
           logger: runtime.logger,
           signal: runtime.signal,
           ...(job ? { job } : {}),
+          ...selectionOf(flags),
         });
         if (flags.nrpe) {
           let level = 0;
