@@ -25,6 +25,8 @@ export interface Config {
   /** Relative paths in the config are relative to this folder. */
   baseDir: string;
   stateDir: string;
+  /** Absolute path of the Prometheus textfile to update after backups, if any. */
+  metricsFile?: string;
   daemon: DaemonSettings;
   jobs: Record<string, JobConfig>;
   /** Hooks around every job. */
@@ -142,6 +144,7 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     file: options.file,
     baseDir,
     stateDir: resolveStateDir(root.state_dir, baseDir, env),
+    ...(root.metrics_file ? { metricsFile: resolve(baseDir, root.metrics_file) } : {}),
     daemon: root.daemon,
     jobs: root.jobs,
     ...(root.hooks ? { hooks: root.hooks } : {}),

@@ -51,6 +51,7 @@ export interface DaemonSettings {
 
 export interface RootConfig {
   state_dir?: string;
+  metrics_file?: string;
   daemon: DaemonSettings;
   hooks?: Hooks;
   notifications?: Record<string, PluginOptions>;
@@ -272,6 +273,12 @@ export function buildRootSchema(registry: Registry) {
   return z
     .object({
       state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
+      metrics_file: z
+        .string()
+        .optional()
+        .describe(
+          "a Prometheus textfile updated after every backup run (e.g. /var/lib/prometheus/node-exporter/cairn.prom); --metrics-file overrides it",
+        ),
       daemon: z
         .object({
           catch_up: z

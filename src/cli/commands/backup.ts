@@ -4,6 +4,7 @@ import { formatSize } from "../../config/size.ts";
 import { type BackupReport, backup, type Progress } from "../../core/backup.ts";
 import { backupToStream } from "../../core/stream.ts";
 import { UsageError } from "../../errors.ts";
+import { updateMetricsFile } from "../../metrics/textfile.ts";
 import { createRegistry } from "../../registry.ts";
 import {
   type CliContext,
@@ -97,6 +98,10 @@ export function register(program: Command, cli: CliContext): void {
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option("--sentry-dsn <dsn>", "report failures to Sentry (default $SENTRY_DSN)")
+    .option(
+      "--metrics-file <file>",
+      "update this Prometheus textfile after the run (default: metrics_file in the config)",
+    )
     .option("--to <dir>", "one-off: store the snapshot in this folder (repeatable)")
     .option("--stdout", "one-off: write the one artifact to stdout (uncompressed unless --compression)")
     .option("--compression <type>", "one-off: zstd (default), gzip or none")
@@ -113,6 +118,7 @@ export function register(program: Command, cli: CliContext): void {
         "cairn backup app --json | jq .jobs[0].snapshot",
         "cairn backup app --dry-run -v  # dumps, compresses, encrypts; stores nothing",
         "cairn backup --force           # also the jobs whose frequency says not due yet",
+        "cairn backup --metrics-file /var/lib/prometheus/node-exporter/cairn.prom",
         "cairn backup --only 'db-*' --skip offsite   # jobs named db-…, not their destinations tagged offsite",
         "",
         "One-off runs, no config needed (flags are the source's options in kebab-case; --db repeats):",
@@ -131,6 +137,7 @@ export function register(program: Command, cli: CliContext): void {
           force?: boolean;
           notify?: string[];
           sentryDsn?: string;
+          metricsFile?: string;
           only?: string[];
           skip?: string[];
         },
@@ -165,6 +172,11 @@ export function register(program: Command, cli: CliContext): void {
           ...(progress ? { onProgress: progress.update } : {}),
         });
         progress?.clear();
+        const metricsFile = flags.metricsFile ?? runtime.config.metricsFile;
+        if (metricsFile && !flags.dryRun)
+          await updateMetricsFile(metricsFile, report).catch((error: Error) =>
+            runtime.logger.error(`could not update the metrics file ${metricsFile}: ${error.message}`),
+          );
         printReport(report, flags.json, flags.dryRun);
       },
     );
