@@ -2,13 +2,16 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type Config, loadConfig } from "../config/load.ts";
 import { parseSnapshotSpec } from "../core/list.ts";
-import { createLogger } from "../core/logger.ts";
+import { fileSink, type Sink, syslogSink } from "../core/log-sinks.ts";
+import { createLogger, LEVELS } from "../core/logger.ts";
 import type { KeyOptions } from "../core/restore.ts";
 import { UsageError } from "../errors.ts";
-import type { Logger } from "../types.ts";
+import type { Logger, LogLevel } from "../types.ts";
 
 export interface GlobalOptions {
   config?: string;
+  logFile?: string;
+  syslog?: boolean;
   /** The config's text comes on stdin (`cairn daemon` hands its jobs the config it validated). */
   configStdin?: boolean;
   logFormat: "human" | "json";
@@ -41,7 +44,7 @@ export function runtimeOf(command: Command, cli: CliContext): Runtime {
     ...(globals.configStdin ? { text: readFileSync(0, "utf8") } : {}),
   });
   for (const secret of config.secrets) cli.secrets.add(secret);
-  return { config, logger: loggerFor(globals, config.secrets), signal: cli.signal, globals };
+  return { config, logger: loggerFor(globals, config.secrets, config), signal: cli.signal, globals };
 }
 
 /** The options every command about one snapshot (`JOB[@ID]`) passes to the library. */
@@ -63,11 +66,51 @@ export function snapshotRequest(
   };
 }
 
-export function loggerFor(globals: GlobalOptions, secrets: string[] = []): Logger {
+const sinks: Sink[] = [];
+
+/** A line for the log file and syslog only (stderr has it already). */
+export function logToSinks(line: string, level: LogLevel): void {
+  for (const sink of sinks) if (LEVELS[level] >= LEVELS[sink.level]) sink.write(line, level);
+}
+
+/** Flushes and closes the log file and the syslog connection (at the end of a command). */
+export async function closeLogSinks(): Promise<void> {
+  await Promise.all(sinks.splice(0).map((sink) => sink.close?.()));
+}
+
+/**
+ * The command's logger: stderr at the level of -v/-q, and the log file and syslog of the flags or
+ * the config at info (debug with -v), whatever -q says.
+ */
+export function loggerFor(globals: GlobalOptions, secrets: string[] = [], config?: Config): Logger {
+  const detail: LogLevel = globals.verbose ? "debug" : "info";
+  const outputs: Sink[] = [
+    {
+      level: globals.verbose ? "debug" : globals.quiet ? "warn" : "info",
+      write: (line) => process.stderr.write(`${line}\n`),
+    },
+  ];
+  const file = globals.logFile ?? config?.log.file;
+  if (file) {
+    try {
+      outputs.push(fileSink(file, detail, globals.logFormat));
+    } catch (error) {
+      throw new UsageError(`cannot open the log file ${file}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  }
+  const syslog = globals.syslog
+    ? (config?.log.syslog ?? { facility: "user", tag: "cairn" })
+    : config?.log.syslog;
+  if (syslog) outputs.push(syslogSink(syslog, detail));
+  sinks.push(...outputs.slice(1));
+  const lowest = Math.min(...outputs.map((o) => LEVELS[o.level]));
   return createLogger({
     format: globals.logFormat,
-    level: globals.verbose ? "debug" : globals.quiet ? "warn" : "info",
+    level: (Object.keys(LEVELS) as LogLevel[]).find((l) => LEVELS[l] === lowest) ?? "info",
     secrets,
+    write: (line, level) => {
+      for (const output of outputs) if (LEVELS[level] >= LEVELS[output.level]) output.write(line, level);
+    },
   });
 }
 

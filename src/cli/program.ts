@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { createRedactor } from "../core/logger.ts";
 import { CairnError, ConfigError, SourceError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { type CliContext, examples } from "./_shared.ts";
+import { type CliContext, closeLogSinks, examples, logToSinks } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";
 import { register as registerConfig } from "./commands/config.ts";
@@ -33,6 +33,8 @@ export function buildProgram(cli: CliContext): Command {
     .addOption(
       new Option("--log-format <format>", "log format on stderr").choices(["human", "json"]).default("human"),
     )
+    .option("--log-file <file>", "also append log lines to this file, timestamped (info; debug with -v)")
+    .option("--syslog", "also send log lines to the local syslog (log.syslog in the config for more)")
     .option("-v, --verbose", "log debug details (the tools' own stderr included)")
     .option("-q, --quiet", "log warnings and errors only")
     .showHelpAfterError("(run with --help for usage)")
@@ -69,7 +71,11 @@ export function buildProgram(cli: CliContext): Command {
 }
 
 function report(error: unknown, redact: (text: string) => string): number {
-  const write = (text: string) => process.stderr.write(redact(text));
+  const write = (text: string) => {
+    process.stderr.write(redact(text));
+    // The error that ends the command belongs in the log file and syslog too.
+    for (const line of redact(text).trimEnd().split("\n")) logToSinks(line, "error");
+  };
   if (error instanceof CommanderError) {
     // Commander already printed help, the version or the usage error.
     return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
@@ -108,5 +114,6 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
+    await closeLogSinks();
   }
 }

@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-
+import type { SyslogSettings } from "../core/log-sinks.ts";
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import type { Hooks } from "../hooks/hooks.ts";
 import { createRegistry, type Registry } from "../registry.ts";
@@ -27,6 +27,8 @@ export interface Config {
   stateDir: string;
   /** Absolute path of the Prometheus textfile to update after backups, if any. */
   metricsFile?: string;
+  /** Log destinations besides stderr (file: absolute). */
+  log: { file?: string; syslog?: SyslogSettings };
   daemon: DaemonSettings;
   jobs: Record<string, JobConfig>;
   /** Hooks around every job. */
@@ -145,6 +147,10 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     baseDir,
     stateDir: resolveStateDir(root.state_dir, baseDir, env),
     ...(root.metrics_file ? { metricsFile: resolve(baseDir, root.metrics_file) } : {}),
+    log: {
+      ...(root.log?.file ? { file: resolve(baseDir, root.log.file) } : {}),
+      ...(root.log?.syslog ? { syslog: root.log.syslog } : {}),
+    },
     daemon: root.daemon,
     jobs: root.jobs,
     ...(root.hooks ? { hooks: root.hooks } : {}),

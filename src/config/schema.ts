@@ -3,6 +3,7 @@
  * plugin adds its options to validation, `config check`, the JSON Schema and the docs at once.
  */
 import { z } from "zod";
+import { type SyslogSettings, syslogSchema } from "../core/log-sinks.ts";
 import { type Hooks, hooksSchema } from "../hooks/hooks.ts";
 import type { Registry } from "../registry.ts";
 import { type RetentionSettings, retentionSchema } from "../retention/schema.ts";
@@ -51,6 +52,7 @@ export interface DaemonSettings {
 
 export interface RootConfig {
   state_dir?: string;
+  log?: { file?: string; syslog?: SyslogSettings };
   metrics_file?: string;
   daemon: DaemonSettings;
   hooks?: Hooks;
@@ -273,6 +275,17 @@ export function buildRootSchema(registry: Registry) {
   return z
     .object({
       state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
+      log: z
+        .object({
+          file: z
+            .string()
+            .optional()
+            .describe("append every log line (info and up; debug with -v) to this file"),
+          syslog: syslogSchema.optional().describe("true (local syslog) or { facility, tag, server }"),
+        })
+        .strict()
+        .optional()
+        .describe("where log lines go besides stderr (docs/monitoring.md)"),
       metrics_file: z
         .string()
         .optional()

@@ -1,12 +1,12 @@
 import type { LogFields, Logger, LogLevel } from "../types.ts";
 
-const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface LoggerOptions {
   format?: "human" | "json";
   level?: LogLevel;
   /** Where lines go; stderr by default (stdout is for results). */
-  write?: (line: string) => void;
+  write?: (line: string, level: LogLevel) => void;
   /** Values that must never be printed: replaced wherever they appear. */
   secrets?: Iterable<string>;
 }
@@ -38,7 +38,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       if (LEVELS[level] < min) return;
       const all = { ...bound, ...fields };
       if (format === "json") {
-        write(redact(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all })));
+        write(redact(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all })), level);
         return;
       }
       const extra = Object.entries(all)
@@ -46,7 +46,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         .map(([k, v]) => `${k}=${formatValue(v)}`)
         .join(" ");
       const tag = level === "info" ? "" : `${level.toUpperCase()} `;
-      write(redact(`${tag}${message}${extra ? `  ${extra}` : ""}`));
+      write(redact(`${tag}${message}${extra ? `  ${extra}` : ""}`), level);
     };
     return {
       debug: (m, f) => log("debug", m, f),

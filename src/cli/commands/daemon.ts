@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
 import { runDaemon } from "../../schedule/daemon.ts";
@@ -27,6 +28,8 @@ export function register(program: Command, cli: CliContext): void {
         globals.logFormat,
         ...(globals.verbose ? ["--verbose"] : []),
         ...(globals.quiet ? ["--quiet"] : []),
+        ...(globals.logFile ? ["--log-file", resolve(globals.logFile)] : []),
+        ...(globals.syslog ? ["--syslog"] : []),
       ];
       await runDaemon({
         load: () => {
