@@ -1,6 +1,8 @@
+import { createInterface, type Interface } from "node:readline";
 import { Command, CommanderError, Option } from "commander";
+import { setCommandEcho } from "../core/echo.ts";
 import { createRedactor } from "../core/logger.ts";
-import { CairnError, ConfigError, SourceError } from "../errors.ts";
+import { CairnError, ConfigError, SourceError, UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { type CliContext, closeLogSinks, examples, logToSinks } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
@@ -22,7 +24,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(cli: CliContext): Command {
+export function buildProgram(cli: CliContext, questions = terminalQuestions()): Command {
   const program = new Command("cairn")
     .description(
       "Back up databases and files: compressed, age-encrypted, verified, restorable with standard tools.",
@@ -35,6 +37,11 @@ export function buildProgram(cli: CliContext): Command {
     )
     .option("--log-file <file>", "also append log lines to this file, timestamped (info; debug with -v)")
     .option("--syslog", "also send log lines to the local syslog (log.syslog in the config for more)")
+    .option("--show-commands", "print every program run and every write to a destination as a shell line")
+    .option(
+      "--confirm-commands",
+      "like --show-commands, and ask before each write to a destination (terminal only)",
+    )
     .option("-v, --verbose", "log debug details (the tools' own stderr included)")
     .option("-q, --quiet", "log warnings and errors only")
     .showHelpAfterError("(run with --help for usage)")
@@ -48,6 +55,22 @@ export function buildProgram(cli: CliContext): Command {
         "cairn verify app -i key.txt",
       ]),
     );
+  program.hook("preAction", (_program, action) => {
+    const flags = action.optsWithGlobals() as { showCommands?: boolean; confirmCommands?: boolean };
+    if (flags.confirmCommands && !process.stdin.isTTY)
+      throw new UsageError("--confirm-commands asks on a terminal, and stdin is not one", {
+        hint: "use --show-commands (or --dry-run) to see what would be done without a terminal",
+      });
+    if (flags.showCommands || flags.confirmCommands)
+      setCommandEcho({
+        show: (line) => process.stderr.write(`+ ${createRedactor(cli.secrets)(line)}\n`),
+        ...(flags.confirmCommands
+          ? {
+              confirm: (line: string) => questions.ask(`run: ${createRedactor(cli.secrets)(line)}\n  [y/N] `),
+            }
+          : {}),
+      });
+  });
   registerBackup(program, cli);
   registerList(program, cli);
   registerShow(program, cli);
@@ -96,6 +119,41 @@ function report(error: unknown, redact: (text: string) => string): number {
   return EXIT_FAILED;
 }
 
+/**
+ * Yes/no questions on the terminal, one reader for the whole run (answers typed ahead are kept in
+ * order); anything but y or yes is no, and so is the end of input.
+ */
+function terminalQuestions(): { ask: (question: string) => Promise<boolean>; close: () => void } {
+  let reader: Interface | undefined;
+  const lines: string[] = [];
+  const waiting: ((line: string | undefined) => void)[] = [];
+  let ended = false;
+  const open = () => {
+    reader = createInterface({ input: process.stdin, terminal: false });
+    reader.on("line", (line) => {
+      const next = waiting.shift();
+      if (next) next(line);
+      else lines.push(line);
+    });
+    reader.on("close", () => {
+      ended = true;
+      for (const next of waiting.splice(0)) next(undefined);
+    });
+    return reader;
+  };
+  return {
+    async ask(question) {
+      if (!reader) open();
+      process.stderr.write(question);
+      const line =
+        lines.shift() ?? (ended ? undefined : await new Promise<string | undefined>((r) => waiting.push(r)));
+      if (line === undefined) process.stderr.write("\n");
+      return line !== undefined && /^y(es)?$/i.test(line.trim());
+    },
+    close: () => reader?.close(),
+  };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
@@ -106,14 +164,17 @@ export async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   const cli: CliContext = { signal: controller.signal, secrets: new Set() };
+  const questions = terminalQuestions();
   try {
-    await buildProgram(cli).parseAsync(argv);
+    await buildProgram(cli, questions).parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
   } catch (error) {
     return report(error, createRedactor(cli.secrets));
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
+    setCommandEcho(undefined);
+    questions.close();
     await closeLogSinks();
   }
 }

@@ -7,6 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { Duplex, finished, PassThrough, type Readable } from "node:stream";
 import { SourceError } from "../errors.ts";
 import type { Logger } from "../types.ts";
+import { showCommand } from "./echo.ts";
+import { shellWord } from "./shell.ts";
 
 export interface ExecOptions {
   env?: Record<string, string | undefined>;
@@ -95,6 +97,9 @@ function start(
   options: ExecOptions,
   stdin: "pipe" | "ignore" | Readable,
 ): ChildProcess {
+  showCommand(
+    `${options.cwd ? `cd ${shellWord(options.cwd)} && ` : ""}${[program, ...args].map(shellWord).join(" ")}`,
+  );
   const child = spawn(program, args, {
     env: childEnv(options.env),
     ...(options.cwd ? { cwd: options.cwd } : {}),

@@ -27,13 +27,15 @@ interface Sample {
   value: number;
 }
 
-const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-const unescape = (value: string) => value.replace(/\\(n|\\|")/g, (_, c: string) => (c === "n" ? "\n" : c));
+const escapeLabel = (value: string) =>
+  value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const unescapeLabel = (value: string) =>
+  value.replace(/\\(n|\\|")/g, (_, c: string) => (c === "n" ? "\n" : c));
 
 function key(sample: { name: string; labels: Labels }): string {
   return `${sample.name}{${Object.entries(sample.labels)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}="${escape(v)}"`)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
     .join(",")}}`;
 }
 
@@ -45,7 +47,7 @@ function parse(text: string): Sample[] {
     if (!match || !((match[1] as string) in METRICS)) continue;
     const labels: Labels = {};
     for (const label of (match[2] as string).matchAll(/(\w+)="((?:\\.|[^"\\])*)"/g))
-      labels[label[1] as string] = unescape(label[2] as string);
+      labels[label[1] as string] = unescapeLabel(label[2] as string);
     samples.push({ name: match[1] as Name, labels, value: Number(match[3]) });
   }
   return samples;

@@ -7,6 +7,7 @@ import { realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Config } from "../config/load.ts";
+import { shellWord } from "../core/shell.ts";
 import { UsageError } from "../errors.ts";
 import { crontabFields, onCalendar, UnsupportedSchedule } from "./cron.ts";
 
@@ -43,10 +44,7 @@ function execArg(arg: string): string {
 }
 
 /** One word of a shell line (cron runs its command with /bin/sh); `%` is special to cron. */
-function shellArg(arg: string): string {
-  const quoted = /^[\w@+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
-  return quoted.replaceAll("%", "\\%");
-}
+const shellArg = (arg: string) => shellWord(arg).replaceAll("%", "\\%");
 
 function scheduledJobs(config: Config) {
   const jobs = Object.entries(config.jobs).flatMap(([name, job]) =>

@@ -3,6 +3,8 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
+import { showCommand } from "../core/echo.ts";
+import { shellWord } from "../core/shell.ts";
 import { StorageError } from "../errors.ts";
 
 /** The password in `file` (for destinations given as URLs, where a password may not be written). */
@@ -60,8 +62,7 @@ export function certificateHint(message: string): string | undefined {
 }
 
 /** One word of a command line that a shell (or rsync's and git's ssh option) will split. */
-export const shellWord = (word: string): string =>
-  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+export { shellWord };
 
 export interface ToolResult {
   code: number;
@@ -80,6 +81,7 @@ export function runTool(
   options: { signal?: AbortSignal | undefined; env: NodeJS.ProcessEnv },
   missing: () => StorageError,
 ): Promise<ToolResult> {
+  showCommand([program, ...args].map(shellWord).join(" "));
   return new Promise((resolve, reject) => {
     execFile(
       program,

@@ -3,6 +3,7 @@ import type { Storage } from "../types.ts";
 import { withDryRun } from "./dry-run.ts";
 import { withBandwidthLimit, withConcurrencyLimit } from "./limits.ts";
 import { withRetries } from "./retry.ts";
+import { withShownCommands } from "./show-commands.ts";
 import { withTimeout } from "./timeout.ts";
 
 export interface WrapperOptions {
@@ -28,7 +29,8 @@ export function wrapStorage(storage: Storage, options: WrapperOptions): Storage 
   if (options.bandwidth > 0) wrapped = withBandwidthLimit(wrapped, options.bandwidth);
   if (options.concurrency > 0) wrapped = withConcurrencyLimit(wrapped, options.concurrency);
   if (options.dryRun) wrapped = withDryRun(wrapped);
-  return wrapped;
+  // Outermost: a write is shown (and confirmed) before a dry run drops it or a limit delays it.
+  return withShownCommands(wrapped);
 }
 
 export { withBandwidthLimit, withConcurrencyLimit, withDryRun, withRetries, withTimeout };

@@ -22,7 +22,15 @@ const targetOf = (flags: Flags): ScheduleTarget => ({
 export function register(program: Command, cli: CliContext): void {
   const schedule = program
     .command("schedule")
-    .description("run the jobs that have a `schedule` from systemd timers or cron, without `cairn daemon`");
+    .description("run the jobs that have a `schedule` from systemd timers or cron, without `cairn daemon`")
+    .addHelpText(
+      "after",
+      examples([
+        "cairn schedule show",
+        "sudo cairn -c /etc/cairn/cairn.yaml schedule install",
+        "cairn schedule install --cron",
+      ]),
+    );
 
   schedule
     .command("show")
@@ -54,8 +62,8 @@ export function register(program: Command, cli: CliContext): void {
     .addHelpText(
       "after",
       examples([
-        "sudo cairn -c /etc/cairn/cairn.yaml schedule install",
         "cairn schedule install --user",
+        "sudo cairn -c /etc/cairn/cairn.yaml schedule install",
         "sudo cairn schedule install --cron",
         "cairn schedule install --dir ./units --no-enable",
       ]),
