@@ -1,44 +1,11 @@
 /** The email notifier against a real SMTP server on 127.0.0.1 (smtp-server), over STARTTLS with a private CA and a login. */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { SMTPServer } from "smtp-server";
-import { cairn, selfSignedCertificate, tempDir } from "../helpers/env.ts";
+import { test } from "node:test";
+import { cairn, tempDir } from "../helpers/env.ts";
 import { workspace } from "../helpers/jobs.ts";
-
-async function startSmtp(dir: string) {
-  const { key, cert } = selfSignedCertificate(dir);
-  const messages: { from: string; to: string[]; raw: string; secure: boolean; user: string }[] = [];
-  const server = new SMTPServer({
-    key: readFileSync(key),
-    cert: readFileSync(cert),
-    authMethods: ["PLAIN", "LOGIN"],
-    onAuth(auth, _session, callback) {
-      if (auth.username === "cairn" && auth.password === "smtp-secret-9")
-        return callback(null, { user: "cairn" });
-      return callback(new Error("invalid login"));
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        messages.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks).toString("utf8"),
-          secure: session.secure,
-          user: String(session.user ?? ""),
-        });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  after(() => server.close());
-  return { port: (server.server.address() as AddressInfo).port, messages };
-}
+import { startSmtp } from "../helpers/smtp.ts";
 
 /** The text of a quoted-printable body, enough for assertions. */
 const decoded = (raw: string) =>
