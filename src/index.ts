@@ -25,6 +25,7 @@ export {
   type Progress,
 } from "./core/backup.ts";
 export type { RunOptions } from "./core/context.ts";
+export { type CommandEcho, setCommandEcho } from "./core/echo.ts";
 export { disabledJobs, type JobInfo, listJobs, setJobEnabled } from "./core/jobs.ts";
 export {
   type ListOptions,
@@ -46,9 +47,11 @@ export {
   type VerifyResult,
   verify,
 } from "./core/restore.ts";
+export { type Selected, type Selection, select } from "./core/select.ts";
 export { backupToStream, type StreamBackupOptions, type StreamBackupResult } from "./core/stream.ts";
 export { type UploadOptions, upload } from "./core/upload.ts";
 export * from "./errors.ts";
+export { updateMetricsFile } from "./metrics/textfile.ts";
 export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
 export {
   type Decision,
@@ -59,6 +62,9 @@ export {
 } from "./retention/policy.ts";
 export { type DestinationPrune, type PruneOptions, type PruneResult, prune } from "./retention/prune.ts";
 export { type RetentionSettings, retentionSchema } from "./retention/schema.ts";
+export { nextRun, onCalendar, previousRun, type Schedule } from "./schedule/cron.ts";
+export { type DaemonOptions, runDaemon } from "./schedule/daemon.ts";
+export { type DestinationStatus, status } from "./schedule/status.ts";
 export * from "./types.ts";
 export { VERSION } from "./version.ts";
 export {
