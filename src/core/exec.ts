@@ -111,6 +111,8 @@ function start(
   if (options.processGroup) {
     groups.add(child);
     const stop = () => terminate(child, "SIGTERM");
+    // Already stopped (a stop that came while cairn was still starting): no abort event will come.
+    if (options.signal.aborted) queueMicrotask(stop);
     options.signal.addEventListener("abort", stop, { once: true });
     child.once("exit", () => options.signal.removeEventListener("abort", stop));
   }

@@ -5,12 +5,10 @@
  * receivers within the run.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import { CLI } from "../helpers/env.ts";
+import { startDaemon, stop, until } from "../helpers/daemon.ts";
 import { startHttpCapture } from "../helpers/http-capture.ts";
 import { configured } from "../helpers/jobs.ts";
 import { startSmtp } from "../helpers/smtp.ts";
@@ -19,7 +17,6 @@ test("unattended: the daemon runs two jobs on schedule, prunes to the policy, an
   const webhook = await startHttpCapture();
   const { ws } = configured("");
   const smtp = await startSmtp(ws.dir);
-  writeFileSync(join(ws.dir, "smtp-password"), "smtp-secret-9\n");
   const job = (name: string, schedule: string, extra = "") => `  ${name}:
     schedule: "${schedule}"
     sources: { site: { type: files, paths: [./site] } }
@@ -36,11 +33,7 @@ ${extra}`;
 notifications:
   ops:
     type: email
-    host: 127.0.0.1
-    port: ${smtp.port}
-    user: cairn
-    password_file: smtp-password
-    ca_file: cert.pem
+${smtp.yaml("    ")}
     from: backup@example.net
     to: [ops@example.net]
   audit:
@@ -50,46 +43,27 @@ jobs:
 ${job("db", "*/2 * * * * *")}
 ${job("www", "*/3 * * * * *")}`,
   );
-  const daemon = spawn(process.execPath, [CLI, "daemon"], {
-    cwd: ws.dir,
-    env: { ...process.env, ...ws.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  daemon.stdout.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  daemon.stderr.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  const exited = new Promise((resolve) => daemon.once("exit", resolve));
+  const daemon = startDaemon(ws.dir, ws.env);
   const runs = (name: string) =>
     existsSync(join(ws.dir, `${name}.runs`))
       ? readFileSync(join(ws.dir, `${name}.runs`), "utf8")
           .trim()
           .split("\n")
       : [];
-  const until = async (check: () => boolean, what: string) => {
-    for (let i = 0; !check(); i++) {
-      if (i > 300) assert.fail(`${what} within 30 s; daemon log:\n${log}`);
-      await sleep(100);
-    }
-  };
   const snapshots = (folder: string, name: string) =>
     existsSync(join(ws.dir, folder, name)) ? readdirSync(join(ws.dir, folder, name)).sort() : [];
   try {
     // Four finished runs of each job: more than the two the policy keeps.
-    await until(() => runs("db").filter((l) => l.startsWith("end")).length >= 4, "four runs of db");
-    await until(() => runs("www").filter((l) => l.startsWith("end")).length >= 4, "four runs of www");
+    const ends = (name: string) => runs(name).filter((l) => l.startsWith("end")).length;
+    await until(() => ends("db") >= 4, 30_000, "four runs of db", daemon);
+    await until(() => ends("www") >= 4, 30_000, "four runs of www", daemon);
     assert.equal(smtp.messages.length, 0, "no mail while all is well");
 
     // www's second destination breaks: its next run fails, and says so by mail and webhook.
     rmSync(join(ws.dir, "far-www"), { recursive: true });
     writeFileSync(join(ws.dir, "far-www"), "not a folder any more\n");
-    await until(
-      () => smtp.messages.length > 0 && webhook.on("/cairn").length > 0,
-      "the mail and the webhook",
-    );
+    const told = () => smtp.messages.length > 0 && webhook.on("/cairn").length > 0;
+    await until(told, 30_000, "the mail and the webhook", daemon);
     const mail = smtp.messages[0]!.raw;
     assert.match(mail, /Subject: .*www/);
     assert.match(mail, /far/);
@@ -97,10 +71,8 @@ ${job("www", "*/3 * * * * *")}`,
     assert.equal(event.job, "www");
     assert.equal(event.kind, "failure");
   } finally {
-    daemon.kill("SIGTERM");
-    await Promise.race([exited, sleep(20_000)]);
+    assert.equal(await stop(daemon), 0, daemon.log());
   }
-  assert.equal(daemon.exitCode, 0, log);
 
   // The policy holds on every destination that kept working: exactly the two newest.
   for (const [folder, name] of [
@@ -109,7 +81,7 @@ ${job("www", "*/3 * * * * *")}`,
     ["near", "www"],
   ] as const) {
     const kept = snapshots(folder, name);
-    assert.equal(kept.length, 2, `${folder}/${name}: ${kept.join(", ")}\n${log}`);
+    assert.equal(kept.length, 2, `${folder}/${name}: ${kept.join(", ")}\n${daemon.log()}`);
   }
   // And no job ever overlapped itself: each start follows the previous end.
   for (const name of ["db", "www"]) {

@@ -1,10 +1,11 @@
 /**
  * An SMTP server on 127.0.0.1 (the smtp-server package) with STARTTLS on a self-signed certificate
  * (cert.pem in `dir`, for the notifier's ca_file) and one login, cairn / smtp-secret-9; it keeps
- * every message it receives.
+ * every message it receives; the password is written to `dir`/smtp-password.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { after } from "node:test";
 import { SMTPServer } from "smtp-server";
 import { selfSignedCertificate } from "./env.ts";
@@ -38,5 +39,12 @@ export async function startSmtp(dir: string) {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   after(() => server.close());
-  return { port: (server.server.address() as AddressInfo).port, messages };
+  const port = (server.server.address() as AddressInfo).port;
+  writeFileSync(join(dir, "smtp-password"), "smtp-secret-9\n");
+  /** The email notifier's connection options for this server, as YAML lines under `indent`. */
+  const yaml = (indent: string) =>
+    ["host: 127.0.0.1", `port: ${port}`, "user: cairn", "password_file: smtp-password", "ca_file: cert.pem"]
+      .map((line) => `${indent}${line}`)
+      .join("\n");
+  return { port, messages, yaml };
 }

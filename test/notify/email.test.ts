@@ -16,17 +16,12 @@ const decoded = (raw: string) =>
 test("email: a failed job sends one mail over STARTTLS, logged in, saying what failed and why", async () => {
   const ws = workspace(tempDir());
   const smtp = await startSmtp(ws.dir);
-  writeFileSync(join(ws.dir, "smtp-password"), "smtp-secret-9\n");
   writeFileSync(
     join(ws.dir, "cairn.yaml"),
     `notifications:
   ops:
     type: email
-    host: 127.0.0.1
-    port: ${smtp.port}
-    user: cairn
-    password_file: smtp-password
-    ca_file: cert.pem
+${smtp.yaml("    ")}
     from: "cairn <backup@example.net>"
     to: [ops@example.net, oncall@example.net]
     subject_prefix: "[backup]"

@@ -3,55 +3,13 @@
  * schedules with seconds so a test takes seconds; signals sent as systemd or a shell would.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CLI } from "../helpers/env.ts";
+import { startDaemon, stop, until } from "../helpers/daemon.ts";
 import { configured } from "../helpers/jobs.ts";
-
-interface Daemon {
-  process: ChildProcess;
-  log: () => string;
-  exited: Promise<number | null>;
-}
-
-function startDaemon(dir: string, env: NodeJS.ProcessEnv): Daemon {
-  const child = spawn(process.execPath, [CLI, "daemon"], {
-    cwd: dir,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { process: child, log: () => log, exited };
-}
-
-/** Waits until `check` holds, up to `ms`; fails with `what` and the daemon's log otherwise. */
-async function until(check: () => boolean, ms: number, what: string, daemon: Daemon): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`${what} within ${ms} ms; daemon log:\n${daemon.log()}`);
-    await sleep(100);
-  }
-}
-
-async function stop(daemon: Daemon): Promise<number | null> {
-  daemon.process.kill("SIGTERM");
-  const code = await Promise.race([daemon.exited, sleep(20_000).then(() => "hung" as const)]);
-  if (code === "hung") {
-    daemon.process.kill("SIGKILL");
-    assert.fail(`the daemon did not stop within 20 s of SIGTERM; log:\n${daemon.log()}`);
-  }
-  return code;
-}
 
 const snapshots = (dir: string, job: string) => {
   const folder = join(dir, "backups", job);
