@@ -91,6 +91,11 @@ export interface StorageCapabilities {
   /** A put that fails never leaves a visible object at the key. */
   atomicPut: boolean;
   maxConcurrency: number;
+  /**
+   * The service bills an object for at least this many days (archive and infrequent-access
+   * classes, some providers): deleting it sooner costs as much as keeping it.
+   */
+  minimumStorageDays?: number;
 }
 
 export interface Storage {

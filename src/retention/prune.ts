@@ -118,6 +118,25 @@ async function pruneOne(
     policyOf(settings),
     now,
   );
+  // Objects the service bills for a minimum time anyway are removed once that time is over.
+  const minimumDays = storage.capabilities.minimumStorageDays ?? 0;
+  if (minimumDays > 0 && settings.early_deletion === "keep") {
+    const billedUntil = (d: Decision) => new Date(d.time.getTime() + minimumDays * 86_400_000);
+    for (const decision of plan.remove.filter((d) => billedUntil(d) > now)) {
+      const until = billedUntil(decision)
+        .toISOString()
+        .replace(/\.\d+Z$/, "Z");
+      plan.keep.push({
+        ...decision,
+        reasons: [
+          ...decision.reasons,
+          `kept until ${until}: ${storage.location} bills ${minimumDays} days anyway`,
+        ],
+      });
+    }
+    plan.remove = plan.remove.filter((d) => billedUntil(d) <= now);
+    plan.keep.sort((a, b) => b.time.getTime() - a.time.getTime());
+  }
   report.keep = plan.keep;
   report.remove = plan.remove;
 

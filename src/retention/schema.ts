@@ -61,6 +61,12 @@ export const retentionSchema = z
       .enum(["manual", "after_backup"])
       .default("manual")
       .describe("after_backup: prune this destination after every successful backup of the job"),
+    early_deletion: z
+      .enum(["keep", "delete"])
+      .default("keep")
+      .describe(
+        "keep: a snapshot the policy drops stays until the destination's minimum billed storage time is over (deleting sooner is billed as if kept); delete: remove it anyway",
+      ),
     leftovers_grace: duration("24h")
       .prefault("24h")
       .describe("snapshot folders without a manifest (runs that died) are removed once this old"),

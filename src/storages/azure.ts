@@ -10,7 +10,13 @@ import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
+import {
+  defineStorage,
+  type ObjectInfo,
+  type PluginContext,
+  type Storage,
+  type StorageCapabilities,
+} from "../types.ts";
 import { alreadyExists, checkedKey } from "./_shared.ts";
 
 const schema = z.object({
@@ -47,8 +53,11 @@ function restStatus(error: unknown): number | undefined {
   return e?.name === "RestError" ? e.statusCode : undefined;
 }
 
+/** Days each access tier bills a blob for at least (Azure Blob pricing, 2026). */
+const MINIMUM_DAYS: Record<string, number> = { Cool: 30, Cold: 90 };
+
 export class AzureStorage implements Storage {
-  readonly capabilities = { atomicPut: true, maxConcurrency: 8 };
+  readonly capabilities: StorageCapabilities;
   readonly location: string;
   private readonly options: Options;
   private readonly endpoint: string;
@@ -57,6 +66,12 @@ export class AzureStorage implements Storage {
 
   constructor(options: Options) {
     this.options = options;
+    const minimum = MINIMUM_DAYS[options.access_tier ?? "Hot"];
+    this.capabilities = {
+      atomicPut: true,
+      maxConcurrency: 8,
+      ...(minimum ? { minimumStorageDays: minimum } : {}),
+    };
     const endpoint = (options.endpoint ?? `https://${options.account}.blob.core.windows.net`).replace(
       /\/+$/,
       "",

@@ -18,7 +18,14 @@ import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, MANIFEST_NAME, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
+import {
+  defineStorage,
+  MANIFEST_NAME,
+  type ObjectInfo,
+  type PluginContext,
+  type Storage,
+  type StorageCapabilities,
+} from "../types.ts";
 import { alreadyExists } from "./_shared.ts";
 
 const size = sizeField({
@@ -45,6 +52,18 @@ export const PROVIDERS = {
   string,
   { endpoint?: string; region?: string; path_style: boolean; needs?: string }
 >;
+
+/** Days each class bills an object for at least, as AWS documents them (S3 pricing, 2026). */
+const MINIMUM_DAYS: Record<string, number> = {
+  STANDARD_IA: 30,
+  ONEZONE_IA: 30,
+  GLACIER_IR: 90,
+  GLACIER: 90,
+  DEEP_ARCHIVE: 180,
+};
+
+/** Providers that bill every object for a minimum time, whatever the class. */
+const PROVIDER_MINIMUM_DAYS: Record<string, number> = { wasabi: 90 };
 
 /** Classes whose objects must be restored (thawed) before they can be read. */
 const ARCHIVE_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE"]);
@@ -163,7 +182,7 @@ interface Sdk {
 }
 
 export class S3Storage implements Storage {
-  readonly capabilities = { atomicPut: true, maxConcurrency: 8 };
+  readonly capabilities: StorageCapabilities;
   readonly location: string;
   private readonly options: Options;
   private readonly config: S3ClientConfig;
@@ -171,6 +190,15 @@ export class S3Storage implements Storage {
 
   constructor(options: Options) {
     this.options = options;
+    const minimum = Math.max(
+      MINIMUM_DAYS[options.storage_class ?? "STANDARD"] ?? 0,
+      PROVIDER_MINIMUM_DAYS[options.provider] ?? 0,
+    );
+    this.capabilities = {
+      atomicPut: true,
+      maxConcurrency: 8,
+      ...(minimum ? { minimumStorageDays: minimum } : {}),
+    };
     const prefix = options.prefix.replace(/^\/+/, "");
     this.options = { ...options, prefix: prefix && !prefix.endsWith("/") ? `${prefix}/` : prefix };
     this.location = `s3://${options.bucket}/${this.options.prefix}`.replace(/\/$/, "");

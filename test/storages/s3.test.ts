@@ -5,9 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { configFromObject } from "../../src/config/load.ts";
+import { backup } from "../../src/core/backup.ts";
+import { list } from "../../src/core/list.ts";
+import { prune } from "../../src/retention/prune.ts";
 import { S3Storage, s3Storage, withProvider } from "../../src/storages/s3.ts";
+import { tempDir } from "../helpers/env.ts";
 import { startS3rver } from "../helpers/s3.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
 
@@ -101,4 +108,59 @@ test("s3 presets: endpoints and addressing per provider; what a preset still nee
   assert.throws(() => parse({ provider: "minio" }), /s3 provider minio needs endpoint/);
   assert.throws(() => parse({ provider: "r2" }), /needs account_id/);
   assert.throws(() => parse({ provider: "b2" }), /needs region/);
+});
+
+test("s3: pruning keeps what the storage class bills for a minimum time anyway, until that time is over", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, "site"));
+  writeFileSync(join(dir, "site/a.txt"), "a\n");
+  const configFor = (earlyDeletion: "keep" | "delete") =>
+    configFromObject(
+      {
+        state_dir: join(dir, "state"),
+        jobs: {
+          app: {
+            sources: { site: { type: "files", paths: ["./site"] } },
+            compression: "none",
+            retention: { keep_last: 1, early_deletion: earlyDeletion },
+            destinations: {
+              cold: {
+                type: "s3",
+                provider: "minio",
+                bucket: "cairn-backups",
+                prefix: `minimum-${randomBytes(3).toString("hex")}`,
+                endpoint,
+                storage_class: "GLACIER",
+                access_key_id: "S3RVER",
+                secret_access_key: "S3RVER",
+              },
+            },
+          },
+        },
+      },
+      { baseDir: dir },
+    );
+  const config = configFor("keep");
+  for (let i = 0; i < 3; i++) assert.ok((await backup({ config })).ok);
+
+  const now = await prune({ config });
+  assert.deepEqual(
+    [now.destinations[0]?.keep.length, now.destinations[0]?.remove.length],
+    [3, 0],
+    "GLACIER bills 90 days: nothing is removed before",
+  );
+  assert.match(now.destinations[0]?.keep[2]?.reasons.join("; ") ?? "", /kept until .*bills 90 days anyway/);
+  const later = await prune({ config, now: new Date(Date.now() + 91 * 86_400_000) });
+  assert.deepEqual([later.destinations[0]?.keep.length, later.destinations[0]?.remove.length], [1, 2]);
+  assert.equal((await list({ config, job: "app" })).snapshots.length, 1);
+
+  const eager = configFor("delete");
+  for (let i = 0; i < 2; i++) assert.ok((await backup({ config: eager })).ok);
+  const removed = await prune({ config: eager });
+  assert.equal(removed.destinations[0]?.remove.length, 1, "early_deletion: delete removes at once");
+  assert.equal(
+    new S3Storage(withProvider(s3Storage.schema.parse({ bucket: "bkt", provider: "wasabi" }))).capabilities
+      .minimumStorageDays,
+    90,
+  );
 });
