@@ -148,9 +148,9 @@ export class GitStorage implements Storage {
       const email = this.options.author_email ?? `cairn@${hostname()}`;
       await this.run("setup of", ["config", "user.name", this.options.author_name], ctx);
       await this.run("setup of", ["config", "user.email", email], ctx);
-      // Backups are mostly compressed or encrypted already: zlib's fastest level costs the least
-      // CPU, and for plain dumps git's deltas do the real work.
-      await this.run("setup of", ["config", "core.compression", "1"], ctx);
+      // Artifacts are compressed or encrypted already (zstd is the default): zlib only burns CPU
+      // on them. Level 0 stores; git's deltas, which do the work for plain dumps, are unaffected.
+      await this.run("setup of", ["config", "core.compression", "0"], ctx);
       await this.fetch(ctx);
     })().catch((error: unknown) => {
       this.ready = undefined;
