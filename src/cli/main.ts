@@ -8,5 +8,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(2);
 }
+// Node keeps the compiled code of cairn's modules on disk: later starts skip most of the parsing.
+(await import("node:module")).enableCompileCache?.();
 const { main } = await import("./program.ts");
 process.exitCode = await main(process.argv);

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from "node:http";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import { XMLParser } from "fast-xml-parser";
+import type { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
 import { ByteCounter, through } from "../core/streams.ts";
 import { type CairnError, StorageError } from "../errors.ts";
@@ -41,7 +41,12 @@ const schema = z.object({
 
 type Options = Omit<z.output<typeof schema>, "password_file">;
 
-const parser = new XMLParser({ removeNSPrefix: true, ignoreAttributes: true, parseTagValue: false });
+/** The XML parser, loaded on the first listing: cairn's start-up does not pay for it. */
+let parser: Promise<XMLParser> | undefined;
+const xmlParser = () =>
+  (parser ??= import("fast-xml-parser").then(
+    ({ XMLParser }) => new XMLParser({ removeNSPrefix: true, ignoreAttributes: true, parseTagValue: false }),
+  ));
 
 const asArray = <T>(value: T | T[] | undefined): T[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];
@@ -232,7 +237,10 @@ export class WebDavStorage implements Storage {
       } catch (error) {
         throw this.failure("listing of", relative, error);
       }
-      const responses = asArray(parser.parse(text)?.multistatus?.response) as Record<string, unknown>[];
+      const responses = asArray((await xmlParser()).parse(text)?.multistatus?.response) as Record<
+        string,
+        unknown
+      >[];
       for (const response of responses) {
         const path = decodeURIComponent(new URL(String(response.href), this.base).pathname);
         const base = decodeURIComponent(this.base.pathname);
