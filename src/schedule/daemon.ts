@@ -75,9 +75,20 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const queue: string[] = [];
   let wake: () => void = () => {};
 
+  let stateProblem = false;
   const handled = (job: string, due: Date) => {
     state.jobs[job] = { last_due: iso(due) };
-    writeState(statePath, state);
+    try {
+      writeState(statePath, state);
+      stateProblem = false;
+    } catch (error) {
+      // Scheduling goes on; only catching up after a restart needs this file.
+      if (!stateProblem)
+        logger.error(
+          `cannot write ${statePath} (missed runs cannot be caught up after a restart): ${(error as Error).message}`,
+        );
+      stateProblem = true;
+    }
   };
 
   /** (Re)plans every scheduled job of `config`, keeping the next fire of those unchanged. */
