@@ -229,13 +229,22 @@ export class GitStorage implements Storage {
       };
       rmSync(index.GIT_INDEX_FILE, { force: true });
       if (parent) await this.run("commit in", ["read-tree", parent], undefined, index);
-      for (const change of batch)
-        if (
-          change.kind === "add" &&
-          parent &&
-          (await this.git(["cat-file", "-e", `${parent}:${change.path}`])).code === 0
-        )
-          throw alreadyExists(`${this.location}/${change.path}`);
+      const added = batch.filter((change) => change.kind === "add");
+      if (parent && added.length) {
+        // One process for the whole batch: which of these paths the tip already has.
+        const { stdout } = await runProgram("git", ["cat-file", "--batch-check"], {
+          stdin: Readable.from([added.map((change) => `${parent}:${change.path}\n`).join("")]),
+          captureStdout: true,
+          env: this.gitEnv(),
+          signal: new AbortController().signal,
+          logger: silentLogger,
+        }).catch((error: unknown) => {
+          throw new StorageError(`commit in ${this.location} failed: ${(error as Error).message}`);
+        });
+        const answers = stdout.split("\n");
+        const existing = added.find((_, i) => answers[i] !== undefined && !answers[i].endsWith(" missing"));
+        if (existing) throw alreadyExists(`${this.location}/${existing.path}`);
+      }
       // One update-index for the batch; mode 0 removes an entry (no work tree needed, unlike --force-remove).
       const entries = batch.map((change) =>
         change.kind === "add"
