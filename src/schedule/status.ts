@@ -1,10 +1,11 @@
 /**
  * The dead-man check: for every job and destination, the newest good snapshot, read from the
- * destination, and whether it is older than the job's frequency allows — the failure that never
+ * destination, and whether it is older than the job's frequency (or schedule) allows — the failure that never
  * produced an error (cron stopped, the machine is off, the job was disabled by mistake).
  */
 import { closeDestinations, openDestinations, type RunOptions, withContext } from "../core/context.ts";
 import { type Selection, select } from "../core/select.ts";
+import { previousRun, type Schedule } from "./cron.ts";
 import { newestGood } from "./due.ts";
 import { isDue, parseFrequency } from "./frequency.ts";
 
@@ -23,10 +24,24 @@ export interface DestinationStatus {
 
 const PERIOD_MS = { hourly: 3_600_000, daily: 86_400_000, weekly: 7 * 86_400_000, monthly: 31 * 86_400_000 };
 
-/** Whether a full period went by without a good snapshot: it was already due one period ago. */
-export function overdue(frequency: string | undefined, last: Date | undefined, now: Date): boolean {
+/**
+ * Whether a full period went by without a good snapshot: it was already due one period ago. A
+ * destination without a frequency goes by the job's schedule: overdue when nothing good has come
+ * since the fire before the last one (the last one's run may still be going).
+ */
+export function overdue(
+  frequency: string | undefined,
+  last: Date | undefined,
+  now: Date,
+  schedule?: Schedule,
+): boolean {
   if (!last) return true;
-  if (!frequency) return false;
+  if (!frequency) {
+    const lastFire = schedule ? previousRun(schedule, now) : undefined;
+    const fireBefore =
+      lastFire && schedule ? previousRun(schedule, new Date(lastFire.getTime() - 1)) : undefined;
+    return fireBefore !== undefined && last < fireBefore;
+  }
   const parsed = parseFrequency(frequency);
   if (!parsed) return false;
   const period = parsed.kind === "every" ? parsed.ms : PERIOD_MS[parsed.kind];
@@ -62,7 +77,7 @@ export async function status(
               row.newestGood = last.toISOString();
               row.ageMs = now.getTime() - last.getTime();
             }
-            row.overdue = overdue(d.frequency, last, now);
+            row.overdue = overdue(d.frequency, last, now, options.config.jobs[job]?.schedule);
           } catch (error) {
             row.error = (error as Error).message;
           }

@@ -18,6 +18,20 @@ test("status: overdue means a whole period went by without a good snapshot", () 
   assert.equal(overdue("6h", new Date("2026-11-24T21:00:00Z"), now), true);
   assert.equal(overdue(undefined, new Date("2020-01-01T00:00:00Z"), now), false, "no frequency, no deadline");
   assert.equal(overdue("daily", undefined, now), true, "no good snapshot at all");
+  // Without a frequency, the schedule: nothing good since the fire before the last one.
+  const nightly = { cron: "30 2 * * *", time_zone: "UTC" };
+  assert.equal(overdue(undefined, new Date("2026-11-24T02:30:01Z"), now, nightly), false, "yesterday's run");
+  assert.equal(
+    overdue(undefined, new Date("2026-11-24T02:30:01Z"), new Date("2026-11-25T02:31:00Z"), nightly),
+    false,
+    "tonight's run may still be going",
+  );
+  assert.equal(
+    overdue(undefined, new Date("2026-11-23T02:30:01Z"), now, nightly),
+    true,
+    "last night's missed",
+  );
+  assert.equal(overdue("weekly", new Date("2026-11-23T02:30:01Z"), now, nightly), false, "frequency first");
 });
 
 test("status --nrpe: CRITICAL when overdue or empty, OK after a backup, WARNING past --warning", async () => {
