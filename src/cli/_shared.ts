@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { type Config, loadConfig } from "../config/load.ts";
 import { parseSnapshotSpec } from "../core/list.ts";
@@ -66,7 +67,19 @@ export function snapshotRequest(
   };
 }
 
+/** The log file and syslog outputs of this process, opened once whoever asks for a logger. */
 const sinks: Sink[] = [];
+const opened = new Map<string, Sink>();
+
+function sinkOnce(key: string, open: () => Sink): Sink {
+  let sink = opened.get(key);
+  if (!sink) {
+    sink = open();
+    opened.set(key, sink);
+    sinks.push(sink);
+  }
+  return sink;
+}
 
 /** A line for the log file and syslog only (stderr has it already). */
 export function logToSinks(line: string, level: LogLevel): void {
@@ -75,6 +88,7 @@ export function logToSinks(line: string, level: LogLevel): void {
 
 /** Flushes and closes the log file and the syslog connection (at the end of a command). */
 export async function closeLogSinks(): Promise<void> {
+  opened.clear();
   await Promise.all(sinks.splice(0).map((sink) => sink.close?.()));
 }
 
@@ -93,7 +107,7 @@ export function loggerFor(globals: GlobalOptions, secrets: string[] = [], config
   const file = globals.logFile ?? config?.log.file;
   if (file) {
     try {
-      outputs.push(fileSink(file, detail, globals.logFormat));
+      outputs.push(sinkOnce(`file:${resolve(file)}`, () => fileSink(file, detail, globals.logFormat)));
     } catch (error) {
       throw new UsageError(`cannot open the log file ${file}: ${(error as NodeJS.ErrnoException).code}`);
     }
@@ -101,8 +115,7 @@ export function loggerFor(globals: GlobalOptions, secrets: string[] = [], config
   const syslog = globals.syslog
     ? (config?.log.syslog ?? { facility: "user", tag: "cairn" })
     : config?.log.syslog;
-  if (syslog) outputs.push(syslogSink(syslog, detail));
-  sinks.push(...outputs.slice(1));
+  if (syslog) outputs.push(sinkOnce(`syslog:${JSON.stringify(syslog)}`, () => syslogSink(syslog, detail)));
   const lowest = Math.min(...outputs.map((o) => LEVELS[o.level]));
   return createLogger({
     format: globals.logFormat,
