@@ -47,7 +47,7 @@ export {
   type VerifyResult,
   verify,
 } from "./core/restore.ts";
-export { type Selected, type Selection, select } from "./core/select.ts";
+export { type Chosen, choose, type Selected, type Selection, select } from "./core/select.ts";
 export { backupToStream, type StreamBackupOptions, type StreamBackupResult } from "./core/stream.ts";
 export { type UploadOptions, upload } from "./core/upload.ts";
 export * from "./errors.ts";

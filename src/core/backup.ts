@@ -33,7 +33,7 @@ import {
 import { disabledJobs } from "./jobs.ts";
 import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
-import { type Selection, select } from "./select.ts";
+import { choose, type Selection } from "./select.ts";
 import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
 import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
@@ -109,12 +109,8 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     if (options.config.jobs[job])
       options.logger?.info("skipping disabled job (cairn enable to turn it back on)", { job });
   for (const name of names) jobConfig(options.config, name);
-  const selected =
-    options.only?.length || options.skip?.length ? select(options.config, names, options) : undefined;
-  if (selected)
-    for (const job of names.filter((n) => !selected.has(n)))
-      options.logger?.info("left out by --only/--skip", { job });
-  const chosen = selected ? names.filter((n) => selected.has(n)) : names;
+  const chosen = choose(options.config, names, options);
+  for (const job of chosen.left) options.logger?.info("left out by --only/--skip", { job });
   const catalog =
     options.catalog === false || options.dryRun ? undefined : await Catalog.open(options.config.stateDir);
   try {
@@ -125,11 +121,11 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
-    for (const name of chosen) {
+    for (const name of chosen.jobs) {
       if (!options.dryRun) await notify(options.config, startEvent(name), notifyOptions);
-      const done = await backupJob(name, options, catalog, selected?.get(name));
+      const done = await backupJob(name, options, catalog, chosen.destinations(name));
       if (done.ok && !done.skipped && !options.dryRun) {
-        const pruned = await pruneAfterBackup(name, options, selected?.get(name));
+        const pruned = await pruneAfterBackup(name, options, chosen.destinations(name));
         if (pruned.length) done.pruned = pruned;
       }
       if (!options.dryRun) {

@@ -19,6 +19,26 @@ export interface Selection {
 /** Per selected job: the destinations it runs with. */
 export type Selected = Map<string, Set<string>>;
 
+/** What a run takes from its candidate jobs: all of them, with all their destinations, when no pattern is given. */
+export interface Chosen {
+  jobs: string[];
+  /** Candidates the patterns left out. */
+  left: string[];
+  /** The destinations a chosen job runs with; undefined: all of them. */
+  destinations: (job: string) => Set<string> | undefined;
+}
+
+export function choose(config: Config, candidates: string[], selection: Selection): Chosen {
+  if (!selection.only?.length && !selection.skip?.length)
+    return { jobs: candidates, left: [], destinations: () => undefined };
+  const selected = select(config, candidates, selection);
+  return {
+    jobs: candidates.filter((job) => selected.has(job)),
+    left: candidates.filter((job) => !selected.has(job)),
+    destinations: (job) => selected.get(job),
+  };
+}
+
 export function glob(pattern: string): (text: string) => boolean {
   let source = "";
   for (let i = 0; i < pattern.length; i++) {

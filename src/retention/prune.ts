@@ -13,7 +13,7 @@ import {
   type RunOptions,
   withContext,
 } from "../core/context.ts";
-import { type Selection, select } from "../core/select.ts";
+import { choose, type Selection } from "../core/select.ts";
 import { listSnapshots, snapshotTime } from "../core/snapshot.ts";
 import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
@@ -50,17 +50,18 @@ export interface PruneResult {
 }
 
 export async function prune(options: PruneOptions): Promise<PruneResult> {
-  const candidates = options.job ? [options.job] : Object.keys(options.config.jobs);
-  const selected =
-    options.only?.length || options.skip?.length ? select(options.config, candidates, options) : undefined;
-  const jobs = selected ? candidates.filter((job) => selected.has(job)) : candidates;
+  const chosen = choose(
+    options.config,
+    options.job ? [options.job] : Object.keys(options.config.jobs),
+    options,
+  );
   const now = options.now ?? new Date();
   const dryRun = options.dryRun ?? false;
   return withContext(options, async (ctx) => {
     const destinations: DestinationPrune[] = [];
-    for (const job of jobs) {
+    for (const job of chosen.jobs) {
       const opened = await openDestinations(options.config, job, options.destination, {
-        include: selected?.get(job),
+        include: chosen.destinations(job),
       });
       const locks: Lock[] = [];
       try {

@@ -4,7 +4,7 @@
  * produced an error (cron stopped, the machine is off, the job was disabled by mistake).
  */
 import { closeDestinations, openDestinations, type RunOptions, withContext } from "../core/context.ts";
-import { type Selection, select } from "../core/select.ts";
+import { choose, type Selection } from "../core/select.ts";
 import { previousRun, type Schedule } from "./cron.ts";
 import { newestGood } from "./due.ts";
 import { isDue, parseFrequency } from "./frequency.ts";
@@ -52,16 +52,17 @@ export function overdue(
 export async function status(
   options: RunOptions & Selection & { job?: string; now?: Date },
 ): Promise<DestinationStatus[]> {
-  const candidates = options.job ? [options.job] : Object.keys(options.config.jobs);
-  const selected =
-    options.only?.length || options.skip?.length ? select(options.config, candidates, options) : undefined;
-  const jobs = selected ? candidates.filter((job) => selected.has(job)) : candidates;
+  const chosen = choose(
+    options.config,
+    options.job ? [options.job] : Object.keys(options.config.jobs),
+    options,
+  );
   const now = options.now ?? new Date();
   return withContext(options, async (ctx) => {
     const rows: DestinationStatus[] = [];
-    for (const job of jobs) {
+    for (const job of chosen.jobs) {
       const destinations = await openDestinations(options.config, job, undefined, {
-        include: selected?.get(job),
+        include: chosen.destinations(job),
       });
       try {
         for (const d of destinations) {
