@@ -3,11 +3,12 @@
  * jobs. The switch lives in the state folder, not the config, so configs managed by Ansible &c.
  * stay untouched; a job named on the command line runs even when disabled.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Catalog, type RunRow } from "../catalog/catalog.ts";
 import type { Config } from "../config/load.ts";
 import { jobConfig } from "./context.ts";
+import { replaceFile } from "./replace-file.ts";
 
 const FILE = "disabled-jobs.json";
 
@@ -29,10 +30,7 @@ export function setJobEnabled(config: Config, job: string, enabled: boolean): vo
   else disabled.add(job);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const path = join(config.stateDir, FILE);
-  writeFileSync(`${path}.tmp`, `${JSON.stringify({ disabled: [...disabled].sort() }, null, 2)}\n`, {
-    mode: 0o600,
-  });
-  renameSync(`${path}.tmp`, path);
+  replaceFile(path, `${JSON.stringify({ disabled: [...disabled].sort() }, null, 2)}\n`, 0o600);
 }
 
 export interface JobInfo {

@@ -5,8 +5,9 @@
  * destination's last success when this run did not reach it). Written to a temp file and renamed,
  * so the collector never reads half a file.
  */
-import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import type { BackupReport } from "../core/backup.ts";
+import { replaceFile } from "../core/replace-file.ts";
 
 const METRICS = {
   cairn_backup_last_run_timestamp_seconds: "When the job's last backup run ended (Unix time).",
@@ -115,7 +116,5 @@ function writeMetrics(path: string, report: BackupReport): void {
     for (const sample of family.sort((a, b) => key(a).localeCompare(key(b))))
       lines.push(`${key(sample)} ${sample.value}`);
   }
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, `${lines.join("\n")}\n`, { mode: 0o644 });
-  renameSync(temp, path);
+  replaceFile(path, `${lines.join("\n")}\n`, 0o644);
 }

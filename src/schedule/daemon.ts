@@ -8,10 +8,11 @@
  * SIGTERM stops scheduling, passes SIGTERM to running jobs (they abort cleanly) and waits for them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatDuration } from "../config/duration.ts";
 import type { Config } from "../config/load.ts";
+import { replaceFile } from "../core/replace-file.ts";
 import type { Logger } from "../types.ts";
 import { nextRun, previousRun, type Schedule } from "./cron.ts";
 import { cairnCommand } from "./install.ts";
@@ -48,12 +49,6 @@ function readState(path: string): DaemonState {
   }
 }
 
-function writeState(path: string, state: DaemonState): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  renameSync(temp, path);
-}
-
 const iso = (date: Date) => date.toISOString().replace(/\.\d+Z$/, "Z");
 
 /** Runs until the signal aborts; resolves once every running job has ended. */
@@ -79,7 +74,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const handled = (job: string, due: Date) => {
     state.jobs[job] = { last_due: iso(due) };
     try {
-      writeState(statePath, state);
+      replaceFile(statePath, `${JSON.stringify(state, null, 2)}\n`, 0o600);
       stateProblem = false;
     } catch (error) {
       // Scheduling goes on; only catching up after a restart needs this file.
