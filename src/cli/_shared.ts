@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { type Config, loadConfig } from "../config/load.ts";
 import { parseSnapshotSpec } from "../core/list.ts";
-import { fileSink, type Sink, syslogSink } from "../core/log-sinks.ts";
+import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../core/log-sinks.ts";
 import { createLogger, LEVELS } from "../core/logger.ts";
 import type { KeyOptions } from "../core/restore.ts";
 import { UsageError } from "../errors.ts";
@@ -37,14 +37,20 @@ export function globalsOf(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
 
-/** The config and a logger that knows its secrets, for commands that need a config. */
-export function runtimeOf(command: Command, cli: CliContext): Runtime {
-  const globals = globalsOf(command);
+/** The config the global options name, its secrets added to those every error is cleaned of. */
+export function configOf(globals: GlobalOptions, cli: CliContext): Config {
   const config = loadConfig({
     ...(globals.config ? { file: globals.config } : {}),
     ...(globals.configStdin ? { text: readFileSync(0, "utf8") } : {}),
   });
   for (const secret of config.secrets) cli.secrets.add(secret);
+  return config;
+}
+
+/** The config and a logger that knows its secrets, for commands that need a config. */
+export function runtimeOf(command: Command, cli: CliContext): Runtime {
+  const globals = globalsOf(command);
+  const config = configOf(globals, cli);
   return { config, logger: loggerFor(globals, config.secrets, config), signal: cli.signal, globals };
 }
 
@@ -112,14 +118,13 @@ export function loggerFor(globals: GlobalOptions, secrets: string[] = [], config
       throw new UsageError(`cannot open the log file ${file}: ${(error as NodeJS.ErrnoException).code}`);
     }
   }
-  const syslog = globals.syslog
-    ? (config?.log.syslog ?? { facility: "user", tag: "cairn" })
-    : config?.log.syslog;
+  const syslog = globals.syslog ? (config?.log.syslog ?? LOCAL_SYSLOG) : config?.log.syslog;
   if (syslog) outputs.push(sinkOnce(`syslog:${JSON.stringify(syslog)}`, () => syslogSink(syslog, detail)));
-  const lowest = Math.min(...outputs.map((o) => LEVELS[o.level]));
+  // The logger drops what no output wants; each output then keeps what its own level allows.
+  const lowest = outputs.reduce<LogLevel>((a, o) => (LEVELS[o.level] < LEVELS[a] ? o.level : a), "error");
   return createLogger({
     format: globals.logFormat,
-    level: (Object.keys(LEVELS) as LogLevel[]).find((l) => LEVELS[l] === lowest) ?? "info",
+    level: lowest,
     secrets,
     write: (line, level) => {
       for (const output of outputs) if (LEVELS[level] >= LEVELS[output.level]) output.write(line, level);

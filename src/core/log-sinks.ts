@@ -29,6 +29,12 @@ const facilityCode = (name: string) =>
     ? 16 + Number(name.slice(5))
     : FACILITIES.indexOf(name as (typeof FACILITIES)[number]);
 
+/** `syslog: true` and `--syslog`: the local syslog, facility user, tag cairn. */
+export const LOCAL_SYSLOG: { facility: "user"; tag: string; server?: string } = {
+  facility: "user",
+  tag: "cairn",
+};
+
 export const syslogSchema = z
   .union([
     z.literal(true),
@@ -57,7 +63,7 @@ export const syslogSchema = z
       })
       .strict(),
   ])
-  .transform((value) => (value === true ? { facility: "user" as const, tag: "cairn" } : value));
+  .transform((value) => (value === true ? LOCAL_SYSLOG : value));
 
 export type SyslogSettings = z.output<typeof syslogSchema>;
 

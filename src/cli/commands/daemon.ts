@@ -1,8 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { loadConfig } from "../../config/load.ts";
 import { runDaemon } from "../../schedule/daemon.ts";
-import { type CliContext, examples, globalsOf, runtimeOf } from "../_shared.ts";
+import { type CliContext, configOf, examples, globalsOf, runtimeOf } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   program
@@ -21,7 +20,8 @@ export function register(program: Command, cli: CliContext): void {
     .action(async (_flags: unknown, command: Command) => {
       const runtime = runtimeOf(command, cli);
       const globals = globalsOf(command);
-      const file = runtime.config.file;
+      // A reload reads the file the daemon started with, wherever it was found.
+      const reload = { ...globals, config: runtime.config.file ?? globals.config, configStdin: false };
       // Each job runs as `cairn backup JOB` with the daemon's config file and log options.
       const logOptions = [
         "--log-format",
@@ -32,11 +32,7 @@ export function register(program: Command, cli: CliContext): void {
         ...(globals.syslog ? ["--syslog"] : []),
       ];
       await runDaemon({
-        load: () => {
-          const config = loadConfig(file ? { file } : {});
-          for (const secret of config.secrets) cli.secrets.add(secret);
-          return config;
-        },
+        load: () => configOf(reload, cli),
         logger: runtime.logger.child({ component: "daemon" }),
         signal: runtime.signal,
         globalArgs: logOptions,
