@@ -4,6 +4,7 @@
  * line, and locations carry none). Set once per process by the CLI (or an embedding program).
  */
 import { UsageError } from "../errors.ts";
+import { shellWord } from "./shell.ts";
 
 export interface CommandEcho {
   /** Prints one command line. */
@@ -19,9 +20,9 @@ export function setCommandEcho(echo: CommandEcho | undefined): void {
   current = echo;
 }
 
-/** Shows a program about to run. */
-export function showCommand(line: string): void {
-  current?.show(line);
+/** Shows a program about to run (its command line is built only when someone is watching). */
+export function showCommand(program: string, args: string[], cwd?: string): void {
+  current?.show(`${cwd ? `cd ${shellWord(cwd)} && ` : ""}${[program, ...args].map(shellWord).join(" ")}`);
 }
 
 /** Shows a write about to happen, and asks first when asked to (one question at a time). */

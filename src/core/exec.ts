@@ -8,7 +8,6 @@ import { Duplex, finished, PassThrough, type Readable } from "node:stream";
 import { SourceError } from "../errors.ts";
 import type { Logger } from "../types.ts";
 import { showCommand } from "./echo.ts";
-import { shellWord } from "./shell.ts";
 
 export interface ExecOptions {
   env?: Record<string, string | undefined>;
@@ -97,9 +96,7 @@ function start(
   options: ExecOptions,
   stdin: "pipe" | "ignore" | Readable,
 ): ChildProcess {
-  showCommand(
-    `${options.cwd ? `cd ${shellWord(options.cwd)} && ` : ""}${[program, ...args].map(shellWord).join(" ")}`,
-  );
+  showCommand(program, args, options.cwd);
   const child = spawn(program, args, {
     env: childEnv(options.env),
     ...(options.cwd ? { cwd: options.cwd } : {}),

@@ -81,7 +81,7 @@ export function runTool(
   options: { signal?: AbortSignal | undefined; env: NodeJS.ProcessEnv },
   missing: () => StorageError,
 ): Promise<ToolResult> {
-  showCommand([program, ...args].map(shellWord).join(" "));
+  showCommand(program, args);
   return new Promise((resolve, reject) => {
     execFile(
       program,
