@@ -4,7 +4,6 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
 import { showCommand } from "../core/echo.ts";
-import { shellWord } from "../core/shell.ts";
 import { StorageError } from "../errors.ts";
 
 /** The password in `file` (for destinations given as URLs, where a password may not be written). */
@@ -60,9 +59,6 @@ export function certificateHint(message: string): string | undefined {
     ? "the server's TLS certificate is not trusted: set ca_file (or fix the certificate)"
     : undefined;
 }
-
-/** One word of a command line that a shell (or rsync's and git's ssh option) will split. */
-export { shellWord };
 
 export interface ToolResult {
   code: number;

@@ -6,10 +6,11 @@ import { Readable } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
 import { silentLogger } from "../core/logger.ts";
+import { shellWord } from "../core/shell.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
-import { alreadyExists, checkedKey, runTool, shellWord, type ToolResult } from "./_shared.ts";
+import { alreadyExists, checkedKey, runTool, type ToolResult } from "./_shared.ts";
 
 const schema = z.object({
   url: z

@@ -14,6 +14,7 @@ import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import { shellWord } from "../core/shell.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
 import { Semaphore } from "../wrappers/limits.ts";
@@ -23,7 +24,6 @@ import {
   checkStoredSize,
   loginFromUrl,
   runTool,
-  shellWord,
   type ToolResult,
 } from "./_shared.ts";
 
