@@ -1,67 +1,129 @@
-/** The sftp destination against OpenSSH's sshd (internal-sftp) on 127.0.0.1. */
+/**
+ * The sftp destination against OpenSSH's sshd (internal-sftp) on 127.0.0.1, over both SSH
+ * transports: OpenSSH's own ssh program and the ssh2 library.
+ */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import { silentLogger } from "../../src/core/logger.ts";
 import { StorageError } from "../../src/errors.ts";
-import { SftpStorage } from "../../src/storages/sftp.ts";
+import { SftpStorage, sftpStorage, transportFor } from "../../src/storages/sftp.ts";
 import type { Storage } from "../../src/types.ts";
 import { hasProgram, tempDir } from "../helpers/env.ts";
 import { startSshd } from "../helpers/sshd.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
 
 const skip =
-  hasProgram("/usr/sbin/sshd") && hasProgram("ssh-keygen")
+  hasProgram("/usr/sbin/sshd") && hasProgram("ssh-keygen") && hasProgram("ssh")
     ? false
-    : "needs openssh-server (.ci/system-deps installs it)";
+    : "needs openssh-server and openssh-client (.ci/system-deps installs them)";
 const sshd = skip ? undefined : await startSshd();
 
-const options = (overrides: Record<string, unknown> = {}) => ({
-  host: "127.0.0.1",
-  port: sshd!.port,
-  user: sshd!.user,
-  path: "backups",
-  private_key_file: sshd!.clientKey,
-  known_hosts: sshd!.knownHosts,
-  ...overrides,
-});
+const options = (overrides: Record<string, unknown> = {}) =>
+  sftpStorage.schema.parse({
+    host: "127.0.0.1",
+    port: sshd!.port,
+    user: sshd!.user,
+    path: "backups",
+    private_key_file: sshd!.clientKey,
+    known_hosts: sshd!.knownHosts,
+    ...overrides,
+  });
 
-conformance(
-  "sftp (OpenSSH)",
-  async () => ({
-    storage: new SftpStorage(options()),
-    withWrongCredentials: () =>
-      new SftpStorage(options({ user: "nobody-here", private_key_file: sshd!.clientKey })),
-    server: {
-      port: sshd!.port,
-      // The proxy's port is another [host]:port for known_hosts: add the same key for it.
-      via: (port) => {
-        const knownHosts = `${tempDir()}/known_hosts`;
-        const line = readFileSync(sshd!.knownHosts, "utf8").replace(
-          /^\[127\.0\.0\.1\]:\d+/,
-          `[127.0.0.1]:${port}`,
-        );
-        writeFileSync(knownHosts, line);
-        return new SftpStorage(options({ port, known_hosts: knownHosts }));
+const context = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+
+async function putError(storage: Storage): Promise<unknown> {
+  try {
+    return await storage.put("x", Readable.from([Buffer.from("x")]), context()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  } finally {
+    await storage.close?.();
+  }
+}
+
+for (const transport of ["openssh", "ssh2"] as const) {
+  conformance(
+    `sftp over ${transport} (OpenSSH server)`,
+    async () => ({
+      storage: new SftpStorage(options({ transport })),
+      withWrongCredentials: () => new SftpStorage(options({ transport, user: "nobody-here" })),
+      server: {
+        port: sshd!.port,
+        // The proxy's port is another [host]:port for known_hosts: add the same key for it.
+        via: (port) => {
+          const knownHosts = `${tempDir()}/known_hosts`;
+          const line = readFileSync(sshd!.knownHosts, "utf8").replace(
+            /^\[127\.0\.0\.1\]:\d+/,
+            `[127.0.0.1]:${port}`,
+          );
+          writeFileSync(knownHosts, line);
+          return new SftpStorage(options({ transport, port, known_hosts: knownHosts }));
+        },
       },
-    },
-  }),
-  skip,
-);
-
-test("sftp: a server whose key is not in known_hosts is refused, naming its fingerprint", {
-  skip,
-}, async () => {
-  const storage: Storage = new SftpStorage(options({ known_hosts: `${tempDir()}/empty_known_hosts` }));
-  const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() };
-  const error = await storage.put("x", Readable.from([Buffer.from("x")]), ctx).then(
-    () => undefined,
-    (e: unknown) => e,
+    }),
+    skip,
   );
-  assert.ok(error instanceof StorageError, String(error));
-  assert.match(error.message, /host key SHA256:\S+ is not in known_hosts/);
-  await storage.close?.();
+
+  test(`sftp over ${transport}: a server whose key is not in known_hosts is refused, naming its fingerprint`, {
+    skip,
+  }, async () => {
+    const error = await putError(
+      new SftpStorage(options({ transport, known_hosts: `${tempDir()}/empty_known_hosts` })),
+    );
+    assert.ok(error instanceof StorageError, String(error));
+    const fingerprint = execFileSync("ssh-keygen", ["-lf", `${dirname(sshd!.clientKey)}/host_key.pub`], {
+      encoding: "utf8",
+    }).split(" ")[1]!;
+    assert.match(error.message, /host key SHA256:\S+ is not in known_hosts/);
+    assert.ok(error.message.includes(fingerprint), `${error.message} should name ${fingerprint}`);
+  });
+
+  test(`sftp over ${transport}: a key with a passphrase logs in with it, and a wrong passphrase is refused`, {
+    skip,
+  }, async () => {
+    const key = join(tempDir(), "locked_key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "open sesame", "-f", key]);
+    appendFileSync(join(dirname(sshd!.clientKey), "authorized_keys"), readFileSync(`${key}.pub`));
+    const storage: Storage = new SftpStorage(
+      options({ transport, private_key_file: key, passphrase: "open sesame" }),
+    );
+    try {
+      await storage.put(`passphrase-${transport}`, Readable.from([Buffer.from("locked")]), context());
+      assert.equal((await storage.stat(`passphrase-${transport}`, context()))?.size, 6);
+      await storage.delete(`passphrase-${transport}`, context());
+    } finally {
+      await storage.close?.();
+    }
+    const error = await putError(
+      new SftpStorage(options({ transport, private_key_file: key, passphrase: "wrong" })),
+    );
+    assert.ok(error instanceof StorageError, String(error));
+    assert.ok(error.message.includes("sftp://"), error.message);
+    assert.doesNotMatch(String(error), /open sesame|wrong/);
+  });
+}
+
+test("sftp: auto takes OpenSSH's ssh where installed, ssh2 for what only ssh2 can do", () => {
+  const base = { host: "h", user: "u" };
+  assert.equal(transportFor(sftpStorage.schema.parse(base), true), "openssh");
+  assert.equal(transportFor(sftpStorage.schema.parse(base), false), "ssh2");
+  assert.equal(
+    transportFor(sftpStorage.schema.parse({ ...base, host_key_fingerprint: "SHA256:x" }), true),
+    "ssh2",
+  );
+  assert.equal(transportFor(sftpStorage.schema.parse({ ...base, private_key: "-----BEGIN" }), true), "ssh2");
+  const refused = sftpStorage.schema.safeParse({
+    ...base,
+    transport: "openssh",
+    host_key_fingerprint: "SHA256:x",
+  });
+  assert.equal(refused.success, false);
+  assert.match(refused.error!.issues[0]!.message, /use known_hosts, or set transport: ssh2/);
 });
 
 test("sftp: backup, list, verify and restore from the CLI with an sftp destination in the config", {
