@@ -31,6 +31,8 @@ function measure(command: string, env: Record<string, string> = {}): { seconds: 
   const result = spawnSync(
     "bash",
     [
+      "-o",
+      "pipefail",
       "-c",
       `/usr/bin/time -f '__TIME__ %e %M' bash -o pipefail -c ${JSON.stringify(command)} 2>&1 >/dev/null | grep __TIME__`,
     ],

@@ -11,7 +11,6 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
 export interface SshLogin {
-  host: string;
   port?: number;
   known_hosts?: string;
   private_key_file?: string;
@@ -82,7 +81,10 @@ export function sha256Fingerprint(key: Buffer): string {
  * OpenSSH prints it when a known key changed, not when the host is unknown, so then it is asked
  * for with ssh-keyscan (only to name it; the connection was refused either way).
  */
-export async function offeredHostKey(login: SshLogin, sshStderr: string): Promise<string | undefined> {
+export async function offeredHostKey(
+  login: { host: string; port?: number },
+  sshStderr: string,
+): Promise<string | undefined> {
   const printed = /SHA256:[A-Za-z0-9+/]+/.exec(sshStderr)?.[0];
   if (printed) return printed;
   const type = /No (\w+) host key is known/.exec(sshStderr)?.[1]?.toLowerCase();

@@ -11,6 +11,7 @@ import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
 import { alreadyExists, checkedKey, runTool, type ToolResult } from "./_shared.ts";
+import { sshOptions } from "./_ssh.ts";
 
 const schema = z.object({
   url: z
@@ -76,20 +77,7 @@ export class GitStorage implements Storage {
   }
 
   private sshCommand(): string {
-    const ssh = [
-      "ssh",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      ...(this.options.known_hosts ? ["-o", `UserKnownHostsFile=${this.options.known_hosts}`] : []),
-      ...(this.options.private_key_file
-        ? ["-o", "IdentitiesOnly=yes", "-i", this.options.private_key_file]
-        : []),
-    ]
-      .map(shellWord)
-      .join(" ");
-    return ssh;
+    return ["ssh", ...sshOptions(this.options)].map(shellWord).join(" ");
   }
 
   private git(

@@ -9,7 +9,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -26,6 +26,7 @@ import {
   runTool,
   type ToolResult,
 } from "./_shared.ts";
+import { sshOptions } from "./_ssh.ts";
 
 const schema = z.object({
   host: z.string().min(1),
@@ -81,25 +82,8 @@ export class RsyncStorage implements Storage {
     const base = options.path.replace(/\/+$/, "") || ".";
     this.remote = `${options.user}@${options.host}:${base}/`;
     this.location = `rsync ${options.port === 22 ? "" : `(port ${options.port}) `}${this.remote.replace(/\/$/, "")}`;
-    const known = options.known_hosts ?? join(homedir(), ".ssh/known_hosts");
     this.slots = new Semaphore(options.connections);
-    this.sshArgs = [
-      "-p",
-      String(options.port),
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      `UserKnownHostsFile=${known}`,
-      "-o",
-      "ConnectTimeout=30",
-      "-o",
-      "ServerAliveInterval=15",
-      "-o",
-      "ServerAliveCountMax=3",
-      ...(options.private_key_file ? ["-o", "IdentitiesOnly=yes", "-i", options.private_key_file] : []),
-    ];
+    this.sshArgs = sshOptions(options);
   }
 
   private controlPath(): string {

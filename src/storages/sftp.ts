@@ -349,7 +349,7 @@ export class SftpStorage implements Storage {
     }
     let rejectedKey: string | undefined;
     const client: Client = new ssh2.Client();
-    const channel = await new Promise<ClientChannel>((resolve, reject) => {
+    const opened = new Promise<ClientChannel>((resolve, reject) => {
       client
         .on("ready", () => {
           // Request/response traffic: without TCP_NODELAY each small request can wait ~40 ms for
@@ -396,10 +396,19 @@ export class SftpStorage implements Storage {
           },
         });
     });
+    const channel = await opened.catch((error: unknown) => {
+      client.end();
+      throw error;
+    });
     // ssh2 does not always end a channel whose connection died: end it here, so requests fail.
     client.on("close", () => channel.destroy()).on("error", () => channel.destroy());
     const session = new SftpSession(channel, channel, () => undefined);
-    await session.init();
+    try {
+      await session.init();
+    } catch (error) {
+      client.end();
+      throw error;
+    }
     return { session, end: () => client.end() };
   }
 
