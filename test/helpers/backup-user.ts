@@ -39,6 +39,11 @@ export function forBackupUser(sshd: Sshd): Sshd {
   return { ...sshd, user: BACKUP_USER };
 }
 
+/** Gives the backup user this password (it has none otherwise: `*` logs in with nothing). */
+export function setBackupUserPassword(password: string): void {
+  execFileSync("chpasswd", { input: `${BACKUP_USER}:${password}\n` });
+}
+
 /** A known_hosts naming the same server on another port (a fault proxy in front of it). */
 export function knownHostsForPort(sshd: Sshd, port: number): string {
   const known = join(tempDir(), "known_hosts");

@@ -16,8 +16,11 @@ export interface Sshd {
   home: string;
 }
 
-/** `keyOptions`: options for the client key's authorized_keys line, e.g. `command="rrsync /srv"`. */
-export async function startSshd(keyOptions = ""): Promise<Sshd> {
+/**
+ * `keyOptions`: options for the client key's authorized_keys line, e.g. `command="rrsync /srv"`.
+ * `passwords`: password logins allowed too (for users that have one).
+ */
+export async function startSshd(keyOptions = "", { passwords = false } = {}): Promise<Sshd> {
   const dir = tempDir("cairn-sshd-");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_key")]);
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client_key")]);
@@ -36,7 +39,7 @@ export async function startSshd(keyOptions = ""): Promise<Sshd> {
       `PidFile ${join(dir, "sshd.pid")}`,
       `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
       "PermitRootLogin prohibit-password",
-      "PasswordAuthentication no",
+      `PasswordAuthentication ${passwords ? "yes" : "no"}`,
       "StrictModes no",
       "UsePAM no",
       `Subsystem sftp internal-sftp -d ${home}`,

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
@@ -12,6 +12,12 @@ import { silentLogger } from "../../src/core/logger.ts";
 import { StorageError } from "../../src/errors.ts";
 import { SftpStorage, sftpStorage, transportFor } from "../../src/storages/sftp.ts";
 import type { Storage } from "../../src/types.ts";
+import {
+  ensureBackupUser,
+  forBackupUser,
+  knownHostsForPort,
+  setBackupUserPassword,
+} from "../helpers/backup-user.ts";
 import { hasProgram, tempDir } from "../helpers/env.ts";
 import { startSshd } from "../helpers/sshd.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
@@ -21,6 +27,8 @@ const skip =
     ? false
     : "needs openssh-server and openssh-client (.ci/system-deps installs them)";
 const sshd = skip ? undefined : await startSshd();
+if (!skip) ensureBackupUser();
+const passwordSshd = skip ? undefined : forBackupUser(await startSshd("", { passwords: true }));
 
 const options = (overrides: Record<string, unknown> = {}) =>
   sftpStorage.schema.parse({
@@ -55,15 +63,8 @@ for (const transport of ["openssh", "ssh2"] as const) {
       server: {
         port: sshd!.port,
         // The proxy's port is another [host]:port for known_hosts: add the same key for it.
-        via: (port) => {
-          const knownHosts = `${tempDir()}/known_hosts`;
-          const line = readFileSync(sshd!.knownHosts, "utf8").replace(
-            /^\[127\.0\.0\.1\]:\d+/,
-            `[127.0.0.1]:${port}`,
-          );
-          writeFileSync(knownHosts, line);
-          return new SftpStorage(options({ transport, port, known_hosts: knownHosts }));
-        },
+        via: (port) =>
+          new SftpStorage(options({ transport, port, known_hosts: knownHostsForPort(sshd!, port) })),
       },
     }),
     skip,
@@ -105,6 +106,36 @@ for (const transport of ["openssh", "ssh2"] as const) {
     assert.ok(error instanceof StorageError, String(error));
     assert.ok(error.message.includes("sftp://"), error.message);
     assert.doesNotMatch(String(error), /open sesame|wrong/);
+  });
+
+  test(`sftp over ${transport}: password login, and a wrong password is refused without showing it`, {
+    skip,
+  }, async () => {
+    setBackupUserPassword("correct horse");
+    const login = (password: string) =>
+      new SftpStorage(
+        options({
+          transport,
+          port: passwordSshd!.port,
+          known_hosts: passwordSshd!.knownHosts,
+          user: passwordSshd!.user,
+          private_key_file: undefined,
+          password,
+        }),
+      );
+    const storage: Storage = login("correct horse");
+    try {
+      await storage.put(`password-${transport}`, Readable.from([Buffer.from("let me in")]), context());
+      const back = Buffer.concat(await (await storage.get(`password-${transport}`, context())).toArray());
+      assert.deepEqual(back, Buffer.from("let me in"));
+      await storage.delete(`password-${transport}`, context());
+    } finally {
+      await storage.close?.();
+    }
+    const error = await putError(login("battery staple"));
+    assert.ok(error instanceof StorageError, String(error));
+    assert.ok(error.message.includes("sftp://"), error.message);
+    assert.doesNotMatch(`${String(error)} ${error.hint ?? ""}`, /battery staple|correct horse/);
   });
 }
 
