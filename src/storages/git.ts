@@ -10,6 +10,7 @@ import { shellWord } from "../core/shell.ts";
 import { ByteCounter, through } from "../core/streams.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
+import { ensureGitlabProject } from "./_gitlab.ts";
 import { alreadyExists, checkedKey, runTool, type ToolResult } from "./_shared.ts";
 import { sshOptions } from "./_ssh.ts";
 
@@ -30,6 +31,21 @@ const schema = z.object({
   known_hosts: z.string().optional().describe("known_hosts for ssh remotes; default ~/.ssh/known_hosts"),
   author_name: z.string().default("cairn"),
   author_email: z.string().optional().describe("default cairn@<this host's name>"),
+  gitlab_token: z
+    .string()
+    .optional()
+    .describe(
+      "a GitLab access token (api scope): the project is created through the GitLab API if it does not exist",
+    ),
+  gitlab_url: z
+    .string()
+    .url()
+    .optional()
+    .describe("the GitLab server's address; default https://<the url's host>"),
+  gitlab_visibility: z
+    .enum(["private", "internal", "public"])
+    .default("private")
+    .describe("visibility of a project cairn creates"),
 });
 
 type Options = z.output<typeof schema>;
@@ -130,6 +146,9 @@ export class GitStorage implements Storage {
   /** The local repository, holding the remote branch's tip (the branch may not exist yet). */
   private prepare(ctx: PluginContext): Promise<void> {
     this.ready ??= (async () => {
+      const { gitlab_token: token, gitlab_url: url, gitlab_visibility: visibility } = this.options;
+      if (token && (await ensureGitlabProject(this.options.url, { token, url, visibility }, this.location)))
+        ctx.logger.info(`created the GitLab project for ${this.location}`);
       if (!existsSync(join(this.clone, "HEAD"))) {
         mkdirSync(this.clone, { recursive: true });
         await this.run("setup of the local repository of", ["init", "-q", "--bare"], ctx);
@@ -357,7 +376,7 @@ export const gitStorage = defineStorage({
   type: "git",
   description: "A git repository: objects committed and pushed (group commits); history keeps every version",
   schema,
-  secrets: [],
+  secrets: ["gitlab_token"],
   create: (options, env) =>
     new GitStorage({
       ...options,

@@ -1,10 +1,14 @@
 /** The git destination: a bare repository over SSH (OpenSSH's sshd on 127.0.0.1, an unprivileged login). */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { silentLogger } from "../../src/core/logger.ts";
+import { StorageError } from "../../src/errors.ts";
+import { gitlabProjectOf } from "../../src/storages/_gitlab.ts";
 import { gitStorage } from "../../src/storages/git.ts";
 import type { Storage } from "../../src/types.ts";
 import {
@@ -122,4 +126,124 @@ private_key_file: ${sshd!.clientKey}
 known_hosts: ${sshd!.knownHosts}
 work_dir: ${join(tempDir(), "clone")}`,
   );
+});
+
+/**
+ * A stand-in for GitLab's REST API (v4) — the three calls cairn makes, answered as GitLab documents
+ * them; creating a project makes the bare repository on the SSH server. No GitLab server can run
+ * here: this proves cairn's side of the exchange and the push that follows, not GitLab itself.
+ */
+async function startGitlabApi(token: string) {
+  const calls: { method: string; path: string; body: Record<string, unknown> }[] = [];
+  const projects = new Set<string>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const path = decodeURIComponent(req.url ?? "");
+      const body = chunks.length
+        ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>)
+        : {};
+      calls.push({ method: req.method ?? "", path, body });
+      const answer = (status: number, json: unknown) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(json));
+      };
+      if (req.headers["private-token"] !== token) return answer(401, { message: "401 Unauthorized" });
+      const project = /^\/api\/v4\/projects\/(.+)$/.exec(path)?.[1];
+      if (req.method === "GET" && project)
+        return projects.has(project)
+          ? answer(200, { id: 1 })
+          : answer(404, { message: "404 Project Not Found" });
+      const namespace = /^\/api\/v4\/namespaces\/(.+)$/.exec(path)?.[1];
+      if (req.method === "GET" && namespace) return answer(200, { id: 7, full_path: namespace });
+      if (req.method === "POST" && path === "/api/v4/projects") {
+        const full = `${sshd!.home.slice(1)}/${body.path}`;
+        execFileSync("git", ["init", "-q", "--bare", "-b", "main", join(sshd!.home, `${body.path}.git`)]);
+        ownedByBackupUser(join(sshd!.home, `${body.path}.git`));
+        projects.add(full);
+        return answer(201, { id: 2, path_with_namespace: full });
+      }
+      answer(404, { message: "404 Not Found" });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  after(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
+}
+
+test("git: gitlab_token creates a missing project through the GitLab API, then pushes to it", {
+  skip,
+}, async () => {
+  const api = await startGitlabApi("glpat-right");
+  const url = `ssh://${sshd!.user}@127.0.0.1:${sshd!.port}${sshd!.home}/made-by-cairn.git`;
+  const settings = { gitlab_token: "glpat-right", gitlab_url: api.url };
+  const storage = open(url, settings);
+  await storage.put("snap/a.sql", Readable.from([Buffer.from("a\n")]), ctx());
+  await storage.close?.();
+  const created = api.calls.filter((call) => call.method === "POST");
+  assert.equal(created.length, 1);
+  assert.deepEqual(created[0]!.body, {
+    name: "made-by-cairn",
+    path: "made-by-cairn",
+    namespace_id: 7,
+    visibility: "private",
+    description: "Backups written by cairn",
+  });
+  assert.ok(api.calls.some((call) => call.path === `/api/v4/namespaces/${sshd!.home.slice(1)}`));
+  const tree = execFileSync(
+    "git",
+    [
+      "-c",
+      "safe.directory=*",
+      "-C",
+      join(sshd!.home, "made-by-cairn.git"),
+      "ls-tree",
+      "-r",
+      "--name-only",
+      "main",
+    ],
+    { encoding: "utf8" },
+  );
+  assert.deepEqual(tree.trim().split("\n"), ["backups/snap/a.sql"]);
+
+  // The next run finds the project and creates nothing.
+  const again = open(url, { ...settings, work_dir: join(tempDir(), "clone") });
+  assert.deepEqual((await again.stat("snap/a.sql", ctx()))?.size, 2);
+  await again.close?.();
+  assert.equal(api.calls.filter((call) => call.method === "POST").length, 1);
+});
+
+test("git: a GitLab token refused fails naming the destination and the status, never the token", {
+  skip,
+}, async () => {
+  const api = await startGitlabApi("glpat-right");
+  const url = `ssh://${sshd!.user}@127.0.0.1:${sshd!.port}${sshd!.home}/never-made.git`;
+  const storage = open(url, { gitlab_token: "glpat-wrong", gitlab_url: api.url });
+  const error = await storage.put("x", Readable.from([Buffer.from("x")]), ctx()).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await storage.close?.();
+  assert.ok(error instanceof StorageError, String(error));
+  assert.match(error.message, /GitLab lookup of project .*never-made failed \(HTTP 401/);
+  assert.match(error.hint ?? "", /gitlab_token/);
+  assert.doesNotMatch(`${error.message} ${error.hint}`, /glpat/);
+});
+
+test("git: the GitLab project is read from every form of remote url", () => {
+  assert.deepEqual(gitlabProjectOf("git@gitlab.example.net:ops/db/backups.git"), {
+    host: "gitlab.example.net",
+    path: "ops/db/backups",
+  });
+  assert.deepEqual(gitlabProjectOf("ssh://git@gitlab.example.net:2222/ops/backups.git"), {
+    host: "gitlab.example.net",
+    path: "ops/backups",
+  });
+  assert.deepEqual(gitlabProjectOf("https://gitlab.example.net/ops/backups"), {
+    host: "gitlab.example.net",
+    path: "ops/backups",
+  });
+  assert.equal(gitlabProjectOf("/srv/git/backups.git"), undefined);
+  assert.equal(gitlabProjectOf("git@host:lonely.git"), undefined);
 });
