@@ -33,9 +33,25 @@ async function stopServer(server: ChildProcess): Promise<void> {
 after(stopServers);
 
 /** A temp folder removed after the test file. */
+const tempDirs = new Set<string>();
+// Scripts that use the helpers outside the test runner (the benches) end with process.exit, which
+// runs no `after` hooks: their folders (gigabytes of uploads) are removed here instead.
+process.once("exit", () => {
+  for (const dir of tempDirs)
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // a server still writing as it stops: the folder stays, nothing else is affected
+    }
+});
+
 export function tempDir(prefix = "cairn-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
+  tempDirs.add(dir);
+  after(() => {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    tempDirs.delete(dir);
+  });
   return dir;
 }
 
