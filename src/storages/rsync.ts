@@ -14,6 +14,7 @@ import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import { Batcher } from "../core/batch.ts";
 import { shellWord } from "../core/shell.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
@@ -64,6 +65,14 @@ const LISTING_LINE =
 const PARTIAL_TRANSFER = 23;
 
 /** Escapes an rsync filter pattern so a name matches only itself. */
+/** An object written to the call's work folder, waiting to be sent. */
+interface Staged {
+  key: string;
+  stage: string;
+  size: number;
+  ctx: PluginContext;
+}
+
 const literalPattern = (name: string): string => name.replace(/[[\]*?\\]/g, "\\$&");
 
 export class RsyncStorage implements Storage {
@@ -76,6 +85,9 @@ export class RsyncStorage implements Storage {
   /** Folder of the shared SSH connection's control socket, made on first use. */
   private controlDir: string | undefined;
   private master: Promise<void> | undefined;
+  /** Puts and deletes that arrive while others run go together into one rsync. */
+  private readonly sends: Batcher<Staged, ObjectInfo>;
+  private readonly removals: Batcher<{ key: string; ctx: PluginContext }, undefined>;
 
   constructor(options: Options) {
     this.options = options;
@@ -83,6 +95,8 @@ export class RsyncStorage implements Storage {
     this.remote = `${options.user}@${options.host}:${base}/`;
     this.location = `rsync ${options.port === 22 ? "" : `(port ${options.port}) `}${this.remote.replace(/\/$/, "")}`;
     this.slots = new Semaphore(options.connections);
+    this.sends = new Batcher((batch) => this.send(batch), options.connections);
+    this.removals = new Batcher((batch) => this.remove(batch), options.connections);
     this.sshArgs = sshOptions(options);
   }
 
@@ -199,7 +213,6 @@ export class RsyncStorage implements Storage {
 
   async put(key: string, body: Readable, ctx: PluginContext): Promise<ObjectInfo> {
     checkedKey(key);
-    const where = `${this.location}/${key}`;
     try {
       // Laid out under the key's own folders, so --relative creates them on the server.
       const stage = join(ctx.workDir, "rsync-put");
@@ -207,31 +220,52 @@ export class RsyncStorage implements Storage {
       mkdirSync(posix.dirname(local), { recursive: true });
       const file = createWriteStream(local);
       await pipeline(body, file);
-      // One rsync: --ignore-existing makes the server keep what it has, and only a reported
-      // "<f" line says this file was sent (rsync checks each file it sends against a checksum).
-      const result = await this.rsync(
-        [
-          "--relative",
-          "--ignore-existing",
-          "-8",
-          "--chmod=F600",
-          "--out-format=%i %l %n",
-          `${stage}/./${key}`,
-          this.remote,
-        ],
-        ctx,
-      );
-      if (result.code !== 0) throw this.failed("upload to", key, result);
-      const sent = result.stdout
-        .split("\n")
-        .find((line) => line.startsWith("<f") && line.endsWith(` ${key}`));
-      if (!sent) throw alreadyExists(where);
-      checkStoredSize(where, Number(sent.split(" ")[1]), file.bytesWritten);
-      return { key, size: file.bytesWritten };
+      return await this.sends.add({ key, stage, size: file.bytesWritten, ctx });
     } catch (error) {
       body.destroy();
       throw this.failure("upload to", key, error);
     }
+  }
+
+  /**
+   * One rsync sends every staged object of a batch: --ignore-existing makes the server keep what it
+   * has, and only a reported "<f" line says an object was sent (rsync checks each file it sends
+   * against a checksum). If rsync fails, every object of the batch fails: some may have arrived,
+   * but none is reported stored that might not be.
+   */
+  private async send(batch: Staged[]): Promise<(ObjectInfo | Error)[]> {
+    // The same name twice in one batch: only the first is sent; the other is told it exists.
+    const first = new Map<string, Staged>();
+    for (const staged of batch) if (!first.has(staged.key)) first.set(staged.key, staged);
+    const result = await this.rsync(
+      [
+        "--relative",
+        "--ignore-existing",
+        "-8",
+        "--chmod=F600",
+        "--out-format=%i %l %n",
+        ...[...first.values()].map(({ stage, key }) => `${stage}/./${key}`),
+        this.remote,
+      ],
+      batch[0]!.ctx,
+    );
+    const sent = new Map<string, number>();
+    for (const line of result.stdout.split("\n")) {
+      const match = /^<f\S* (\d+) (.+)$/.exec(line);
+      if (match) sent.set(match[2]!, Number(match[1]));
+    }
+    return batch.map((staged) => {
+      const { key, size } = staged;
+      if (result.code !== 0) return this.failed("upload to", key, result);
+      const where = `${this.location}/${key}`;
+      if (!sent.has(key) || first.get(key) !== staged) return alreadyExists(where);
+      try {
+        checkStoredSize(where, sent.get(key), size);
+      } catch (error) {
+        return error as Error;
+      }
+      return { key, size };
+    });
   }
 
   async get(key: string, ctx: PluginContext): Promise<Readable> {
@@ -283,26 +317,41 @@ export class RsyncStorage implements Storage {
   async delete(key: string, ctx: PluginContext): Promise<void> {
     checkedKey(key);
     try {
-      const empty = join(ctx.workDir, "rsync-empty");
-      mkdirSync(empty, { recursive: true });
+      await this.removals.add({ key, ctx });
+    } catch (error) {
+      throw this.failure("delete of", key, error);
+    }
+  }
+
+  /** One rsync per folder deletes a batch's objects in it: an empty folder sent with --delete, only their names included. */
+  private async remove(batch: { key: string; ctx: PluginContext }[]): Promise<(undefined | Error)[]> {
+    const folders = new Map<string, string[]>();
+    for (const { key } of batch) {
       const folder = posix.dirname(key) === "." ? "" : `${posix.dirname(key)}/`;
+      folders.set(folder, [...(folders.get(folder) ?? []), key]);
+    }
+    const ctx = batch[0]!.ctx;
+    const empty = join(ctx.workDir, "rsync-empty");
+    mkdirSync(empty, { recursive: true });
+    const outcome = new Map<string, Error | undefined>();
+    for (const [folder, keys] of folders) {
       const result = await this.rsync(
         [
           "--recursive",
           "--delete",
           "--existing",
-          `--include=/${literalPattern(posix.basename(key))}`,
+          ...keys.map((key) => `--include=/${literalPattern(posix.basename(key))}`),
           "--exclude=*",
           `${empty}/`,
           `${this.remote}${folder}`,
         ],
         ctx,
       );
-      if (result.code === 11 && /mkdir .* failed: No such file or directory/.test(result.stderr)) return;
-      if (result.code !== 0) throw this.failed("delete of", key, result);
-    } catch (error) {
-      throw this.failure("delete of", key, error);
+      const gone = result.code === 11 && /mkdir .* failed: No such file or directory/.test(result.stderr);
+      for (const key of keys)
+        outcome.set(key, result.code === 0 || gone ? undefined : this.failed("delete of", key, result));
     }
+    return batch.map(({ key }) => outcome.get(key));
   }
 
   async close(): Promise<void> {

@@ -80,6 +80,34 @@ test("rsync: through a key restricted to rrsync (no shell), objects land only in
   assert.deepEqual(readdirSync(join(jail, "backups/job/snap one")), []);
 });
 
+test("rsync: a burst of puts (sent together) is stored whole, and one name put twice in a burst is stored once", {
+  skip,
+}, async () => {
+  const storage = open({ connections: 1 });
+  const base = `burst-${Date.now()}`;
+  const puts = Array.from({ length: 30 }, (_, i) => `${base}/part-${i}`).map((key) =>
+    storage.put(key, Readable.from([Buffer.from(key)]), ctx()),
+  );
+  // Two puts of one name, each from its own work folder, with different bytes.
+  const twice = [Buffer.from("first"), Buffer.from("second")].map((bytes) =>
+    storage.put(`${base}/same`, Readable.from([bytes]), ctx()).then(
+      () => "stored",
+      (error: unknown) =>
+        error instanceof StorageError && /already exists/.test(error.message) ? "refused" : error,
+    ),
+  );
+  await Promise.all(puts);
+  assert.deepEqual((await Promise.all(twice)).sort(), ["refused", "stored"]);
+  const listed: string[] = [];
+  for await (const o of storage.list(`${base}/`, ctx())) listed.push(o.key);
+  assert.equal(listed.length, 31);
+  const stored = Buffer.concat(await (await storage.get(`${base}/same`, ctx())).toArray()).toString();
+  assert.ok(["first", "second"].includes(stored), stored);
+  await Promise.all(listed.map((key) => storage.delete(key, ctx())));
+  for await (const o of storage.list(`${base}/`, ctx())) assert.fail(`${o.key} was not deleted`);
+  await storage.close?.();
+});
+
 test("rsync: a server whose key is not in known_hosts is refused with the ssh-keyscan hint", {
   skip,
 }, async () => {
