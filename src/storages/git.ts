@@ -218,8 +218,10 @@ export class GitStorage implements Storage {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0);
       try {
-        await this.commitAndPush(batch);
-        for (const change of batch) change.resolve();
+        const refused = await this.commitAndPush(batch);
+        for (const change of batch)
+          if (refused.has(change)) change.reject(alreadyExists(`${this.location}/${change.path}`));
+          else change.resolve();
       } catch (error) {
         for (const change of batch) change.reject(error);
       }
@@ -227,8 +229,11 @@ export class GitStorage implements Storage {
     this.publishing = false;
   }
 
-  /** Commits the batch on top of the branch's tip (with a private index) and pushes it. */
-  private async commitAndPush(batch: Change[]): Promise<void> {
+  /**
+   * Commits the batch on top of the branch's tip (with a private index) and pushes it. Adds of
+   * names the tip already has are left out and returned: those puts fail, the others go on.
+   */
+  private async commitAndPush(batch: Change[]): Promise<Set<Change>> {
     for (let attempt = 1; ; attempt++) {
       const parent = await this.tip();
       const index = {
@@ -238,6 +243,7 @@ export class GitStorage implements Storage {
       rmSync(index.GIT_INDEX_FILE, { force: true });
       if (parent) await this.run("commit in", ["read-tree", parent], undefined, index);
       const added = batch.filter((change) => change.kind === "add");
+      const refused = new Set<Change>();
       if (parent && added.length) {
         // One process for the whole batch: which of these paths the tip already has.
         const { stdout } = await runProgram("git", ["cat-file", "--batch-check"], {
@@ -250,11 +256,14 @@ export class GitStorage implements Storage {
           throw new StorageError(`commit in ${this.location} failed: ${(error as Error).message}`);
         });
         const answers = stdout.split("\n");
-        const existing = added.find((_, i) => answers[i] !== undefined && !answers[i].endsWith(" missing"));
-        if (existing) throw alreadyExists(`${this.location}/${existing.path}`);
+        added.forEach((change, i) => {
+          if (answers[i] !== undefined && !answers[i].endsWith(" missing")) refused.add(change);
+        });
       }
+      const changes = batch.filter((change) => !refused.has(change));
+      if (changes.length === 0) return refused;
       // One update-index for the batch; mode 0 removes an entry (no work tree needed, unlike --force-remove).
-      const entries = batch.map((change) =>
+      const entries = changes.map((change) =>
         change.kind === "add"
           ? `100644 blob ${change.blob}\t${change.path}\0`
           : `0 ${"0".repeat(40)}\t${change.path}\0`,
@@ -268,8 +277,8 @@ export class GitStorage implements Storage {
         throw new StorageError(`commit in ${this.location} failed: ${(error as Error).message}`);
       });
       const tree = await this.run("commit in", ["write-tree"], undefined, index);
-      const adds = batch.filter((c) => c.kind === "add").length;
-      const removes = batch.length - adds;
+      const adds = changes.filter((c) => c.kind === "add").length;
+      const removes = changes.length - adds;
       const message = [adds ? `add ${adds}` : "", removes ? `remove ${removes}` : ""]
         .filter(Boolean)
         .join(", ");
@@ -283,7 +292,7 @@ export class GitStorage implements Storage {
       const pushed = await this.git(["push", "-q", this.options.url, `${commit}:${this.branchRef}`]);
       if (pushed.code === 0) {
         await this.run("commit in", ["update-ref", this.branchRef, commit]);
-        return;
+        return refused;
       }
       // Another host pushed first: build the same change on top of theirs and try again.
       if (attempt >= 3 || !/rejected|non-fast-forward|fetch first/i.test(pushed.stderr))
@@ -304,7 +313,8 @@ export class GitStorage implements Storage {
     this.inFlight.add(path);
     try {
       await this.prepare(ctx);
-      if (await this.stat(key, ctx)) throw alreadyExists(where);
+      // A name the branch already has is refused when the commit is built (one check for the
+      // whole group, not a git process per put).
       const counted = through(body, new ByteCounter());
       const { stdout } = await runProgram("git", ["hash-object", "-w", "--stdin"], {
         stdin: counted,

@@ -118,6 +118,35 @@ test("git: each publish is a commit on the remote branch; a deleted object stays
   ]);
 });
 
+test("git: a put of a name the branch has fails alone; the others of its group commit are pushed", {
+  skip,
+}, async () => {
+  const url = bareRepository("refused-alone")();
+  const storage = open(url);
+  const c = ctx();
+  await storage.put("snap/taken.sql", Readable.from([Buffer.from("original\n")]), c);
+  const outcomes = await Promise.allSettled(
+    ["taken", "new-1", "new-2"].map((name) =>
+      storage.put(`snap/${name}.sql`, Readable.from([Buffer.from(`${name} again\n`)]), c),
+    ),
+  );
+  assert.equal(outcomes[0]!.status, "rejected");
+  assert.match(String((outcomes[0] as PromiseRejectedResult).reason), /already exists/);
+  assert.deepEqual(
+    outcomes.slice(1).map((o) => o.status),
+    ["fulfilled", "fulfilled"],
+  );
+  const remote = join(sshd!.home, "refused-alone.git");
+  const show = (path: string) =>
+    execFileSync("git", ["-c", "safe.directory=*", "-C", remote, "show", `main:backups/${path}`], {
+      encoding: "utf8",
+    });
+  assert.equal(show("snap/taken.sql"), "original\n");
+  assert.equal(show("snap/new-1.sql"), "new-1 again\n");
+  assert.equal(show("snap/new-2.sql"), "new-2 again\n");
+  await storage.close?.();
+});
+
 test("git: backup, list, verify and restore from the CLI", { skip }, async () => {
   await cliRoundTrip(
     `type: git
