@@ -91,7 +91,7 @@ export async function offeredHostKey(
   const output = await new Promise<string>((resolve) =>
     execFile(
       "ssh-keyscan",
-      ["-p", String(login.port ?? 22), ...(type ? ["-t", type] : []), login.host],
+      ["-p", String(login.port ?? 22), ...(type ? ["-t", type] : []), "--", login.host],
       { timeout: 10_000 },
       (_error, stdout) => resolve(stdout ?? ""),
     ),

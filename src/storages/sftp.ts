@@ -281,7 +281,8 @@ export class SftpStorage implements Storage {
     const helper = prompts ? askpass({ password: o.password, passphrase: o.passphrase }) : undefined;
     const child: ChildProcess = spawn(
       "ssh",
-      [...sshOptions(o, prompts), "-o", "Compression=no", "-T", "-s", "-l", o.user, o.host, "sftp"],
+      // "--": a host that starts with "-" is a name, never an option.
+      [...sshOptions(o, prompts), "-o", "Compression=no", "-T", "-s", "-l", o.user, "--", o.host, "sftp"],
       { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...helper?.env } },
     );
     let stderr = "";
