@@ -42,7 +42,7 @@ const STATUS_NAMES = [
   "operation unsupported",
 ];
 
-const OPEN_FLAGS = { READ: 0x01, WRITE: 0x02, CREATE: 0x08, TRUNCATE: 0x10, EXCLUSIVE: 0x20 } as const;
+const OPEN_FLAGS = { READ: 0x01, WRITE: 0x02, CREATE: 0x08, EXCLUSIVE: 0x20 } as const;
 const ATTR = { SIZE: 0x1, UIDGID: 0x2, PERMISSIONS: 0x4, ACMODTIME: 0x8, EXTENDED: 0x80000000 } as const;
 const FILE_TYPE_MASK = 0o170000;
 
@@ -75,6 +75,10 @@ export interface SftpEntry {
 /** Builds request bodies: SFTP's uint32, uint64 and length-prefixed strings. */
 class Body {
   private readonly parts: Buffer[] = [];
+  byte(value: number): this {
+    this.parts.push(Buffer.from([value]));
+    return this;
+  }
   uint32(value: number): this {
     const b = Buffer.allocUnsafe(4);
     b.writeUInt32BE(value >>> 0);
@@ -193,14 +197,9 @@ export class SftpSession {
   }
 
   /** Calls `listener` once if the connection is lost (at once if it already is). */
-  onLoss(listener: (error: Error) => void): () => void {
+  onLoss(listener: (error: Error) => void): void {
     if (this.lost) listener(this.lost);
     else this.lossListeners.add(listener);
-    return () => this.lossListeners.delete(listener);
-  }
-
-  get connectionLost(): Error | undefined {
-    return this.lost;
   }
 
   async init(): Promise<void> {
@@ -240,16 +239,13 @@ export class SftpSession {
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     const payload = body.bytes();
     const length = 1 + 4 + payload.length + (data ? 4 + data.length : 0);
-    const header = new Body().uint32(length).bytes();
-    const head = Buffer.concat([header, Buffer.from([type]), new Body().uint32(id).bytes(), payload]);
+    // The data (up to 256 KiB) is written after this head as it is, not copied into it.
+    const head = new Body().uint32(length).byte(type).uint32(id).raw(payload);
+    if (data) head.uint32(data.length);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       try {
-        if (data) {
-          const size = Buffer.allocUnsafe(4);
-          size.writeUInt32BE(data.length);
-          this.send(Buffer.concat([head, size]), data);
-        } else this.send(head);
+        this.send(head.bytes(), data);
       } catch (error) {
         this.pending.delete(id);
         reject(error as Error);
@@ -289,7 +285,7 @@ export class SftpSession {
     waiter.resolve({ type, body });
   }
 
-  /** The answer's status, thrown unless it is OK (or EOF where `eof` is allowed). */
+  /** The answer's status code, OK or EOF; any other status is thrown. */
   private static status(answer: { type: number; body: Reader }): number {
     if (answer.type !== FXP.STATUS) throw new Error(`unexpected answer ${answer.type}`);
     const code = answer.body.uint32();

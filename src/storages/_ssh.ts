@@ -103,7 +103,7 @@ export async function offeredHostKey(
   return base64 ? sha256Fingerprint(Buffer.from(base64, "base64")) : undefined;
 }
 
-/** What ssh's last words mean, for a destination's error: the cause, a hint, whether to retry. */
+/** What ssh's last words mean, for a destination's error: which kind of failure, and its last lines. */
 export function sshFailure(stderr: string): { kind: "host-key" | "login" | "connection"; message: string } {
   const lines = stderr
     .split(/\r?\n/)

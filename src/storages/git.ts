@@ -4,6 +4,7 @@ import { homedir, hostname } from "node:os";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
+import { Batcher } from "../core/batch.ts";
 import { runProgram, spawnOutput } from "../core/exec.ts";
 import { silentLogger } from "../core/logger.ts";
 import { shellWord } from "../core/shell.ts";
@@ -55,8 +56,6 @@ interface Change {
   path: string;
   /** The blob's id, for an add. */
   blob?: string;
-  resolve: () => void;
-  reject: (error: unknown) => void;
 }
 
 export class GitStorage implements Storage {
@@ -66,8 +65,12 @@ export class GitStorage implements Storage {
   private readonly clone: string;
   private readonly prefix: string;
   private ready: Promise<void> | undefined;
-  private readonly queue: Change[] = [];
-  private publishing = false;
+  /** Puts and deletes that arrive while a push runs go into the next commit together. */
+  private readonly publishing = new Batcher<Change, undefined>(
+    (batch) => this.commitAndPush(batch),
+    1,
+    Number.POSITIVE_INFINITY,
+  );
   /** Paths being put right now: a second put of one of them fails at once. */
   private readonly inFlight = new Set<string>();
 
@@ -206,34 +209,11 @@ export class GitStorage implements Storage {
 
   // ── publishing: commit + push, in groups ────────────────────────────────
 
-  private publish(change: Omit<Change, "resolve" | "reject">): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ...change, resolve, reject });
-      if (!this.publishing) void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.publishing = true;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0);
-      try {
-        const refused = await this.commitAndPush(batch);
-        for (const change of batch)
-          if (refused.has(change)) change.reject(alreadyExists(`${this.location}/${change.path}`));
-          else change.resolve();
-      } catch (error) {
-        for (const change of batch) change.reject(error);
-      }
-    }
-    this.publishing = false;
-  }
-
   /**
    * Commits the batch on top of the branch's tip (with a private index) and pushes it. Adds of
-   * names the tip already has are left out and returned: those puts fail, the others go on.
+   * names the tip already has are left out and answered "already exists"; the others go on.
    */
-  private async commitAndPush(batch: Change[]): Promise<Set<Change>> {
+  private async commitAndPush(batch: Change[]): Promise<(undefined | Error)[]> {
     for (let attempt = 1; ; attempt++) {
       const parent = await this.tip();
       const index = {
@@ -255,13 +235,16 @@ export class GitStorage implements Storage {
         }).catch((error: unknown) => {
           throw new StorageError(`commit in ${this.location} failed: ${(error as Error).message}`);
         });
-        const answers = stdout.split("\n");
+        const checks = stdout.split("\n");
         added.forEach((change, i) => {
-          if (answers[i] !== undefined && !answers[i].endsWith(" missing")) refused.add(change);
+          if (checks[i] !== undefined && !checks[i].endsWith(" missing")) refused.add(change);
         });
       }
+      const answers = batch.map((change) =>
+        refused.has(change) ? alreadyExists(`${this.location}/${change.path}`) : undefined,
+      );
       const changes = batch.filter((change) => !refused.has(change));
-      if (changes.length === 0) return refused;
+      if (changes.length === 0) return answers;
       // One update-index for the batch; mode 0 removes an entry (no work tree needed, unlike --force-remove).
       const entries = changes.map((change) =>
         change.kind === "add"
@@ -292,7 +275,7 @@ export class GitStorage implements Storage {
       const pushed = await this.git(["push", "-q", this.options.url, `${commit}:${this.branchRef}`]);
       if (pushed.code === 0) {
         await this.run("commit in", ["update-ref", this.branchRef, commit]);
-        return refused;
+        return answers;
       }
       // Another host pushed first: build the same change on top of theirs and try again.
       if (attempt >= 3 || !/rejected|non-fast-forward|fetch first/i.test(pushed.stderr))
@@ -323,7 +306,7 @@ export class GitStorage implements Storage {
         signal: ctx.signal,
         logger: ctx.logger,
       });
-      await this.publish({ kind: "add", path, blob: stdout.trim() });
+      await this.publishing.add({ kind: "add", path, blob: stdout.trim() });
       return { key, size: counted.bytes };
     } catch (error) {
       body.destroy();
@@ -375,7 +358,7 @@ export class GitStorage implements Storage {
     try {
       await this.prepare(ctx);
       if (!(await this.stat(key, ctx))) return;
-      await this.publish({ kind: "remove", path: this.repoPath(key) });
+      await this.publishing.add({ kind: "remove", path: this.repoPath(key) });
     } catch (error) {
       throw this.failure("delete of", key, error);
     }

@@ -64,7 +64,6 @@ const LISTING_LINE =
 /** rsync's exit code for "some files could not be transferred" — a missing source among them. */
 const PARTIAL_TRANSFER = 23;
 
-/** Escapes an rsync filter pattern so a name matches only itself. */
 /** An object written to the call's work folder, waiting to be sent. */
 interface Staged {
   key: string;
@@ -73,6 +72,7 @@ interface Staged {
   ctx: PluginContext;
 }
 
+/** Escapes an rsync filter pattern so a name matches only itself. */
 const literalPattern = (name: string): string => name.replace(/[[\]*?\\]/g, "\\$&");
 
 export class RsyncStorage implements Storage {
@@ -328,7 +328,9 @@ export class RsyncStorage implements Storage {
     const folders = new Map<string, string[]>();
     for (const { key } of batch) {
       const folder = posix.dirname(key) === "." ? "" : `${posix.dirname(key)}/`;
-      folders.set(folder, [...(folders.get(folder) ?? []), key]);
+      const keys = folders.get(folder) ?? [];
+      keys.push(key);
+      folders.set(folder, keys);
     }
     const ctx = batch[0]!.ctx;
     const empty = join(ctx.workDir, "rsync-empty");

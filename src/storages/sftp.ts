@@ -319,14 +319,21 @@ export class SftpStorage implements Storage {
     };
   }
 
+  private unknownHostKey(fingerprint: string | undefined): StorageError {
+    const { port, host } = this.options;
+    return new StorageError(
+      `${this.location}: the server's host key ${fingerprint ?? ""} is not in known_hosts`,
+      {
+        hint: `check it, then add it (ssh-keyscan -p ${port} ${host} >> ~/.ssh/known_hosts) or set host_key_fingerprint`,
+      },
+    );
+  }
+
   private async loginFailure(stderr: string, error: unknown): Promise<Error> {
     const { kind, message } = sshFailure(stderr);
     const o = this.options;
     if (kind === "host-key") {
-      const key = await offeredHostKey(o, stderr);
-      return new StorageError(`${this.location}: the server's host key ${key ?? ""} is not in known_hosts`, {
-        hint: `check it, then add it (ssh-keyscan -p ${o.port} ${o.host} >> ~/.ssh/known_hosts) or set host_key_fingerprint`,
-      });
+      return this.unknownHostKey(await offeredHostKey(o, stderr));
     }
     if (kind === "login")
       return new StorageError(`${this.location}: the login was refused: ${message}`, {
@@ -358,18 +365,7 @@ export class SftpStorage implements Storage {
           client.setNoDelay(true);
           client.subsys("sftp", (error, stream) => (error ? reject(error) : resolve(stream)));
         })
-        .on("error", (error) =>
-          reject(
-            rejectedKey
-              ? new StorageError(
-                  `${this.location}: the server's host key ${rejectedKey} is not in known_hosts`,
-                  {
-                    hint: `check it, then add it (ssh-keyscan -p ${o.port} ${o.host} >> ~/.ssh/known_hosts) or set host_key_fingerprint`,
-                  },
-                )
-              : error,
-          ),
-        )
+        .on("error", (error) => reject(rejectedKey ? this.unknownHostKey(rejectedKey) : error))
         .connect({
           host: o.host,
           port: o.port,
