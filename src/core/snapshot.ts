@@ -79,6 +79,44 @@ export function listingPrefix(template: string, job: string): string {
   return normalized ? `${normalized}/` : "";
 }
 
+/** What each strftime field of a template can expand to (for recognising a job's folders). */
+const STRFTIME_PATTERN: Record<string, string> = {
+  Y: "\\d{4}",
+  y: "\\d{2}",
+  m: "\\d{2}",
+  d: "\\d{2}",
+  H: "\\d{2}",
+  M: "\\d{2}",
+  S: "\\d{2}",
+  j: "\\d{3}",
+  a: DAYS.join("|"),
+  b: MONTHS.join("|"),
+  F: "\\d{4}-\\d{2}-\\d{2}",
+  "%": "%",
+};
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * The folders a template can give `job`'s snapshots, as a pattern of whole folder keys (snapshot
+ * id included): `{job}` is the job's name itself, `{hostname}` any one folder-name piece. A key
+ * that does not match is not the job's, whatever prefix it shares.
+ */
+export function snapshotFolderPattern(template: string, job: string): RegExp {
+  const parent = normalizeFolder(template)
+    .split(/(\{job\}|\{hostname\}|%.)/)
+    .map((piece) => {
+      if (piece === "{job}") return escapeRegExp(job);
+      if (piece === "{hostname}") return "[^/]+";
+      if (piece.length === 2 && piece.startsWith("%"))
+        return `(?:${STRFTIME_PATTERN[piece[1]!] ?? escapeRegExp(piece)})`;
+      return escapeRegExp(piece);
+    })
+    .join("");
+  const id = SNAPSHOT_ID_PATTERN.source.slice(1, -1);
+  return new RegExp(`^${parent ? `${parent}/` : ""}${id}$`);
+}
+
 export function snapshotFolder(template: string, job: string, id: string, time: Date): string {
   const parent = expandTemplate(template, { job, time });
   return parent ? `${parent}/${id}` : id;
@@ -132,6 +170,8 @@ export interface SnapshotRef {
   /** Key of the snapshot folder on the destination (no trailing slash). */
   folder: string;
   manifest: Manifest;
+  /** When the destination stored the manifest, by its own clock, where it says. */
+  stored?: Date;
 }
 
 export interface UnreadableManifest {
@@ -140,27 +180,40 @@ export interface UnreadableManifest {
   error: string;
 }
 
-/** Every good snapshot of a job on one destination: a snapshot is good when its manifest is. */
+/** A snapshot folder with objects but no manifest: a run that died, or one running now. */
+export interface UnfinishedFolder {
+  folder: string;
+  /** The newest object time in it, by the destination's clock, where it says. */
+  newest?: Date;
+}
+
+/**
+ * Every snapshot of a job on one destination (a snapshot is good when its manifest is), and the
+ * job's folders without a manifest (only those the job's template can make: a prefix shared with
+ * another job proves nothing).
+ */
 export async function listSnapshots(
   storage: Storage,
   destination: string,
   template: string,
   job: string,
   ctx: PluginContext,
-): Promise<{ snapshots: SnapshotRef[]; unreadable: UnreadableManifest[]; unfinished: string[] }> {
+): Promise<{ snapshots: SnapshotRef[]; unreadable: UnreadableManifest[]; unfinished: UnfinishedFolder[] }> {
   const snapshots: SnapshotRef[] = [];
   const unreadable: UnreadableManifest[] = [];
   const suffix = `/${MANIFEST_NAME}`;
-  /** Snapshot folders seen in the listing, and whether each holds a manifest. */
-  const folders = new Map<string, boolean>();
+  const own = snapshotFolderPattern(template, job);
+  /** The job's snapshot folders seen in the listing: whether each holds a manifest, its newest object. */
+  const folders = new Map<string, { manifest: boolean; newest?: Date }>();
   for await (const object of storage.list(listingPrefix(template, job), ctx)) {
-    const parent = object.key.slice(0, object.key.lastIndexOf("/"));
-    if (SNAPSHOT_ID_PATTERN.test(parent.slice(parent.lastIndexOf("/") + 1)))
-      folders.set(parent, (folders.get(parent) ?? false) || object.key.endsWith(suffix));
-    if (!object.key.endsWith(suffix)) continue;
-    const folder = object.key.slice(0, -suffix.length);
+    const folder = object.key.slice(0, object.key.lastIndexOf("/"));
+    if (!SNAPSHOT_ID_PATTERN.test(folder.slice(folder.lastIndexOf("/") + 1))) continue;
+    const seen = folders.get(folder) ?? { manifest: false };
+    if (object.modified && (!seen.newest || object.modified > seen.newest)) seen.newest = object.modified;
+    folders.set(folder, seen);
+    if (object.key !== `${folder}${suffix}`) continue;
+    seen.manifest = true;
     const id = folder.slice(folder.lastIndexOf("/") + 1);
-    if (!SNAPSHOT_ID_PATTERN.test(id)) continue;
     try {
       const manifest = parseManifest(
         await readText(storage, object.key, ctx),
@@ -169,14 +222,23 @@ export async function listSnapshots(
       if (manifest.job !== job) continue;
       if (manifest.id !== id)
         throw new IntegrityError(`manifest names snapshot ${manifest.id} but lies in folder ${id}`);
-      snapshots.push({ job, id, destination, folder, manifest });
+      snapshots.push({
+        job,
+        id,
+        destination,
+        folder,
+        manifest,
+        ...(object.modified ? { stored: object.modified } : {}),
+      });
     } catch (error) {
       unreadable.push({ destination, key: object.key, error: (error as Error).message });
     }
   }
   snapshots.sort((a, b) => a.id.localeCompare(b.id));
-  // Folders with objects but no manifest: runs that died, or one running now.
-  const unfinished = [...folders].filter(([, hasManifest]) => !hasManifest).map(([folder]) => folder);
+  // A folder without a manifest cannot say whose it is: only one the job's template makes is its.
+  const unfinished = [...folders]
+    .filter(([folder, seen]) => !seen.manifest && own.test(folder))
+    .map(([folder, seen]) => ({ folder, ...(seen.newest ? { newest: seen.newest } : {}) }));
   return { snapshots, unreadable, unfinished };
 }
 

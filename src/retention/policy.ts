@@ -21,6 +21,11 @@ export interface RetentionPolicy {
   keep_within?: number;
   /** Remove snapshots older than this many ms (before now), whatever the other rules say. */
   max_age?: number;
+  /**
+   * Never remove a snapshot younger than this many ms, by the snapshot's own time or by the
+   * destination's clock (`SnapshotFacts.storedAge`): a wrong clock can only make it keep more.
+   */
+  min_age?: number;
   /** First day of a week for keep_weekly: 1 = Monday (ISO, restic) … 7 = Sunday. */
   week_start?: number;
   /** IANA time zone in which hours, days, weeks, months and years are counted; default the system's. */
@@ -30,8 +35,10 @@ export interface RetentionPolicy {
 export interface SnapshotFacts {
   id: string;
   time: Date;
-  /** Complete and readable: only such a snapshot counts as "the newest good one". */
+  /** Complete: only such snapshots count toward the rules. A partial one (a source failed) is not. */
   good: boolean;
+  /** Age by the destination's own clock (its object times), when the destination has one. */
+  storedAge?: number;
 }
 
 export interface Decision {
@@ -96,9 +103,15 @@ const describe = (ms: number): string =>
       ? `${ms / HOUR}h`
       : `${Math.round(ms / 1000)}s`;
 
+/** Whether any keep_ rule (count or keep_within) is set: without one, max_age alone decides. */
+const hasKeepRules = (policy: RetentionPolicy) =>
+  rules(policy).length > 0 || policy.keep_within !== undefined;
+
 /**
- * The plan for one job's snapshots on one destination. `now` only matters for `max_age`.
- * Snapshots with the same time keep their given order (newest first after sorting).
+ * The plan for one job's snapshots on one destination. `now` matters for `max_age` and `min_age`.
+ * Only good (complete) snapshots count toward the rules; a partial one is kept while it is newer
+ * than the newest good one (it holds the newest data of the sources that worked) and removed once
+ * a good one is newer. Snapshots with the same time keep their given order.
  */
 export function planRetention(snapshots: SnapshotFacts[], policy: RetentionPolicy, now: Date): RetentionPlan {
   const sorted = [...snapshots].sort((a, b) => b.time.getTime() - a.time.getTime());
@@ -107,13 +120,41 @@ export function planRetention(snapshots: SnapshotFacts[], policy: RetentionPolic
       keep: sorted.map((s) => ({ id: s.id, time: s.time, reasons: ["no retention policy"] })),
       remove: [],
     };
-  const clock = wallClock(policy.time_zone);
+  const byRule = keptByRules(
+    sorted.filter((s) => s.good),
+    policy,
+  );
+  const newestGood = sorted.find((s) => s.good);
+  const plan: RetentionPlan = { keep: [], remove: [] };
+  for (const snapshot of sorted) {
+    const decision = { id: snapshot.id, time: snapshot.time };
+    const age = now.getTime() - snapshot.time.getTime();
+    const tooOld = policy.max_age !== undefined && age > policy.max_age;
+    const young = tooYoung(snapshot, policy, age);
+    if (snapshot === newestGood) {
+      const reasons = tooOld ? [] : (byRule.get(snapshot) ?? []);
+      plan.keep.push({ ...decision, reasons: [...reasons, "the newest good snapshot is always kept"] });
+      continue;
+    }
+    const removal = tooOld
+      ? `older than max_age ${describe(policy.max_age as number)}`
+      : whyRemove(snapshot, newestGood, policy, byRule.get(snapshot));
+    if (removal === undefined)
+      plan.keep.push({ ...decision, reasons: keepReasons(snapshot, policy, byRule.get(snapshot)) });
+    else if (young) plan.keep.push({ ...decision, reasons: [young] });
+    else plan.remove.push({ ...decision, reasons: [removal] });
+  }
+  return plan;
+}
+
+/** The reasons each good snapshot is kept by the keep_ rules (restic's forget), newest first. */
+function keptByRules(good: SnapshotFacts[], policy: RetentionPolicy): Map<SnapshotFacts, string[]> {
   const active = rules(policy);
   const last = new Map<Rule, string>();
-  const newest = sorted[0]?.time.getTime();
-  const newestGood = sorted.find((s) => s.good)?.id;
-  const plan: RetentionPlan = { keep: [], remove: [] };
-  sorted.forEach((snapshot, index) => {
+  const clock = wallClock(policy.time_zone);
+  const newest = good[0]?.time.getTime();
+  const kept = new Map<SnapshotFacts, string[]>();
+  good.forEach((snapshot, index) => {
     const reasons: string[] = [];
     const wall = clock(snapshot.time);
     for (const rule of active) {
@@ -130,20 +171,42 @@ export function planRetention(snapshots: SnapshotFacts[], policy: RetentionPolic
       newest - snapshot.time.getTime() < policy.keep_within
     )
       reasons.push(`within ${describe(policy.keep_within)} of the newest`);
-    const tooOld = policy.max_age !== undefined && now.getTime() - snapshot.time.getTime() > policy.max_age;
-    const decision = { id: snapshot.id, time: snapshot.time, reasons };
-    if (snapshot.id === newestGood) {
-      plan.keep.push({
-        ...decision,
-        reasons: [...(tooOld ? [] : reasons), "the newest good snapshot is always kept"],
-      });
-    } else if (tooOld) {
-      plan.remove.push({
-        ...decision,
-        reasons: [`older than max_age ${describe(policy.max_age as number)}`],
-      });
-    } else if (reasons.length > 0) plan.keep.push(decision);
-    else plan.remove.push({ ...decision, reasons: ["no rule keeps it"] });
+    if (reasons.length > 0) kept.set(snapshot, reasons);
   });
-  return plan;
+  return kept;
+}
+
+function whyRemove(
+  snapshot: SnapshotFacts,
+  newestGood: SnapshotFacts | undefined,
+  policy: RetentionPolicy,
+  ruleReasons: string[] | undefined,
+): string | undefined {
+  if (!snapshot.good)
+    return newestGood && newestGood.time.getTime() >= snapshot.time.getTime()
+      ? "partial snapshot, and a newer complete one exists"
+      : undefined;
+  if (!hasKeepRules(policy)) return undefined; // max_age alone keeps what is younger
+  return ruleReasons ? undefined : "no rule keeps it";
+}
+
+function keepReasons(snapshot: SnapshotFacts, policy: RetentionPolicy, ruleReasons?: string[]): string[] {
+  if (!snapshot.good) return ["partial snapshot, newer than every complete one"];
+  if (ruleReasons) return ruleReasons;
+  return [`younger than max_age ${describe(policy.max_age as number)}`];
+}
+
+/** Why a snapshot is too young to remove, by its own time or the destination's clock; else undefined. */
+function tooYoung(snapshot: SnapshotFacts, policy: RetentionPolicy, age: number): string | undefined {
+  const min = policy.min_age ?? 0;
+  if (min <= 0) return undefined;
+  if (age < min) return `younger than min_age ${describe(min)}`;
+  if (snapshot.storedAge !== undefined && snapshot.storedAge < min)
+    return `younger than min_age ${describe(min)} by the destination's clock`;
+  return undefined;
+}
+
+/** Snapshots dated after `now` (beyond a small tolerance): a clock somewhere is wrong. */
+export function futureSnapshots(snapshots: SnapshotFacts[], now: Date, toleranceMs = 5 * 60_000) {
+  return snapshots.filter((s) => s.time.getTime() > now.getTime() + toleranceMs);
 }

@@ -14,10 +14,10 @@ import {
   withContext,
 } from "../core/context.ts";
 import { choose, type Selection } from "../core/select.ts";
-import { listSnapshots, snapshotTime } from "../core/snapshot.ts";
-import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
+import { listSnapshots, type SnapshotRef, snapshotTime, type UnfinishedFolder } from "../core/snapshot.ts";
+import { type Lock, lockDestinations, lockKey, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
-import { type Decision, planRetention } from "./policy.ts";
+import { type Decision, futureSnapshots, planRetention, type SnapshotFacts } from "./policy.ts";
 import { policyOf } from "./schema.ts";
 
 export interface PruneOptions extends RunOptions, Selection {
@@ -70,8 +70,10 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
           const lockExpires = options.config.jobs[job]?.lock_expires ?? 86_400_000;
           locks.push(await lockDestinations(opened, job, "prune", lockExpires, ctx));
         }
-        for (const destination of opened)
-          destinations.push(await pruneOne(job, destination, now, dryRun, ctx));
+        for (const destination of opened) {
+          const clock = dryRun ? undefined : await destinationClock(destination, job, ctx);
+          destinations.push(await pruneOne(job, destination, { now, clock, dryRun }, ctx));
+        }
       } finally {
         for (const lock of locks.reverse()) await lock.release().catch(() => {});
         await closeDestinations(opened);
@@ -81,13 +83,61 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   });
 }
 
+/** Clocks may be off by this much before pruning refuses to trust them. */
+const CLOCK_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * The destination's own "now": the time it gave the lock object this prune just wrote, where it
+ * keeps object times, with the local clock read at the same moment.
+ */
+async function destinationClock(destination: Destination, job: string, ctx: PluginContext) {
+  const local = Date.now();
+  const info = await destination.storage.stat(lockKey(job), ctx).catch(() => undefined);
+  return info?.modified ? { remote: info.modified.getTime(), local } : undefined;
+}
+
+interface PruneTimes {
+  /** "now" for the policy (the real clock, unless a test pretends). */
+  now: Date;
+  /** The destination's clock against this host's, when it has one. */
+  clock: { remote: number; local: number } | undefined;
+  dryRun: boolean;
+}
+
+/** Why the clocks cannot be trusted for pruning, or undefined when they can. */
+function clockProblem(snapshots: SnapshotRef[], times: PruneTimes): string | undefined {
+  const { clock, now } = times;
+  if (clock && Math.abs(clock.local - clock.remote) > CLOCK_TOLERANCE_MS) {
+    const minutes = Math.round((clock.local - clock.remote) / 60_000);
+    return `this host's clock is ${Math.abs(minutes)} minutes ${minutes > 0 ? "ahead of" : "behind"} the destination's: nothing was removed — fix the clock (NTP) and prune again`;
+  }
+  const future = futureSnapshots(
+    snapshots.map((s) => ({ id: s.id, time: new Date(s.manifest.startedAt), good: true })),
+    clock ? new Date(Math.max(now.getTime(), clock.remote)) : now,
+    CLOCK_TOLERANCE_MS,
+  );
+  if (future.length === 0) return undefined;
+  const first = snapshots.find((s) => s.id === future[0]!.id)!;
+  return `${future.length} snapshot(s) are dated in the future (${first.id}, made on ${first.manifest.host} at ${first.manifest.startedAt}): a host's clock is wrong, so nothing was removed — fix that host's clock; the snapshot's time is what its host said`;
+}
+
+function factsOf(snapshots: SnapshotRef[], times: PruneTimes): SnapshotFacts[] {
+  const { clock } = times;
+  return snapshots.map((s) => ({
+    id: s.id,
+    time: new Date(s.manifest.startedAt),
+    good: (s.manifest.status ?? "complete") === "complete",
+    ...(clock && s.stored ? { storedAge: clock.remote - s.stored.getTime() } : {}),
+  }));
+}
+
 async function pruneOne(
   job: string,
   destination: Destination,
-  now: Date,
-  dryRun: boolean,
+  times: PruneTimes,
   ctx: PluginContext,
 ): Promise<DestinationPrune> {
+  const { now, dryRun } = times;
   const report: DestinationPrune = {
     job,
     destination: destination.name,
@@ -110,15 +160,9 @@ async function pruneOne(
       ...report,
       skipped: `${found.unreadable.length} manifest(s) could not be read (${found.unreadable[0]?.key}: ${found.unreadable[0]?.error}); nothing was removed — check them with cairn verify`,
     };
-  const plan = planRetention(
-    found.snapshots.map((s) => ({
-      id: s.id,
-      time: new Date(s.manifest.startedAt),
-      good: (s.manifest.status ?? "complete") === "complete",
-    })),
-    policyOf(settings),
-    now,
-  );
+  const distrust = clockProblem(found.snapshots, times);
+  if (distrust) return { ...report, skipped: distrust };
+  const plan = planRetention(factsOf(found.snapshots, times), policyOf(settings), now);
   // Objects the service bills for a minimum time anyway are removed once that time is over.
   const minimumDays = storage.capabilities.minimumStorageDays ?? 0;
   if (minimumDays > 0 && settings.early_deletion === "keep") {
@@ -141,15 +185,7 @@ async function pruneOne(
   report.keep = plan.keep;
   report.remove = plan.remove;
 
-  // Leftovers of runs that died, only where the job's folder is its own: a template like
-  // `backups/%Y` mixes jobs, and a folder without a manifest cannot say whose it is.
-  const fixed = destination.template.slice(0, destination.template.search(/\{hostname\}|%|$/));
-  if (fixed.includes("{job}"))
-    for (const folder of found.unfinished) {
-      const id = folder.slice(folder.lastIndexOf("/") + 1);
-      if (now.getTime() - snapshotTime(id).getTime() > settings.leftovers_grace)
-        report.leftovers.push(folder);
-    }
+  report.leftovers = leftovers(found.unfinished, destination.template, settings.leftovers_grace, times);
   if (dryRun) return report;
 
   const folderOf = new Map(found.snapshots.map((s) => [s.id, s.folder]));
@@ -181,6 +217,40 @@ async function pruneOne(
       report.errors.push({ id: folder, error: (error as Error).message });
     }
   return report;
+}
+
+/**
+ * Folders of runs that died, once older than the grace period by the id's time and by the
+ * destination's time of their newest object (a run still writing is never one). Only where the
+ * template names the job: without `{job}`, a folder without a manifest cannot say whose it is.
+ */
+function leftovers(
+  unfinished: UnfinishedFolder[],
+  template: string,
+  grace: number,
+  times: PruneTimes,
+): string[] {
+  if (!ownsFolders(template)) return [];
+  const { now, clock } = times;
+  return unfinished
+    .filter(({ folder, newest }) => {
+      const id = folder.slice(folder.lastIndexOf("/") + 1);
+      if (now.getTime() - snapshotTime(id).getTime() <= grace) return false;
+      return !(clock && newest && clock.remote - newest.getTime() <= grace);
+    })
+    .map((f) => f.folder);
+}
+
+/**
+ * Whether a folder the template makes can only be one job's: it names `{job}`, and never in the
+ * same folder name as `{hostname}` (where `web-a` could be host `web` and job `a`, or host `web-a`).
+ */
+function ownsFolders(template: string): boolean {
+  const segments = template.split("/");
+  return (
+    segments.some((s) => s.includes("{job}")) &&
+    !segments.some((s) => s.includes("{job}") && s.includes("{hostname}"))
+  );
 }
 
 async function removeFolder(destination: Destination, folder: string, ctx: PluginContext): Promise<void> {

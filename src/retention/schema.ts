@@ -5,13 +5,17 @@ import type { RetentionPolicy } from "./policy.ts";
 
 const WEEK_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
 
-const count = (what: string) =>
+const keepCount = () =>
   z
     .number()
     .int()
     .min(-1)
-    .optional()
-    .describe(`keep the newest snapshot of each of the last n ${what}; -1: all`);
+    .refine((n) => n !== 0, {
+      message: "0 keeps nothing by this rule: leave the rule out, or write -1 to keep all",
+    });
+
+const count = (what: string) =>
+  keepCount().optional().describe(`keep the newest snapshot of each of the last n ${what}; -1: all`);
 
 const duration = (example: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -25,7 +29,7 @@ const duration = (example: string) =>
 
 export const retentionSchema = z
   .object({
-    keep_last: z.number().int().min(-1).optional().describe("keep the n newest snapshots; -1: all"),
+    keep_last: keepCount().optional().describe("keep the n newest snapshots; -1: all"),
     keep_hourly: count("hours"),
     keep_daily: count("days"),
     keep_weekly: count("weeks"),
@@ -37,6 +41,11 @@ export const retentionSchema = z
     max_age: duration("400d")
       .optional()
       .describe("remove snapshots older than this (before now), whatever the keep_ rules say"),
+    min_age: duration("1h")
+      .prefault("1h")
+      .describe(
+        "never remove a snapshot younger than this, by its own time or by the destination's clock (0 turns the guard off)",
+      ),
     week_start: z
       .enum(WEEK_DAYS)
       .default("monday")

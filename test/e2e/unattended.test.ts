@@ -22,7 +22,7 @@ test("unattended: the daemon runs two jobs on schedule, prunes to the policy, an
     schedule: "${schedule}"
     sources: { site: { type: files, paths: [./site] } }
     compression: none
-    retention: { keep_last: 2, prune: after_backup }
+    retention: { keep_last: 2, min_age: 0, prune: after_backup }
     hooks: { before: 'echo "start $(date +%s.%N)" >> ${name}.runs; sleep 0.5', finally: 'echo "end $(date +%s.%N)" >> ${name}.runs' }
     destinations:
       near: { type: local, path: ./near }

@@ -140,3 +140,71 @@ test("-1 keeps every bucket", () => {
   ]);
   assert.equal(kept(snaps, { keep_daily: -1, time_zone: "UTC" }).length, 3);
 });
+
+test("max_age alone keeps what is younger and removes only what is older (#13.1)", () => {
+  const now = new Date("2026-12-02T12:00:00Z");
+  const ago = (ms: number) => new Date(now.getTime() - ms).toISOString();
+  const snaps = history([ago(10 * DAY), ago(DAY), ago(60_000), ago(1000)]);
+  const plan = planRetention(snaps, { max_age: 3 * DAY }, now);
+  assert.deepEqual(
+    plan.remove.map((d) => [d.id, d.reasons]),
+    [[ago(10 * DAY), ["older than max_age 3d"]]],
+  );
+  assert.deepEqual(plan.keep.map((d) => d.id).sort(), [ago(1000), ago(60_000), ago(DAY)].sort());
+  assert.match(plan.keep.find((d) => d.id === ago(DAY))!.reasons.join(), /younger than max_age 3d/);
+});
+
+test("partial snapshots never count toward a rule; one newer than every complete one is kept (#13.2)", () => {
+  // Three complete and two partial snapshots, newest first: P C P C C.
+  const times = [
+    "2026-05-05T10:00:00Z",
+    "2026-05-04T10:00:00Z",
+    "2026-05-03T10:00:00Z",
+    "2026-05-02T10:00:00Z",
+    "2026-05-01T10:00:00Z",
+  ];
+  const snaps = history(times, [times[0]!, times[2]!]);
+  const plan = planRetention(snaps, { keep_last: 2 }, new Date("2026-06-01T00:00:00Z"));
+  assert.deepEqual(
+    plan.keep.map((d) => d.id).sort(),
+    [times[0], times[1], times[3]].sort(),
+    "two complete ones kept, and the newest partial",
+  );
+  assert.match(
+    plan.keep.find((d) => d.id === times[0])!.reasons.join(),
+    /partial snapshot, newer than every complete one/,
+  );
+  assert.deepEqual(
+    plan.remove.map((d) => [d.id, d.reasons[0]]),
+    [
+      [times[2], "partial snapshot, and a newer complete one exists"],
+      [times[4], "no rule keeps it"],
+    ],
+  );
+  // Daily buckets too: a partial snapshot does not use up a day.
+  const daily = planRetention(snaps, { keep_daily: 2, time_zone: "UTC" }, new Date("2026-06-01T00:00:00Z"));
+  assert.deepEqual(daily.keep.map((d) => d.id).sort(), [times[0], times[1], times[3]].sort());
+});
+
+test("min_age: nothing younger is removed, by the snapshot's own time or by the destination's clock (#13.10)", () => {
+  const now = new Date("2026-12-02T12:00:00Z");
+  const snaps: SnapshotFacts[] = [
+    { id: "new", time: new Date(now.getTime() - 1000), good: true },
+    { id: "minutes", time: new Date(now.getTime() - 10 * 60_000), good: true },
+    // Its host's clock was a day behind: by its own time it is old, the destination stored it a minute ago.
+    { id: "behind", time: new Date(now.getTime() - DAY), good: true, storedAge: 60_000 },
+    { id: "old", time: new Date(now.getTime() - 2 * DAY), good: true, storedAge: 2 * DAY },
+  ];
+  const plan = planRetention(snaps, { keep_last: 1, min_age: 3_600_000 }, now);
+  assert.deepEqual(
+    plan.remove.map((d) => d.id),
+    ["old"],
+  );
+  assert.match(plan.keep.find((d) => d.id === "minutes")!.reasons.join(), /younger than min_age 1h/);
+  assert.match(plan.keep.find((d) => d.id === "behind")!.reasons.join(), /by the destination's clock/);
+  // The guard also holds max_age back.
+  assert.deepEqual(
+    planRetention(snaps, { max_age: 1000, min_age: 3_600_000 }, now).remove.map((d) => d.id),
+    ["old"],
+  );
+});

@@ -4,7 +4,7 @@
  * manifests), with a second destination that has no policy.
  */
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { planRetention } from "../../src/retention/policy.ts";
@@ -58,6 +58,9 @@ async function setUp() {
         finishedAt: times[i]!.toISOString(),
       }),
     );
+    // The destination's own times agree with the ids, as for snapshots really made then.
+    for (const file of readdirSync(join(jobDir, id)))
+      utimesSync(join(jobDir, id, file), times[i]!, times[i]!);
   }
   cpSync(join(jobDir, real!), join(ws.dir, "archive/app", real!), { recursive: true });
   return { ws, cli, jobDir, real: real!, ids, times };
@@ -72,6 +75,8 @@ test("prune: GFS over five simulated months keeps exactly the plan, removes the 
     mkdirSync(join(jobDir, id));
     writeFileSync(join(jobDir, id, "site.tar.zst.age"), "partial");
   }
+  const deadTime = new Date(Date.now() - 2 * DAY);
+  utimesSync(join(jobDir, dead, "site.tar.zst.age"), deadTime, deadTime);
   const all = [real, ...ids];
   const expected = planRetention(
     all.map((id, i) => ({
@@ -129,7 +134,7 @@ test("prune: after_backup prunes right after every successful backup, and says s
       here:
         type: local
         path: ./backups
-        retention: { keep_last: 2, prune: after_backup }
+        retention: { keep_last: 2, min_age: 0, prune: after_backup }
       elsewhere: { type: local, path: ./elsewhere }
 `);
   for (let run = 1; run <= 4; run++) {

@@ -122,7 +122,7 @@ test("s3: pruning keeps what the storage class bills for a minimum time anyway, 
           app: {
             sources: { site: { type: "files", paths: ["./site"] } },
             compression: "none",
-            retention: { keep_last: 1, early_deletion: earlyDeletion },
+            retention: { keep_last: 1, min_age: 0, early_deletion: earlyDeletion },
             destinations: {
               cold: {
                 type: "s3",
