@@ -177,6 +177,16 @@ export class Catalog {
     }
   }
 
+  /** Each artifact's raw size in the job's newest recorded snapshot (any destination). */
+  lastArtifactSizes(job: string): { snapshot: string; sizes: Map<string, number> } | undefined {
+    const row = this.db
+      .prepare("SELECT id, manifest FROM snapshots WHERE job = ? ORDER BY id DESC LIMIT 1")
+      .get(job) as { id: string; manifest: string } | undefined;
+    if (!row) return undefined;
+    const manifest = JSON.parse(row.manifest) as SnapshotRef["manifest"];
+    return { snapshot: row.id, sizes: new Map(manifest.artifacts.map((a) => [a.name, a.rawSize])) };
+  }
+
   runs(job?: string, limit = 50): RunRow[] {
     const sql = `SELECT * FROM runs ${job ? "WHERE job = ?" : ""} ORDER BY started_at DESC, id DESC LIMIT ?`;
     const params = job ? [job, limit] : [limit];

@@ -13,6 +13,7 @@ import { dueDestinations } from "../schedule/due.ts";
 import {
   type Artifact,
   type ArtifactRecord,
+  type Logger,
   MANIFEST_FORMAT,
   MANIFEST_NAME,
   type Manifest,
@@ -330,6 +331,7 @@ async function backupJob(
             });
         }
         for (const d of destinations) folders[d.name] = snapshotFolder(d.template, job, id, started);
+        const previous = catalog?.lastArtifactSizes(job);
         if (!options.dryRun) await hook("before", "");
         const failures: { source: string; error: unknown }[] = [];
         for (const [sourceName, sourceOptions] of Object.entries(settings.sources)) {
@@ -363,6 +365,7 @@ async function backupJob(
               );
               record.restoreWithoutCairn = restorePipeline(record, config, source.restoreCommand?.(record));
               artifacts.push(record);
+              warnAboutSize(record, previous, sourceCtx.logger);
               sourceCtx.logger.info("artifact stored", {
                 name: record.name,
                 bytes: record.rawSize,
@@ -482,6 +485,26 @@ async function backupJob(
     },
     { job, snapshot: id },
   );
+}
+
+/** A dump much smaller than the last one is the classic silent failure: a database emptied by mistake. */
+const SHRINK_WARNING = { ratio: 0.5, minimumBytes: 64 * 1024 };
+
+function warnAboutSize(
+  record: ArtifactRecord,
+  previous: { snapshot: string; sizes: Map<string, number> } | undefined,
+  logger: Logger,
+): void {
+  if (record.rawSize === 0) {
+    logger.warn(`${record.name} is empty (allowed by the source): check that nothing was lost`);
+    return;
+  }
+  const before = previous?.sizes.get(record.name);
+  if (before === undefined || before < SHRINK_WARNING.minimumBytes) return;
+  if (record.rawSize < before * SHRINK_WARNING.ratio)
+    logger.warn(
+      `${record.name} is ${record.rawSize} bytes, down from ${before} in snapshot ${previous!.snapshot} (${Math.round((100 * record.rawSize) / before)}%): check that no data was deleted by mistake`,
+    );
 }
 
 interface StoreOptions {

@@ -17,6 +17,7 @@ import {
 } from "./_clients.ts";
 import { type Command, containerSchema, inContainer } from "./_container.ts";
 import { checkSelection, databaseSelection, wantedNames } from "./_databases.ts";
+import { PgArchiveCheck } from "./_pg-archive.ts";
 import { extractTar } from "./_tar.ts";
 
 const INSTALL_HINT = "install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client)";
@@ -320,9 +321,10 @@ export const postgresSource = defineSource({
         const base = ["--compress=0", "--no-password", ...options.dump_options];
         if (options.format === "custom") {
           const c = await pg.command(dump.path, ["--format=custom", ...base], database);
+          const output = spawnOutput(c.program, c.args, { ...pg.exec(), env: c.env });
           yield {
             name: artifactName(database),
-            stream: spawnOutput(c.program, c.args, { ...pg.exec(), env: c.env }),
+            stream: through(output, new PgArchiveCheck(`the dump of ${database}`)),
             meta,
           };
           continue;
@@ -450,7 +452,9 @@ export const postgresSource = defineSource({
         }
         const pg = new Postgres(options, ctx);
         const lister = await pg.client("pg_restore", dumpVersion(artifact), "the dump (written by pg_dump)");
-        let input: Readable | undefined = stream;
+        const check = new PgArchiveCheck(artifact.name);
+        let input: Readable | undefined =
+          artifact.meta.format === "directory" ? stream : through(stream, check);
         const listArgs = ["--list"];
         if (artifact.meta.format === "directory") {
           const dir = join(ctx.workDir, "verify");
@@ -467,7 +471,8 @@ export const postgresSource = defineSource({
         });
         const entries = stdout.split("\n").filter((line) => line.trim() && !line.startsWith(";")).length;
         if (entries === 0) throw new RestoreError("pg_restore --list found no entries in the dump");
-        return `pg_restore --list: ${entries} entries`;
+        if (artifact.meta.format === "directory") return `pg_restore --list: ${entries} entries`;
+        return `pg_restore --list: ${entries} entries, all ${check.summary.dataBlocks} data blocks complete`;
       },
 
       restoreCommand(artifact) {

@@ -88,3 +88,14 @@ test("a program that fails, or prints nothing, fails the backup; nothing is reco
   const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
   assert.equal(listed.snapshots.length, 0);
 });
+
+test("allow_empty: an empty output is stored, and the run warns that it was empty (#13.4)", async () => {
+  const ws = workspace(tempDir());
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    config('{ type: command, command: ["true"], allow_empty: true }', ws.recipient),
+  );
+  const backup = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(backup.code, 0, backup.stderr);
+  assert.match(backup.stderr, /out\.\S* is empty \(allowed by the source\): check that nothing was lost/);
+});

@@ -1,6 +1,7 @@
 /** Picking the pg_dump that fits the server, before anything is dumped. */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import {
@@ -267,4 +268,82 @@ test("postgres: kubectl cannot carry a password, and says so before dumping", as
   assert.equal(r.code, 1);
   assert.match(r.stderr, /kubectl exec cannot pass PGPASSWORD without putting it on a command line/);
   assert.ok(!r.stderr.includes("k8s-secret"));
+});
+
+test("postgres: a pg_dump that stops early but exits 0 fails the backup; nothing is recorded as good (#13.4)", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  psql(
+    database,
+    "CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
+  );
+  // Writes the first 60% of a real dump, then exits 0 (a wrapper that lost the exit status).
+  const bin = fakePgBin(
+    ws.dir,
+    `"$REAL_PG_DUMP" "$@" > "${ws.dir}/whole.dump" || exit 1\nhead -c $(( $(stat -c %s "${ws.dir}/whole.dump") * 6 / 10 )) "${ws.dir}/whole.dump"\nexit 0`,
+  );
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
+  const backup = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(backup.code, 1, backup.stderr);
+  assert.match(backup.stderr, /not a complete pg_dump archive: it ends in the middle/);
+  const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+  assert.equal(listed.snapshots.length, 0, "no snapshot is listed");
+});
+
+test("postgres: verify reads every data block — a dump cut short that an older cairn stored fails verify (#13.4)", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  psql(
+    database,
+    "CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
+  );
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `jobs:
+  app:
+    sources: { db: { type: postgres, database: ${database}, host: 127.0.0.1, user: postgres } }
+    compression: none
+    destinations: { local: { type: local, path: ./backups } }
+`,
+  );
+  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+  const good = await cairn(["verify", "app"], { cwd: ws.dir, env: ws.env });
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /all \d+ data blocks complete/);
+  // Cut the stored dump and make the manifest agree with it, as a pg_dump that exited 0 early would have.
+  const [id] = readdirSync(join(ws.dir, "backups/app"));
+  const folder = join(ws.dir, "backups/app", id!);
+  const dumpFile = join(folder, "db.pgdump");
+  const cut = readFileSync(dumpFile).subarray(0, Math.floor(statSync(dumpFile).size * 0.6));
+  chmodSync(dumpFile, 0o600);
+  writeFileSync(dumpFile, cut);
+  const manifestFile = join(folder, "manifest.json");
+  const manifest = JSON.parse(readFileSync(manifestFile, "utf8"));
+  manifest.artifacts[0].objects[0].size = cut.length;
+  manifest.artifacts[0].objects[0].sha256 = createHash("sha256").update(cut).digest("hex");
+  chmodSync(manifestFile, 0o600);
+  writeFileSync(manifestFile, JSON.stringify(manifest));
+  const verify = await cairn(["verify", "app"], { cwd: ws.dir, env: ws.env });
+  assert.equal(verify.code, 1, verify.stdout + verify.stderr);
+  assert.match(verify.stdout + verify.stderr, /db\.pgdump is not a complete pg_dump archive/);
+});
+
+test("postgres: a dump much smaller than the previous one succeeds with a warning that says so (#13.4)", async () => {
+  const ws = workspace(tempDir());
+  const database = createDatabase();
+  psql(
+    database,
+    "CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
+  );
+  writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient }));
+  const first = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(first.code, 0, first.stderr);
+  assert.doesNotMatch(first.stderr, /down from/);
+  psql(database, "DELETE FROM t WHERE x > 100");
+  const second = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(
+    second.stderr,
+    /db\.pgdump is \d+ bytes, down from \d+ in snapshot \S+ \(\d+%\): check that no data was deleted by mistake/,
+  );
 });
