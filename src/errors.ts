@@ -136,3 +136,48 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** Exit codes operators can script against (restic's contract; docs/commands.md). */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  /** Bad usage or configuration, or a refused action: nothing was done. */
+  usage: 2,
+  /** Some of it was done: a snapshot stored on some destinations only, or without a failed source. */
+  partial: 3,
+  notFound: 10,
+  locked: 11,
+  /** Wrong key, passphrase or credentials. */
+  key: 12,
+  interrupted: 130,
+} as const;
+
+const EXIT_OF_CODE: Partial<Record<ErrorCode, number>> = {
+  CONFIG: EXIT.usage,
+  USAGE: EXIT.usage,
+  NOT_FOUND: EXIT.notFound,
+  LOCKED: EXIT.locked,
+  DECRYPT: EXIT.key,
+  ABORTED: EXIT.interrupted,
+};
+
+/** The exit code for an error's code (1 for any code without its own). */
+export function exitCodeOf(code: string): number {
+  return EXIT_OF_CODE[code as ErrorCode] ?? EXIT.failed;
+}
+
+/** Least to most severe: when several things happened, the most severe one's code is the exit code. */
+const SEVERITY: number[] = [
+  EXIT.ok,
+  EXIT.partial,
+  EXIT.failed,
+  EXIT.notFound,
+  EXIT.locked,
+  EXIT.key,
+  EXIT.usage,
+  EXIT.interrupted,
+];
+
+export function mostSevere(codes: number[]): number {
+  return codes.reduce((a, b) => (SEVERITY.indexOf(b) > SEVERITY.indexOf(a) ? b : a), EXIT.ok);
+}

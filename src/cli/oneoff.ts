@@ -27,6 +27,8 @@ export interface OneOffRun {
   sources: Record<string, Record<string, unknown>>;
   to: string[];
   stdout: boolean;
+  /** With stdout: end the stream with a trailer `cairn upload - --trailer` checks. */
+  trailer: boolean;
   compression: string | undefined;
   recipients: string[];
   passphraseFile: string | undefined;
@@ -58,6 +60,7 @@ export function parseOneOff(args: string[], registry: Registry): OneOffRun {
     sources: {},
     to: [],
     stdout: false,
+    trailer: false,
     compression: undefined,
     recipients: [],
     passphraseFile: undefined,
@@ -92,6 +95,9 @@ export function parseOneOff(args: string[], registry: Registry): OneOffRun {
         continue;
       case "--stdout":
         run.stdout = true;
+        continue;
+      case "--trailer":
+        run.trailer = true;
         continue;
       case "--json":
         run.json = true;
@@ -158,6 +164,7 @@ export function parseOneOff(args: string[], registry: Registry): OneOffRun {
   }
   run.job ||= [...new Set(segments.map((s) => s.type))].join("-");
   if (run.stdout && run.to.length > 0) throw new UsageError("choose --stdout or --to, not both");
+  if (run.trailer && !run.stdout) throw new UsageError("--trailer goes with --stdout");
   if (!run.stdout && run.to.length === 0)
     throw new UsageError("say where the backup goes: --to DIR (repeatable) or --stdout");
   return run;

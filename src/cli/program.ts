@@ -2,7 +2,7 @@ import { createInterface, type Interface } from "node:readline";
 import { Command, CommanderError, Option } from "commander";
 import { setCommandEcho } from "../core/echo.ts";
 import { createRedactor } from "../core/logger.ts";
-import { CairnError, ConfigError, SourceError, UsageError } from "../errors.ts";
+import { CairnError, EXIT, exitCodeOf, SourceError, UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { type CliContext, closeLogSinks, examples, logToSinks } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
@@ -19,10 +19,6 @@ import { register as registerShow } from "./commands/show.ts";
 import { register as registerStatus } from "./commands/status.ts";
 import { register as registerUpload } from "./commands/upload.ts";
 import { register as registerVerify } from "./commands/verify.ts";
-
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
 
 export function buildProgram(cli: CliContext, questions = terminalQuestions()): Command {
   const program = new Command("cairn")
@@ -101,22 +97,22 @@ function report(error: unknown, redact: (text: string) => string): number {
   };
   if (error instanceof CommanderError) {
     // Commander already printed help, the version or the usage error.
-    return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (error instanceof CairnError) {
     write(`cairn: ${error.message}\n`);
     if (error.hint) write(`  → ${error.hint}\n`);
     if (error instanceof SourceError && error.stderrTail) write(`${error.stderrTail}\n`);
-    return error instanceof ConfigError || error.code === "USAGE" ? EXIT_USAGE : EXIT_FAILED;
+    return exitCodeOf(error.code);
   }
   if ((error as Error)?.name === "AbortError") {
     process.stderr.write("cairn: interrupted\n");
-    return EXIT_FAILED;
+    return EXIT.interrupted;
   }
   const message = error instanceof Error ? error.message : String(error);
   write(`cairn: unexpected error: ${message}\n`);
   if (process.env.CAIRN_DEBUG && error instanceof Error) write(`${error.stack}\n`);
-  return EXIT_FAILED;
+  return EXIT.failed;
 }
 
 /**
@@ -167,7 +163,8 @@ export async function main(argv: string[]): Promise<number> {
   const questions = terminalQuestions();
   try {
     await buildProgram(cli, questions).parseAsync(argv);
-    return typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
+    // A command that ends on its own after a signal (the daemon's stop) chose its exit code.
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (error) {
     return report(error, createRedactor(cli.secrets));
   } finally {

@@ -36,7 +36,7 @@ import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { choose, type Selection } from "./select.ts";
 import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
-import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
+import { ByteCounter, Coalesce, type ObjectOutput, ObjectSink } from "./streams.ts";
 
 export interface Progress {
   job: string;
@@ -84,6 +84,10 @@ export interface JobResult {
   artifacts: ArtifactSummary[];
   /** Where the snapshot was stored: destination name → snapshot folder key. */
   destinations: Record<string, string>;
+  /** Destinations that failed in this run, with why (the others keep the snapshot). */
+  failedDestinations?: Record<string, string>;
+  /** Some of it was stored: a source failed (the snapshot is partial) or a destination did. */
+  partial?: boolean;
   error?: { code: string; message: string; hint?: string; stderr?: string };
   /** Destinations pruned after the backup (`retention.prune: after_backup`). */
   pruned?: DestinationPrune[];
@@ -253,6 +257,8 @@ async function backupJob(
   const folders: Record<string, string> = {};
   /** Destinations that received the whole snapshot, manifest included. */
   const complete = new Set<string>();
+  /** Destinations that failed during the run: out of it from then on, the others go on. */
+  const lost = new Map<string, unknown>();
   let destinations: Destination[] = [];
   /** Destinations not due this run: opened (and locked), then closed, never written. */
   let idle: Destination[] = [];
@@ -279,6 +285,14 @@ async function backupJob(
         objects: a.objects.length,
       })),
       destinations: Object.fromEntries(Object.entries(folders).filter(([name]) => complete.has(name))),
+      ...(lost.size
+        ? {
+            failedDestinations: Object.fromEntries(
+              [...lost].map(([name, e]) => [name, errorSummary(e, redact).message]),
+            ),
+          }
+        : {}),
+      ...(error !== undefined && complete.size > 0 ? { partial: true } : {}),
       ...(error === undefined ? {} : { error: errorSummary(error, redact) }),
       ...(Object.keys(notDue).length ? { notDue: { ...notDue } } : {}),
     };
@@ -357,6 +371,7 @@ async function backupJob(
                 folders,
                 {
                   ctx: sourceCtx,
+                  lost,
                   partSize: settings.split,
                   onProgress:
                     options.onProgress &&
@@ -375,6 +390,7 @@ async function backupJob(
           } catch (error) {
             // One failing source fails the run, but the others' artifacts are kept (a partial snapshot).
             if (ctx.signal.aborted) throw error;
+            if (lost.size === destinations.length) throw error; // no destination is left: not the source's fault
             failures.push({ source: sourceName, error });
             artifacts.splice(before);
             sourceCtx.logger.error(`source ${sourceName} failed: ${errorSummary(error, redact).message}`);
@@ -382,6 +398,7 @@ async function backupJob(
           }
         }
         if (failures.length > 0 && artifacts.length === 0) throw failures[0]!.error;
+        const live = destinations.filter((d) => !lost.has(d.name));
         const manifest: Manifest = {
           format: MANIFEST_FORMAT,
           tool: { name: "cairn", version: VERSION },
@@ -405,22 +422,31 @@ async function backupJob(
         // The manifest goes last: until it is stored, the snapshot does not exist.
         const body = `${JSON.stringify(manifest, null, 2)}\n`;
         const written = await Promise.allSettled(
-          destinations.map((d) =>
-            d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx),
-          ),
+          live.map((d) => d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx)),
         );
-        const failedManifests: string[] = [];
-        destinations.forEach((d, i) => {
+        live.forEach((d, i) => {
           if (written[i]?.status === "fulfilled") {
             // A destination that has its manifest holds a complete, good snapshot: it stays.
             complete.add(d.name);
             catalog?.recordSnapshot({ job, id, destination: d.name, folder: folders[d.name]!, manifest });
           } else {
-            failedManifests.push(`${d.name}: ${describeError((written[i] as PromiseRejectedResult).reason)}`);
+            const reason = (written[i] as PromiseRejectedResult).reason;
+            lost.set(d.name, new StorageError(`could not store the manifest: ${describeError(reason)}`));
           }
         });
-        if (failedManifests.length > 0)
-          throw new StorageError(`could not store the manifest on ${failedManifests.join("; ")}`);
+        if (lost.size > 0) {
+          const why = [...lost].map(([name, e]) => `${name}: ${describeError(e)}`).join("; ");
+          throw new StorageError(
+            complete.size > 0
+              ? `stored on ${[...complete].join(", ")} only; failed on ${why}`
+              : `no destination stored the snapshot: ${why}`,
+            complete.size > 0
+              ? {
+                  hint: "the snapshot is good where it was stored; fix the failed destination and back up again",
+                }
+              : {},
+          );
+        }
         if (failures.length > 0) {
           const names = failures.map((f) => f.source).join(", ");
           const first = failures[0]!.error;
@@ -509,6 +535,8 @@ function warnAboutSize(
 
 interface StoreOptions {
   ctx: PluginContext;
+  /** Destinations out of the run, shared by every artifact of it. */
+  lost: Map<string, unknown>;
   partSize: number | undefined;
   onProgress: ((bytes: number, elapsed: number) => void) | undefined;
 }
@@ -520,24 +548,39 @@ async function storeArtifact(
   transforms: Transform[],
   destinations: Destination[],
   folders: Record<string, string>,
-  { ctx, partSize, onProgress }: StoreOptions,
+  { ctx, lost, partSize, onProgress }: StoreOptions,
 ): Promise<ArtifactRecord> {
   const key = artifact.name + transforms.map((t) => t.extension).join("");
-  const sink = new ObjectSink(key, partSize, (objectKey) =>
-    destinations.map((d) => {
-      const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-      const where = `${folders[d.name]}/${objectKey}`;
-      const stored = d.storage.put(where, body, ctx).then(
-        () => undefined,
-        (error: unknown) => {
-          throw error instanceof CairnError
-            ? error
-            : new StorageError(`destination ${d.name}: ${describeError(error)}`, { cause: error });
-        },
+  const names = new Map<ObjectOutput, string>();
+  const sink = new ObjectSink(key, partSize, {
+    open: (objectKey) =>
+      destinations
+        .filter((d) => !lost.has(d.name))
+        .map((d) => {
+          const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+          const where = `${folders[d.name]}/${objectKey}`;
+          const stored = d.storage.put(where, body, ctx).then(
+            () => undefined,
+            (error: unknown) => {
+              throw error instanceof CairnError
+                ? error
+                : new StorageError(`destination ${d.name}: ${describeError(error)}`, { cause: error });
+            },
+          );
+          const output = { body, stored };
+          names.set(output, d.name);
+          return output;
+        }),
+    lost: (output, error) => {
+      const name = names.get(output)!;
+      if (ctx.signal.aborted || lost.has(name)) return;
+      lost.set(name, error);
+      const others = destinations.length - lost.size;
+      ctx.logger.error(
+        `destination ${name} failed: ${describeError(error)}${others > 0 ? `; the run goes on with ${others} other(s)` : ""}`,
       );
-      return { body, stored };
-    }),
-  );
+    },
+  });
   // A program's output goes straight into the next transform's program when both allow it, and so
   // on down the chain (tar → zstd → age): those bytes never pass through Node (decision 007).
   const programs: Promise<unknown>[] = artifact.completion ? [artifact.completion] : [];

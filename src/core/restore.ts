@@ -70,10 +70,14 @@ export function resolveKeys(options: KeyOptions): DecodeKeys {
 function asCairnError(error: unknown): unknown {
   if (error instanceof CairnError || !(error instanceof Error)) return error;
   if (error.name.startsWith("Age") || /age /.test(error.message)) {
-    const noMatch = error.name === "AgeNoMatchError";
-    return new DecryptError(error.message, {
+    // Only a key that does not open the header is a key problem; anything else is damaged data.
+    if (error.name === "AgeNoMatchError" || error.name === "AgeKeyError")
+      return new DecryptError(error.message, {
+        cause: error,
+        hint: "use the identity or passphrase the backup was encrypted for",
+      });
+    return new IntegrityError(`the encrypted data is damaged or was altered: ${error.message}`, {
       cause: error,
-      ...(noMatch ? { hint: "use the identity or passphrase the backup was encrypted for" } : {}),
     });
   }
   if (

@@ -9,10 +9,13 @@ import { UsageError } from "../errors.ts";
 import { transformsOf, untilComplete } from "./backup.ts";
 import { createSource, jobConfig, type RunOptions, withContext } from "./context.ts";
 import { ByteCounter } from "./streams.ts";
+import { TrailerWriter } from "./trailer.ts";
 
 export interface StreamBackupOptions extends RunOptions {
   job: string;
   output: Writable;
+  /** End the output with a trailer `cairn upload - --trailer` checks (core/trailer.ts). */
+  trailer?: boolean;
 }
 
 export interface StreamBackupResult {
@@ -43,7 +46,9 @@ export async function backupToStream(options: StreamBackupOptions): Promise<Stre
           ? untilComplete(artifact.stream, artifact.completion)
           : artifact.stream;
         const counter = new ByteCounter();
-        await pipeline([head, counter, ...transforms.map((t) => t.encode(ctx)), options.output], {
+        const stages = [head, counter, ...transforms.map((t) => t.encode(ctx))];
+        if (options.trailer) stages.push(new TrailerWriter());
+        await pipeline([...stages, options.output], {
           signal: ctx.signal,
         });
         result = {

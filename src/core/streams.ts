@@ -90,34 +90,49 @@ export class ByteCounter extends Transform {
   }
 }
 
-/** Stores one object on every destination at once; resolves when all have it. */
-export type ObjectWriter = (key: string) => { body: PassThrough; stored: Promise<void> }[];
+/** One destination's upload of the current object. */
+export interface ObjectOutput {
+  body: PassThrough;
+  stored: Promise<void>;
+}
+
+/**
+ * Opens one object on every destination still in the run. `lost` is called when one of them fails:
+ * that destination is out of the run from then on, and the others go on without it.
+ */
+export interface ObjectWriter {
+  open(key: string): ObjectOutput[];
+  lost(output: ObjectOutput, error: unknown): void;
+}
 
 interface OpenObject {
   key: string;
   hash: Hash;
   size: number;
-  outputs: { body: PassThrough; stored: Promise<void> }[];
-  failure: Promise<never>;
+  outputs: ObjectOutput[];
+  /** Resolves when one of the outputs fails (it is then dropped). */
+  change: Promise<void>;
 }
 
 /**
  * The end of a backup pipeline: cuts the encoded stream into objects (one, or parts of `partSize`
  * bytes), computes each object's SHA-256 in-stream and writes it to every destination with
- * back-pressure from the slowest one.
+ * back-pressure from the slowest one. A destination that fails is dropped and the rest go on; the
+ * sink fails only when none is left.
  */
 export class ObjectSink extends Writable {
   readonly objects: ObjectRecord[] = [];
   private current: OpenObject | undefined;
   private readonly baseKey: string;
   private readonly partSize: number | undefined;
-  private readonly open: ObjectWriter;
+  private readonly writer: ObjectWriter;
+  private firstError: unknown;
 
-  constructor(baseKey: string, partSize: number | undefined, open: ObjectWriter) {
+  constructor(baseKey: string, partSize: number | undefined, writer: ObjectWriter) {
     super({ highWaterMark: 1024 * 1024 });
     this.baseKey = baseKey;
     this.partSize = partSize;
-    this.open = open;
+    this.writer = writer;
   }
 
   private keyFor(index: number): string {
@@ -135,19 +150,47 @@ export class ObjectSink extends Writable {
 
   private start(): OpenObject {
     const key = this.keyFor(this.objects.length);
-    const outputs = this.open(key);
-    this.puts.push(...outputs.map((o) => o.stored));
-    const failure = Promise.race(outputs.map((o) => o.stored.then(() => new Promise<never>(() => {}))));
-    failure.catch(() => {});
-    this.current = { key, hash: createHash("sha256"), size: 0, outputs, failure };
-    return this.current;
+    const outputs = this.writer.open(key);
+    if (outputs.length === 0) throw this.noneLeft();
+    let changed: () => void = () => {};
+    const object: OpenObject = {
+      key,
+      hash: createHash("sha256"),
+      size: 0,
+      outputs,
+      change: new Promise<void>((resolve) => {
+        changed = resolve;
+      }),
+    };
+    for (const output of outputs) {
+      this.puts.push(output.stored);
+      output.stored.catch((error: unknown) => {
+        this.firstError ??= error;
+        object.outputs = object.outputs.filter((o) => o !== output);
+        output.body.destroy();
+        this.writer.lost(output, error);
+        changed();
+        object.change = new Promise<void>((resolve) => {
+          changed = resolve;
+        });
+      });
+    }
+    this.current = object;
+    return object;
+  }
+
+  private noneLeft(): Error {
+    return this.firstError instanceof Error ? this.firstError : new Error(String(this.firstError));
   }
 
   private async finishCurrent(): Promise<void> {
     const object = this.current!;
     this.current = undefined;
     for (const output of object.outputs) output.body.end();
-    await Promise.all(object.outputs.map((o) => o.stored));
+    await Promise.allSettled(object.outputs.map((o) => o.stored));
+    // Let the failure handlers drop what failed at the very end.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (object.outputs.length === 0) throw this.noneLeft();
     this.objects.push({ key: object.key, size: object.size, sha256: object.hash.digest("hex") });
   }
 
@@ -160,13 +203,23 @@ export class ObjectSink extends Writable {
       offset += slice.length;
       object.hash.update(slice);
       object.size += slice.length;
-      const waits: Promise<unknown>[] = [];
-      for (const output of object.outputs) {
+      const waits = new Map<ObjectOutput, Promise<unknown>>();
+      for (const output of object.outputs)
         if (!output.body.write(slice))
-          waits.push(new Promise((resolve) => output.body.once("drain", resolve)));
+          waits.set(output, new Promise((resolve) => output.body.once("drain", resolve)));
+      // A destination that fails while we wait for it is dropped, never waited for.
+      if (waits.size > 0) {
+        let drained = false;
+        const all = Promise.all(waits.values()).then(() => {
+          drained = true;
+        });
+        while (!drained) {
+          await Promise.race([all, object.change]);
+          if (object.outputs.length === 0) throw this.noneLeft();
+          const live = [...waits.keys()].filter((o) => object.outputs.includes(o));
+          if (live.every((o) => !o.body.writableNeedDrain)) break;
+        }
       }
-      // A destination that fails while we wait for it must fail the write, not hang it.
-      if (waits.length > 0) await Promise.race([Promise.all(waits), object.failure]);
       if (this.partSize !== undefined && object.size >= this.partSize) await this.finishCurrent();
     }
   }
@@ -176,7 +229,12 @@ export class ObjectSink extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (!this.current && this.objects.length === 0) this.start();
+    try {
+      if (!this.current && this.objects.length === 0) this.start();
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
     (this.current ? this.finishCurrent() : Promise.resolve()).then(() => callback(), callback);
   }
 

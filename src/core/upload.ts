@@ -6,6 +6,8 @@ import type { Registry } from "../registry.ts";
 import type { ObjectInfo } from "../types.ts";
 import { wrapStorage } from "../wrappers/index.ts";
 import { type RunOptions, withContext, wrapperOptions } from "./context.ts";
+import { through } from "./streams.ts";
+import { NotEmpty, TrailerReader } from "./trailer.ts";
 
 export interface UploadOptions extends Omit<RunOptions, "config"> {
   registry: Registry;
@@ -17,6 +19,10 @@ export interface UploadOptions extends Omit<RunOptions, "config"> {
   body: Readable;
   /** Read the body to the end, store nothing. */
   dryRun?: boolean;
+  /** Store an empty body (refused by default: an empty input usually means its producer failed). */
+  allowEmpty?: boolean;
+  /** The body ends with the trailer of `backup --stdout --trailer`: check it, store what precedes it. */
+  trailer?: boolean;
 }
 
 export async function upload(options: UploadOptions): Promise<{ location: string } & ObjectInfo> {
@@ -38,7 +44,16 @@ export async function upload(options: UploadOptions): Promise<{ location: string
   );
   try {
     return await withContext(options, async (ctx) => {
-      const info = await storage.put(options.key, options.body, ctx);
+      const checks = [
+        ...(options.trailer ? [new TrailerReader()] : []),
+        ...(options.allowEmpty ? [] : [new NotEmpty()]),
+      ];
+      // Checks fail the body itself, so the put fails and (puts being atomic) leaves nothing behind.
+      const body = checks.reduce<Readable>((stream, check) => through(stream, check), options.body);
+      const info = await storage.put(options.key, body, ctx).catch((error: unknown) => {
+        // The storage words it as its own write failure; the check's own error says why.
+        throw checks.find((check) => check.errored)?.errored ?? error;
+      });
       return { location: `${storage.location}/${options.key}`, ...info };
     });
   } finally {

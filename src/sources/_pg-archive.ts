@@ -140,8 +140,14 @@ export class PgArchiveCheck extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.failure) return callback(this.error(this.failure.message));
-    if (!this.done) return callback(this.error("it ends in the middle"));
+    if (this.failure) {
+      callback(this.error(this.failure.message));
+      return;
+    }
+    if (!this.done) {
+      callback(this.error("it ends in the middle"));
+      return;
+    }
     callback();
   }
 

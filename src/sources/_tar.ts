@@ -6,6 +6,7 @@
 import { constants, createWriteStream } from "node:fs";
 import {
   chmod,
+  type FileHandle,
   lchown,
   link,
   lstat,
@@ -98,6 +99,8 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
   const staging = await stagingFor(target);
   const isRoot = process.getuid?.() === 0;
   const symlinks = new Set<string>();
+  /** Folders the archive made (relative name → where): a later entry may never replace one. */
+  const folders = new Map<string, string>();
   const dirs: { path: string; mode: number; mtime: Date }[] = [];
   const counts = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
 
@@ -115,16 +118,24 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
       throw new RestoreError(`archive entry "${name}" would replace the symlink "${relative}": refused`);
     return { path: join(staging, ...segments), relative };
   };
+  const notAFolder = (name: string, relative: string) => {
+    if (folders.has(relative))
+      throw new RestoreError(`archive entry "${name}" would replace the folder "${relative}": refused`);
+  };
 
-  const finishEntry = async (path: string, header: tar.Header, isLink: boolean) => {
+  const finishLink = async (path: string, header: tar.Header) => {
     if (isRoot && header.uid !== undefined && header.gid !== undefined)
       await lchown(path, header.uid, header.gid);
     const mtime = header.mtime ?? new Date();
-    if (isLink) await lutimes(path, mtime, mtime);
-    else {
-      await chmod(path, (header.mode ?? 0o644) & 0o7777);
-      await utimes(path, mtime, mtime);
-    }
+    await lutimes(path, mtime, mtime);
+  };
+  /** Owner, mode and time through the open file itself: nothing can redirect them elsewhere. */
+  const finishFile = async (file: FileHandle, header: tar.Header) => {
+    if (isRoot && header.uid !== undefined && header.gid !== undefined)
+      await file.chown(header.uid, header.gid);
+    await file.chmod((header.mode ?? 0o644) & 0o7777);
+    const mtime = header.mtime ?? new Date();
+    await file.utimes(mtime, mtime);
   };
 
   const handle = async (header: tar.Header, entry: Readable) => {
@@ -133,9 +144,11 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
       return;
     }
     const { path, relative } = place(header.name);
+    if (header.type !== "directory") notAFolder(header.name, relative);
     switch (header.type) {
       case "directory":
         await mkdir(path, { recursive: true, mode: 0o700 });
+        folders.set(relative, path);
         dirs.push({ path, mode: (header.mode ?? 0o755) & 0o7777, mtime: header.mtime ?? new Date() });
         counts.dirs++;
         entry.resume();
@@ -146,8 +159,12 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
         await rm(path, { force: true });
         const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
         const file = await open(path, flags, 0o600);
-        await pipeline(entry, file.createWriteStream());
-        await finishEntry(path, header, false);
+        try {
+          for await (const chunk of entry as AsyncIterable<Buffer>) await file.write(chunk);
+          await finishFile(file, header);
+        } finally {
+          await file.close();
+        }
         counts.files++;
         counts.bytes += header.size ?? 0;
         return;
@@ -156,7 +173,7 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
         await mkdir(dirname(path), { recursive: true, mode: 0o700 });
         await rm(path, { force: true, recursive: true });
         await symlink(header.linkname ?? "", path);
-        await finishEntry(path, header, true);
+        await finishLink(path, header);
         symlinks.add(relative);
         counts.symlinks++;
         entry.resume();
@@ -178,16 +195,14 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
   try {
     const extract = tar.extract();
     extract.on("entry", (header, entry, next) => {
+      entry.on("error", () => {}); // the pipeline below reports the cause
       handle(header, entry as unknown as Readable).then(
         () => next(),
         (error) => next(error),
       );
     });
     await pipeline(stream, extract as unknown as NodeJS.WritableStream);
-    for (const dir of dirs.reverse()) {
-      await chmod(dir.path, dir.mode);
-      await utimes(dir.path, dir.mtime, dir.mtime);
-    }
+    for (const dir of dirs.reverse()) await finishFolder(dir);
     await publish(staging, target);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
@@ -196,12 +211,24 @@ export async function extractTar(stream: Readable, targetDir: string, logger: Lo
   return `${counts.files} files, ${counts.dirs} folders, ${counts.symlinks} symlinks, ${counts.bytes} bytes of file data`;
 }
 
+/** A folder's mode and time, set through a handle that refuses to follow a symlink. */
+async function finishFolder(dir: { path: string; mode: number; mtime: Date }): Promise<void> {
+  const handle = await open(dir.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    await handle.chmod(dir.mode);
+    await handle.utimes(dir.mtime, dir.mtime);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Reads a whole tar stream and reports what it holds; errors if it is not a complete archive. */
 export async function listTar(stream: Readable): Promise<string> {
   let entries = 0;
   let bytes = 0;
   const extract = tar.extract();
   extract.on("entry", (header, entry, next) => {
+    entry.on("error", () => {}); // the pipeline below reports the cause
     entries++;
     bytes += header.size ?? 0;
     entry.on("end", () => next());

@@ -20,7 +20,7 @@ import {
   tempDir,
   uniqueName,
 } from "../helpers/env.ts";
-import { fakePgBin, postgresJob, workspace } from "../helpers/jobs.ts";
+import { fakePgBin, fillIncompressible, hangingPgDump, postgresJob, workspace } from "../helpers/jobs.ts";
 
 function manifestsUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -75,9 +75,10 @@ test("kill -9 of cairn during a backup leaves nothing that looks good; the next 
   const ws = workspace(tempDir());
   const database = createDatabase();
   fillAwkwardDatabase(database);
-  // A dump that streams some data and then hangs, so the kill lands mid-upload.
-  // 20 MB: enough to get through the compressor's buffers (zstd -T0 works in multi-MB jobs).
-  const bin = fakePgBin(ws.dir, "head -c 20000000 /dev/urandom\nexec sleep 60");
+  // A real dump that streams most of its data and then hangs, so the kill lands mid-upload.
+  // 24 MB: enough to get through the compressor's buffers (zstd -T0 works in multi-MB jobs).
+  fillIncompressible(database, 24);
+  const bin = fakePgBin(ws.dir, hangingPgDump(ws.dir));
   writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
   const child = spawn(process.execPath, [CLI, "backup"], {
     cwd: ws.dir,
@@ -156,7 +157,7 @@ test("no secret in any child's argv, in logs, in the manifest, in errors or in c
     );
 });
 
-test("damaged backups are refused: wrong identity, flipped byte, truncated object (verify and restore exit 1)", async () => {
+test("damaged backups are refused: wrong identity (exit 12), flipped byte, truncated object (verify and restore exit 1)", async () => {
   const ws = workspace(tempDir());
   const database = createDatabase();
   fillAwkwardDatabase(database);
@@ -184,7 +185,7 @@ test("damaged backups are refused: wrong identity, flipped byte, truncated objec
     cwd: ws.dir,
     env: ws.env,
   });
-  assert.equal(wrong.code, 1);
+  assert.equal(wrong.code, 12, "a wrong key has its own exit code");
   assert.match(wrong.stderr, /none of the given identities matches/);
   assert.ok(!databaseExists(restoreTo));
 
@@ -223,10 +224,11 @@ test("a secret that a failing tool prints is redacted from the error, the JSON r
   assert.ok(!runs.stdout.includes(password), "secret in the catalog");
 });
 
-test("SIGTERM during a backup stops it cleanly: the dump is killed, nothing partial is left, exit 1", async () => {
+test("SIGTERM during a backup stops it cleanly: the dump is killed, nothing partial is left, exit 130", async () => {
   const ws = workspace(tempDir());
   const database = createDatabase();
-  const bin = fakePgBin(ws.dir, "head -c 20000000 /dev/urandom\nexec sleep 60");
+  fillIncompressible(database, 24);
+  const bin = fakePgBin(ws.dir, hangingPgDump(ws.dir));
   writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient, binDir: bin }));
   const child = spawn(process.execPath, [CLI, "backup"], {
     cwd: ws.dir,
@@ -249,7 +251,7 @@ test("SIGTERM during a backup stops it cleanly: the dump is killed, nothing part
   const started = Date.now();
   child.kill("SIGTERM");
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-  assert.equal(code, 1, stderr);
+  assert.equal(code, 130, stderr);
   assert.ok(Date.now() - started < 10_000, "stops promptly");
   assert.match(stderr, /SIGTERM received/);
   assert.match(stderr, /interrupted/);
@@ -330,7 +332,7 @@ test("a restore into a database that cannot take the dump leaves it exactly as i
   assert.match(several.stderr, /a PostgreSQL backup restores into a database: pass --to-database NAME/);
 });
 
-test("one failing source of two: exit 1, the other's artifact is kept in a snapshot marked partial", async () => {
+test("one failing source of two: exit 3 (partial), the other's artifact is kept in a snapshot marked partial", async () => {
   const ws = workspace(tempDir());
   mkdirSync(join(ws.dir, "uploads"));
   writeFileSync(join(ws.dir, "uploads/a.txt"), "kept\n");
@@ -348,9 +350,10 @@ test("one failing source of two: exit 1, the other's artifact is kept in a snaps
 `,
   );
   const r = await cairn(["backup", "--json"], { cwd: ws.dir, env: ws.env });
-  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.code, 3, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.match(report.jobs[0].error.message, /1 of 2 sources failed \(db\)/);
+  assert.equal(report.jobs[0].partial, true);
   assert.deepEqual(Object.keys(report.jobs[0].destinations), ["local"], "the partial snapshot is stored");
 
   const listed = JSON.parse((await cairn(["list", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
@@ -382,7 +385,7 @@ test("one failing source of two: exit 1, the other's artifact is kept in a snaps
     ["restore", "app", "--source", "db", "--to-database", uniqueName("x"), "-i", ws.keyFile],
     { cwd: ws.dir, env: ws.env },
   );
-  assert.equal(noDb.code, 1);
+  assert.equal(noDb.code, 10, "nothing to restore is 'not found'");
   assert.match(noDb.stderr, /no snapshot of job app holds source db/);
   const runs = JSON.parse((await cairn(["catalog", "runs", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
   assert.equal(runs[0].status, "partial");

@@ -63,7 +63,7 @@ test("--json results on stdout, --log-format json lines on stderr", async () => 
   );
   assert.equal(shown.manifest.format, "cairn-snapshot/1");
   const none = await cairn(["show", "docs@2001"], { cwd: dir, env });
-  assert.equal(none.code, 1);
+  assert.equal(none.code, 10, "no such snapshot");
   assert.match(none.stderr, /no snapshot 2001 of job docs/);
 });
 

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity } from "../../src/age/index.ts";
-import { cairn, tempDir } from "./env.ts";
+import { cairn, psql, tempDir } from "./env.ts";
 
 export interface Workspace {
   dir: string;
@@ -133,4 +133,24 @@ export function configured(yaml: string) {
   const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     cairn(args, { cwd: ws.dir, env: { ...ws.env, ...env } });
   return { ws, cli };
+}
+
+/**
+ * A pg_dump wrapper body that streams a real dump of its database all but its last kilobyte, then
+ * hangs: a dump caught in the middle of its output, which cairn's archive check cannot yet refuse.
+ * Fill the database with `fillIncompressible` so the stream gets past the compressor's buffers.
+ */
+export function hangingPgDump(dir: string): string {
+  const file = join(dir, "whole.dump");
+  return `"$REAL_PG_DUMP" "$@" > "${file}" || exit 1\nhead -c $(( $(stat -c %s "${file}") - 1000 )) "${file}"\nexec sleep 60`;
+}
+
+/** A table of `megabytes` of random bytes (incompressible even as COPY's hex text). */
+export function fillIncompressible(database: string, megabytes: number): void {
+  psql(
+    database,
+    `CREATE TABLE noise (id int, data bytea);
+     INSERT INTO noise SELECT g, decode(string_agg(lpad(to_hex((random() * 4294967295)::bigint), 8, '0'), ''), 'hex')
+       FROM generate_series(1, ${megabytes}) g, generate_series(1, 262144) b GROUP BY g`,
+  );
 }

@@ -29,7 +29,7 @@ test("locks: a second run of a running job fails at once, naming who holds it; t
   const first = cli(["backup"]);
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const second = await cli(["backup"]);
-  assert.equal(second.code, 1);
+  assert.equal(second.code, 11, "the job is locked");
   assert.match(second.stdout + second.stderr, /job app is already running: backup by pid \d+ on /);
   assert.equal((await first).code, 0);
   // Both locks are gone afterwards: the next run works.
@@ -67,7 +67,7 @@ test("locks: a lock object another host holds on the destination stops the run u
     });
   writeFileSync(lock, holder(new Date(Date.now() + 3_600_000)));
   const blocked = await cli(["backup"]);
-  assert.equal(blocked.code, 1);
+  assert.equal(blocked.code, 11, "the job is locked");
   assert.match(
     blocked.stdout + blocked.stderr,
     /locked on destination here: backup by pid 4242 on db2\.example\.net/,

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { configFromObject, loadConfig } from "../../config/load.ts";
 import { formatSize } from "../../config/size.ts";
-import { type BackupReport, backup, type Progress } from "../../core/backup.ts";
+import { type BackupReport, backup, type JobResult, type Progress } from "../../core/backup.ts";
 import { backupToStream } from "../../core/stream.ts";
-import { UsageError } from "../../errors.ts";
+import { EXIT, exitCodeOf, mostSevere, UsageError } from "../../errors.ts";
 import { updateMetricsFile } from "../../metrics/textfile.ts";
 import { createRegistry } from "../../registry.ts";
 import {
@@ -62,8 +62,15 @@ function printReport(report: BackupReport, json: boolean | undefined, dryRun = f
       }
       const line = job.ok
         ? `${job.job}@${job.snapshot}: ${dryRun ? "dry run ok (nothing stored)" : "ok"}, ${formatSize(job.rawBytes)} read, ${formatSize(job.storedBytes)} stored in ${(job.durationMs / 1000).toFixed(1)} s`
-        : `${job.job}: FAILED: ${job.error?.message}`;
+        : job.partial
+          ? `${job.job}@${job.snapshot}: PARTIAL: ${job.error?.message}`
+          : `${job.job}: FAILED: ${job.error?.message}`;
       process.stdout.write(`${line}\n`);
+      if (!job.ok && !job.skipped)
+        for (const [name, folder] of Object.entries(job.destinations))
+          process.stdout.write(`  ${name}: stored (${folder})\n`);
+      for (const [name, why] of Object.entries(job.failedDestinations ?? {}))
+        process.stdout.write(`  ${name}: FAILED: ${why}\n`);
       for (const pruned of job.pruned ?? [])
         process.stdout.write(
           pruned.skipped || pruned.errors.length
@@ -80,7 +87,14 @@ function printReport(report: BackupReport, json: boolean | undefined, dryRun = f
       (p) => p.errors.length > 0 || (p.skipped !== undefined && !p.skipped.startsWith("no retention")),
     ),
   );
-  process.exitCode = report.ok && !pruneFailed ? 0 : 1;
+  process.exitCode = mostSevere([...report.jobs.map(jobExitCode), pruneFailed ? EXIT.failed : EXIT.ok]);
+}
+
+/** 0 ok; 3 when part of it was stored (a source or a destination failed); else the error's own code. */
+export function jobExitCode(job: JobResult): number {
+  if (job.ok) return EXIT.ok;
+  if (job.partial) return EXIT.partial;
+  return job.error ? exitCodeOf(job.error.code) : EXIT.failed;
 }
 
 export function register(program: Command, cli: CliContext): void {
@@ -104,6 +118,7 @@ export function register(program: Command, cli: CliContext): void {
     )
     .option("--to <dir>", "one-off: store the snapshot in this folder (repeatable)")
     .option("--stdout", "one-off: write the one artifact to stdout (uncompressed unless --compression)")
+    .option("--trailer", "one-off with --stdout: end with a trailer that `cairn upload - --trailer` checks")
     .option("--compression <type>", "one-off: zstd (default), gzip or none")
     .option("-r, --recipient <age1…>", "one-off: encrypt to this age recipient (repeatable)")
     .option("--passphrase-file <file>", "one-off: encrypt with the passphrase in this file")
@@ -146,9 +161,15 @@ export function register(program: Command, cli: CliContext): void {
         if (isOneOff(jobs[0], command)) return oneOff(command, cli);
         const unknown = jobs.find((j) => j.startsWith("-"));
         if (unknown) throw new UsageError(`unknown option ${unknown}`, { hint: "see cairn backup --help" });
-        const oneOffFlag = ["to", "stdout", "compression", "recipient", "passphraseFile", "name"].find(
-          (k) => command.opts()[k] !== undefined,
-        );
+        const oneOffFlag = [
+          "to",
+          "stdout",
+          "trailer",
+          "compression",
+          "recipient",
+          "passphraseFile",
+          "name",
+        ].find((k) => command.opts()[k] !== undefined);
         if (oneOffFlag)
           throw new UsageError(
             `--${oneOffFlag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for one-off runs`,
@@ -194,7 +215,14 @@ async function oneOff(command: Command, cli: CliContext): Promise<void> {
       throw new UsageError("--stdout would write binary data to the terminal", {
         hint: "pipe it: … --stdout | …",
       });
-    await backupToStream({ config, job: run.job, output: process.stdout, logger, signal: cli.signal });
+    await backupToStream({
+      config,
+      job: run.job,
+      output: process.stdout,
+      logger,
+      signal: cli.signal,
+      trailer: run.trailer,
+    });
     return;
   }
   const report = await backup({ config, jobs: [run.job], logger, signal: cli.signal });

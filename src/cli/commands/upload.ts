@@ -17,18 +17,23 @@ export function register(program: Command, cli: CliContext): void {
     .option("--name <key>", "the object's name at the destination (default: the file's name)")
     .option("--json", "print the result as JSON on stdout")
     .option("--dry-run", "read the file to the end and store nothing")
+    .option("--allow-empty", "store an empty input (refused by default: its producer probably failed)")
+    .option(
+      "--trailer",
+      "the input ends with the trailer of `cairn backup … --stdout --trailer`: check and strip it",
+    )
     .addHelpText(
       "after",
       examples([
         "cairn upload dump.sql.zst s3://acme-backups/manual/",
-        "cairn backup postgres --db app --stdout --compression zstd | cairn upload - sftp://backup@nas/backups --name app.pgdump.zst",
+        "cairn backup postgres --db app --stdout --trailer --compression zstd | cairn upload - sftp://backup@nas/backups --name app.pgdump.zst --trailer",
       ]),
     )
     .action(
       async (
         file: string,
         spec: string,
-        flags: { name?: string; json?: boolean; dryRun?: boolean },
+        flags: { name?: string; json?: boolean; dryRun?: boolean; allowEmpty?: boolean; trailer?: boolean },
         command: Command,
       ) => {
         if (file === "-" && !flags.name) throw new UsageError("reading standard input needs --name KEY");
@@ -52,6 +57,8 @@ export function register(program: Command, cli: CliContext): void {
           logger: loggerFor(globalsOf(command)),
           signal: cli.signal,
           dryRun: flags.dryRun ?? false,
+          allowEmpty: flags.allowEmpty ?? false,
+          trailer: flags.trailer ?? false,
         });
         if (flags.json) printJson(result);
         else
