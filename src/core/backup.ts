@@ -259,6 +259,8 @@ async function backupJob(
   const complete = new Set<string>();
   /** Destinations that failed during the run: out of it from then on, the others go on. */
   const lost = new Map<string, unknown>();
+  /** Set when a source failed and the others' artifacts were stored. */
+  let partialSources = false;
   let destinations: Destination[] = [];
   /** Destinations not due this run: opened (and locked), then closed, never written. */
   let idle: Destination[] = [];
@@ -292,7 +294,9 @@ async function backupJob(
             ),
           }
         : {}),
-      ...(error !== undefined && complete.size > 0 ? { partial: true } : {}),
+      ...(error !== undefined && complete.size > 0 && (lost.size > 0 || partialSources)
+        ? { partial: true }
+        : {}),
       ...(error === undefined ? {} : { error: errorSummary(error, redact) }),
       ...(Object.keys(notDue).length ? { notDue: { ...notDue } } : {}),
     };
@@ -398,6 +402,7 @@ async function backupJob(
           }
         }
         if (failures.length > 0 && artifacts.length === 0) throw failures[0]!.error;
+        partialSources = failures.length > 0;
         const live = destinations.filter((d) => !lost.has(d.name));
         const manifest: Manifest = {
           format: MANIFEST_FORMAT,

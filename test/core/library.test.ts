@@ -230,7 +230,10 @@ test("a destination that fails at the manifest fails the run; one that got the w
   );
   const report = await backup({ config });
   assert.equal(report.ok, false);
-  assert.match(report.jobs[0]!.error!.message, /could not store the manifest on bad: quota exceeded/);
+  assert.match(
+    report.jobs[0]!.error!.message,
+    /stored on good only; failed on bad: could not store the manifest: quota exceeded/,
+  );
   assert.deepEqual(Object.keys(report.jobs[0]!.destinations), ["good"]);
   const listed = await list({ config });
   assert.deepEqual(
