@@ -36,7 +36,7 @@ import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { choose, type Selection } from "./select.ts";
 import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
-import { ByteCounter, Coalesce, type ObjectOutput, ObjectSink } from "./streams.ts";
+import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
 export interface Progress {
   job: string;
@@ -556,7 +556,6 @@ async function storeArtifact(
   { ctx, lost, partSize, onProgress }: StoreOptions,
 ): Promise<ArtifactRecord> {
   const key = artifact.name + transforms.map((t) => t.extension).join("");
-  const names = new Map<ObjectOutput, string>();
   const sink = new ObjectSink(key, partSize, {
     open: (objectKey) =>
       destinations
@@ -572,12 +571,9 @@ async function storeArtifact(
                 : new StorageError(`destination ${d.name}: ${describeError(error)}`, { cause: error });
             },
           );
-          const output = { body, stored };
-          names.set(output, d.name);
-          return output;
+          return { destination: d.name, body, stored };
         }),
-    lost: (output, error) => {
-      const name = names.get(output)!;
+    lost: ({ destination: name }, error) => {
       if (ctx.signal.aborted || lost.has(name)) return;
       lost.set(name, error);
       const others = destinations.length - lost.size;

@@ -92,6 +92,8 @@ export class ByteCounter extends Transform {
 
 /** One destination's upload of the current object. */
 export interface ObjectOutput {
+  /** The destination it goes to (for the writer's own bookkeeping). */
+  destination: string;
   body: PassThrough;
   stored: Promise<void>;
 }

@@ -105,14 +105,18 @@ interface PruneTimes {
 }
 
 /** Why the clocks cannot be trusted for pruning, or undefined when they can. */
-function clockProblem(snapshots: SnapshotRef[], times: PruneTimes): string | undefined {
+function clockProblem(
+  snapshots: SnapshotRef[],
+  facts: SnapshotFacts[],
+  times: PruneTimes,
+): string | undefined {
   const { clock, now } = times;
   if (clock && Math.abs(clock.local - clock.remote) > CLOCK_TOLERANCE_MS) {
     const minutes = Math.round((clock.local - clock.remote) / 60_000);
     return `this host's clock is ${Math.abs(minutes)} minutes ${minutes > 0 ? "ahead of" : "behind"} the destination's: nothing was removed — fix the clock (NTP) and prune again`;
   }
   const future = futureSnapshots(
-    snapshots.map((s) => ({ id: s.id, time: new Date(s.manifest.startedAt), good: true })),
+    facts,
     clock ? new Date(Math.max(now.getTime(), clock.remote)) : now,
     CLOCK_TOLERANCE_MS,
   );
@@ -160,9 +164,10 @@ async function pruneOne(
       ...report,
       skipped: `${found.unreadable.length} manifest(s) could not be read (${found.unreadable[0]?.key}: ${found.unreadable[0]?.error}); nothing was removed — check them with cairn verify`,
     };
-  const distrust = clockProblem(found.snapshots, times);
+  const facts = factsOf(found.snapshots, times);
+  const distrust = clockProblem(found.snapshots, facts, times);
   if (distrust) return { ...report, skipped: distrust };
-  const plan = planRetention(factsOf(found.snapshots, times), policyOf(settings), now);
+  const plan = planRetention(facts, policyOf(settings), now);
   // Objects the service bills for a minimum time anyway are removed once that time is over.
   const minimumDays = storage.capabilities.minimumStorageDays ?? 0;
   if (minimumDays > 0 && settings.early_deletion === "keep") {

@@ -19,7 +19,6 @@ import {
   rm,
   rmdir,
   symlink,
-  utimes,
 } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";

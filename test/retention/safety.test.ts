@@ -12,6 +12,17 @@ import { CLI, hasProgram, run } from "../helpers/env.ts";
 import { configured } from "../helpers/jobs.ts";
 
 const DAY = 86_400_000;
+
+/** Job `app`: the folder ./site, uncompressed, to ./backups, with this retention (YAML flow keys). */
+const appWith = (retention: string) =>
+  configured(`jobs:
+  app:
+    sources: { site: { type: files, paths: [./site] } }
+    compression: none
+    retention: { ${retention} }
+    destinations:
+      here: { type: local, path: ./backups }
+`);
 const idAt = (time: Date, suffix: string) =>
   `${time
     .toISOString()
@@ -61,14 +72,7 @@ test("prune: a template whose prefix covers another job's folders touches only t
 });
 
 test("prune: the leftovers of a run whose objects are still being written are never removed (#13.3, #13.9)", async () => {
-  const { ws, cli } = configured(`jobs:
-  app:
-    sources: { site: { type: files, paths: [./site] } }
-    compression: none
-    retention: { keep_last: 1, leftovers_grace: 1h }
-    destinations:
-      here: { type: local, path: ./backups }
-`);
+  const { ws, cli } = appWith("keep_last: 1, leftovers_grace: 1h");
   assert.equal((await cli(["backup"])).code, 0);
   // Named two days ago (its host's clock was behind), but its objects are being written now.
   const folder = deadRun(join(ws.dir, "backups/app"), 2 * DAY, "beef");
@@ -92,14 +96,7 @@ function cairnAt(offset: string, args: string[], options: { cwd: string; env: No
 test("prune: a snapshot dated in the future stops pruning, says why, and removes nothing (#13.10)", {
   skip: !faketime && "faketime is not installed (.ci/system-deps installs it)",
 }, async () => {
-  const { ws, cli } = configured(`jobs:
-  app:
-    sources: { site: { type: files, paths: [./site] } }
-    compression: none
-    retention: { keep_last: 1 }
-    destinations:
-      here: { type: local, path: ./backups }
-`);
+  const { ws, cli } = appWith("keep_last: 1");
   for (let i = 0; i < 2; i++) assert.equal((await cli(["backup"])).code, 0);
   // A host whose clock runs three hours ahead backs up to the same destination.
   const ahead = await cairnAt("+3h", ["backup"], { cwd: ws.dir, env: ws.env });
@@ -113,14 +110,7 @@ test("prune: a snapshot dated in the future stops pruning, says why, and removes
 test("prune: a host whose clock is 400 days ahead of the destination's removes nothing (#13.10)", {
   skip: !faketime && "faketime is not installed (.ci/system-deps installs it)",
 }, async () => {
-  const { ws, cli } = configured(`jobs:
-  app:
-    sources: { site: { type: files, paths: [./site] } }
-    compression: none
-    retention: { max_age: 30d }
-    destinations:
-      here: { type: local, path: ./backups }
-`);
+  const { ws, cli } = appWith("max_age: 30d");
   for (let i = 0; i < 3; i++) assert.equal((await cli(["backup"])).code, 0);
   const pruned = await cairnAt("+400d", ["prune"], { cwd: ws.dir, env: ws.env });
   assert.equal(pruned.code, 1, pruned.stdout + pruned.stderr);

@@ -270,13 +270,19 @@ test("postgres: kubectl cannot carry a password, and says so before dumping", as
   assert.ok(!r.stderr.includes("k8s-secret"));
 });
 
-test("postgres: a pg_dump that stops early but exits 0 fails the backup; nothing is recorded as good (#13.4)", async () => {
-  const ws = workspace(tempDir());
+/** A new database with one table of 20,000 rows. */
+function databaseWithRows(): string {
   const database = createDatabase();
   psql(
     database,
     "CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
   );
+  return database;
+}
+
+test("postgres: a pg_dump that stops early but exits 0 fails the backup; nothing is recorded as good (#13.4)", async () => {
+  const ws = workspace(tempDir());
+  const database = databaseWithRows();
   // Writes the first 60% of a real dump, then exits 0 (a wrapper that lost the exit status).
   const bin = fakePgBin(
     ws.dir,
@@ -292,11 +298,7 @@ test("postgres: a pg_dump that stops early but exits 0 fails the backup; nothing
 
 test("postgres: verify reads every data block — a dump cut short that an older cairn stored fails verify (#13.4)", async () => {
   const ws = workspace(tempDir());
-  const database = createDatabase();
-  psql(
-    database,
-    "CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
-  );
+  const database = databaseWithRows();
   writeFileSync(
     join(ws.dir, "cairn.yaml"),
     `jobs:
@@ -330,11 +332,7 @@ test("postgres: verify reads every data block — a dump cut short that an older
 
 test("postgres: a dump much smaller than the previous one succeeds with a warning that says so (#13.4)", async () => {
   const ws = workspace(tempDir());
-  const database = createDatabase();
-  psql(
-    database,
-    "CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
-  );
+  const database = databaseWithRows();
   writeFileSync(join(ws.dir, "cairn.yaml"), postgresJob({ database, recipient: ws.recipient }));
   const first = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
   assert.equal(first.code, 0, first.stderr);
