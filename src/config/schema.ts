@@ -143,6 +143,12 @@ export const destinationCommon = {
     .array(z.string())
     .default([])
     .describe("names for --only/--skip, e.g. [offsite]; a destination is also selected by its name"),
+  upload_check: z
+    .enum(["size", "read"])
+    .default("size")
+    .describe(
+      "before the manifest is written, each stored object is confirmed: size (it exists with the size sent) or read (read back and its SHA-256 compared; costs a download)",
+    ),
 };
 
 /** Options every notifier has, whatever its type. */
@@ -165,6 +171,7 @@ export interface DestinationCommon {
   concurrency: number;
   bandwidth_limit: number;
   tags: string[];
+  upload_check: "size" | "read";
 }
 
 const COMMON_KEYS = Object.keys(destinationCommon);

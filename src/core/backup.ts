@@ -22,6 +22,7 @@ import {
   type Transform,
 } from "../types.ts";
 import { VERSION } from "../version.ts";
+import { confirmStored } from "./confirm.ts";
 import {
   closeDestinations,
   createSource,
@@ -403,6 +404,7 @@ async function backupJob(
         }
         if (failures.length > 0 && artifacts.length === 0) throw failures[0]!.error;
         partialSources = failures.length > 0;
+        if (!options.dryRun) await confirmOnEach(destinations, folders, artifacts, lost, ctx);
         const live = destinations.filter((d) => !lost.has(d.name));
         const manifest: Manifest = {
           format: MANIFEST_FORMAT,
@@ -536,6 +538,26 @@ function warnAboutSize(
     logger.warn(
       `${record.name} is ${record.rawSize} bytes, down from ${before} in snapshot ${previous!.snapshot} (${Math.round((100 * record.rawSize) / before)}%): check that no data was deleted by mistake`,
     );
+}
+
+/** Confirms the stored objects on every destination still in the run; one that fails drops out. */
+async function confirmOnEach(
+  destinations: Destination[],
+  folders: Record<string, string>,
+  artifacts: ArtifactRecord[],
+  lost: Map<string, unknown>,
+  ctx: PluginContext,
+): Promise<void> {
+  const live = destinations.filter((d) => !lost.has(d.name));
+  const checked = await Promise.allSettled(
+    live.map((d) => confirmStored(d, folders[d.name]!, artifacts, ctx)),
+  );
+  checked.forEach((outcome, i) => {
+    if (outcome.status === "fulfilled") return;
+    const name = live[i]!.name;
+    lost.set(name, outcome.reason);
+    ctx.logger.error(`destination ${name} failed: ${describeError(outcome.reason)}`);
+  });
 }
 
 interface StoreOptions {

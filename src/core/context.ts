@@ -53,6 +53,8 @@ export interface Destination {
   retention?: RetentionSettings;
   /** The destination's own frequency, else the job's; none means every run. */
   frequency?: string;
+  /** How stored objects are confirmed before the manifest: size, or read back and hashed. */
+  uploadCheck?: "size" | "read";
 }
 
 export async function openDestinations(
@@ -80,6 +82,7 @@ export async function openDestinations(
       return {
         name,
         template: common.template,
+        uploadCheck: common.upload_check,
         ...(retention ? { retention } : {}),
         ...(frequency ? { frequency } : {}),
         storage: wrapStorage(storage, wrapperOptions(common, dryRun)),

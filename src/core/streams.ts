@@ -90,6 +90,20 @@ export class ByteCounter extends Transform {
   }
 }
 
+/** Counts and hashes the bytes passing through. */
+export class Sha256Counter extends Transform {
+  private readonly hash = createHash("sha256");
+  private size = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.size += chunk.length;
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+  result(): { size: number; sha256: string } {
+    return { size: this.size, sha256: this.hash.copy().digest("hex") };
+  }
+}
+
 /** One destination's upload of the current object. */
 export interface ObjectOutput {
   /** The destination it goes to (for the writer's own bookkeeping). */

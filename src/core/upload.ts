@@ -5,8 +5,9 @@ import { ConfigError, UsageError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { ObjectInfo } from "../types.ts";
 import { wrapStorage } from "../wrappers/index.ts";
+import { confirmObject } from "./confirm.ts";
 import { type RunOptions, withContext, wrapperOptions } from "./context.ts";
-import { through } from "./streams.ts";
+import { Sha256Counter, through } from "./streams.ts";
 import { NotEmpty, TrailerReader } from "./trailer.ts";
 
 export interface UploadOptions extends Omit<RunOptions, "config"> {
@@ -49,11 +50,19 @@ export async function upload(options: UploadOptions): Promise<{ location: string
         ...(options.allowEmpty ? [] : [new NotEmpty()]),
       ];
       // Checks fail the body itself, so the put fails and (puts being atomic) leaves nothing behind.
-      const body = checks.reduce<Readable>((stream, check) => through(stream, check), options.body);
-      const info = await storage.put(options.key, body, ctx).catch((error: unknown) => {
+      const checked = checks.reduce<Readable>((stream, check) => through(stream, check), options.body);
+      const digest = through(checked, new Sha256Counter());
+      const info = await storage.put(options.key, digest, ctx).catch((error: unknown) => {
         // The storage words it as its own write failure; the check's own error says why.
         throw checks.find((check) => check.errored)?.errored ?? error;
       });
+      if (!options.dryRun)
+        await confirmObject(storage, common.upload_check, options.key, digest.result(), ctx).catch(
+          async (error: unknown) => {
+            await storage.delete(options.key, ctx).catch(() => {});
+            throw error;
+          },
+        );
       return { location: `${storage.location}/${options.key}`, ...info };
     });
   } finally {

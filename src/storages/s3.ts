@@ -16,8 +16,8 @@ import type {
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
-import { ByteCounter, through } from "../core/streams.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
+import { through } from "../core/streams.ts";
+import { CairnError, IntegrityError, NotFoundError, StorageError } from "../errors.ts";
 import {
   defineStorage,
   MANIFEST_NAME,
@@ -26,6 +26,7 @@ import {
   type Storage,
   type StorageCapabilities,
 } from "../types.ts";
+import { EtagDigest } from "./_etag.ts";
 import { alreadyExists } from "./_shared.ts";
 
 const size = sizeField({
@@ -286,7 +287,7 @@ export class S3Storage implements Storage {
     // Never overwrite: S3 replaces objects silently, so look first (the window is small; a
     // snapshot folder's keys are unique per run).
     if (await this.stat(key, ctx)) throw alreadyExists(`${this.location}/${key}`);
-    const counter = through(body, new ByteCounter());
+    const counter = through(body, new EtagDigest(this.options.part_size));
     const { client, Upload } = await this.loaded();
     const upload = new Upload({
       client,
@@ -309,15 +310,31 @@ export class S3Storage implements Storage {
     const abort = () => void upload.abort().catch(() => {});
     counter.on("error", abort);
     ctx.signal.addEventListener("abort", abort, { once: true });
+    let etag: string | undefined;
     try {
-      await upload.done();
+      etag = (await upload.done()).ETag;
     } catch (error) {
       const cause = counter.errored ?? error;
       throw this.failure("upload to", key, cause);
     } finally {
       ctx.signal.removeEventListener("abort", abort);
     }
+    await this.checkEtag(key, counter, etag, ctx);
     return { key, size: counter.bytes };
+  }
+
+  /** A stored object whose ETag says it is not what was sent is removed and the put fails. */
+  private async checkEtag(key: string, sent: EtagDigest, etag: string | undefined, ctx: PluginContext) {
+    const encrypted = this.options.server_side_encryption === "aws:kms" || this.options.kms_key_id;
+    const problem = encrypted ? undefined : sent.mismatch(etag);
+    if (!problem) return;
+    await this.delete(key, ctx).catch(() => {});
+    throw new IntegrityError(
+      `upload to ${this.location}/${key} stored other bytes than were sent: ${problem}`,
+      {
+        hint: "something between cairn and the server (a proxy, a faulty disk) changed the data; the object was removed — back up again, and check the path to the server",
+      },
+    );
   }
 
   async get(key: string, { signal }: PluginContext): Promise<Readable> {

@@ -14,6 +14,10 @@ export interface FaultProxy {
   resetNext(count: number): void;
   /** Once this many bytes have come from the server, stop forwarding anything (a hung server). */
   hangAfterDownload(bytes: number): void;
+  /** Flip one bit of the upload byte this many bytes from now, and forward the rest as if nothing happened. */
+  flipUploadByte(after: number): void;
+  /** Answer the next request whose first line starts with `method` with this HTTP status, without forwarding it. */
+  answerNext(method: string, status: number): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +31,8 @@ export async function startFaultProxy(targetPort: number, { ftp = false } = {}):
   let gone = false;
   let hung = false;
   let resets = 0;
+  let flipAt = Number.POSITIVE_INFINITY;
+  let answer: { method: string; status: number } | undefined;
 
   const cutAll = () => {
     gone = true;
@@ -80,6 +86,17 @@ export async function startFaultProxy(targetPort: number, { ftp = false } = {}):
       server.pause();
     }
     client.on("data", (chunk: Buffer) => {
+      if (answer && chunk.toString("latin1", 0, answer.method.length + 1) === `${answer.method} `) {
+        client.end(`HTTP/1.1 ${answer.status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+        answer = undefined;
+        pairs.delete(pair);
+        server.destroy();
+        return;
+      }
+      if (flipAt >= uploaded && flipAt < uploaded + chunk.length) {
+        chunk[flipAt - uploaded]! ^= 0x10;
+        flipAt = Number.POSITIVE_INFINITY;
+      }
       uploaded += chunk.length;
       if (uploaded >= goAwayAt) return cutAll();
       if (!server.write(chunk)) client.pause();
@@ -119,6 +136,12 @@ export async function startFaultProxy(targetPort: number, { ftp = false } = {}):
     },
     hangAfterDownload(bytes) {
       hangAt = downloaded + bytes;
+    },
+    flipUploadByte(after) {
+      flipAt = uploaded + after;
+    },
+    answerNext(method, status) {
+      answer = { method, status };
     },
     async close() {
       for (const [client, server] of pairs) {
