@@ -265,17 +265,17 @@ export function buildRootSchema(registry: Registry) {
         ),
       lock_expires: z
         .union([z.string(), z.number()])
-        .prefault("24h")
+        .prefault("30m")
         .transform((value, ctx) => {
           const ms = parseDuration(value);
           if (ms === undefined || ms === 0) {
-            ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(value)} (e.g. 24h)` });
+            ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(value)} (e.g. 30m)` });
             return z.NEVER;
           }
           return ms;
         })
         .describe(
-          "a lock this job left on a destination (a host that died) may be taken over after this long; longer than the job's longest run",
+          "a running job refreshes its lock on each destination every third of this; a lock not refreshed for this long (its host died) may be taken over",
         ),
     })
     .strict();

@@ -6,7 +6,7 @@ import type { Config } from "../config/load.ts";
 import { splitDestinationOptions } from "../config/schema.ts";
 import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
 import { type HookName, runHook } from "../hooks/hooks.ts";
-import { type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
+import { type DestinationLock, type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { notify } from "../notify/notify.ts";
 import { type DestinationPrune, prune } from "../retention/prune.ts";
 import { dueDestinations } from "../schedule/due.ts";
@@ -308,6 +308,7 @@ async function backupJob(
     async (ctx) => {
       ctx.logger.info("backup started");
       const locks: Lock[] = [];
+      let held: DestinationLock | undefined;
       let status = "";
       let hookError: string | undefined;
       /** Hooks run once the job is past its locks and due: on_error and finally only then. */
@@ -330,8 +331,10 @@ async function backupJob(
           dryRun: options.dryRun ?? false,
           include: destinationNames,
         });
-        if (!options.dryRun)
-          locks.push(await lockDestinations(destinations, job, "backup", settings.lock_expires, ctx));
+        if (!options.dryRun) {
+          held = await lockDestinations(destinations, job, "backup", settings.lock_expires, ctx);
+          locks.push(held);
+        }
         if (!options.force && destinations.some((d) => d.frequency)) {
           const checks = await dueDestinations(destinations, job, started, ctx);
           for (const check of checks.filter((c) => !c.due)) notDue[check.destination] = check.reason;
@@ -404,6 +407,8 @@ async function backupJob(
         }
         if (failures.length > 0 && artifacts.length === 0) throw failures[0]!.error;
         partialSources = failures.length > 0;
+        // A lock taken over while this run worked means another run may have removed what it stored.
+        await held?.assertHeld(ctx);
         if (!options.dryRun) await confirmOnEach(destinations, folders, artifacts, lost, ctx);
         const live = destinations.filter((d) => !lost.has(d.name));
         const manifest: Manifest = {

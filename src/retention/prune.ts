@@ -15,7 +15,7 @@ import {
 } from "../core/context.ts";
 import { choose, type Selection } from "../core/select.ts";
 import { listSnapshots, type SnapshotRef, snapshotTime, type UnfinishedFolder } from "../core/snapshot.ts";
-import { type Lock, lockDestinations, lockKey, lockLocally } from "../locks/locks.ts";
+import { type DestinationLock, type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
 import { type Decision, futureSnapshots, planRetention, type SnapshotFacts } from "./policy.ts";
 import { policyOf } from "./schema.ts";
@@ -64,15 +64,17 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
         include: chosen.destinations(job),
       });
       const locks: Lock[] = [];
+      let held: DestinationLock | undefined;
       try {
         if (!dryRun) {
           locks.push(lockLocally(options.config.stateDir, job, "prune"));
-          const lockExpires = options.config.jobs[job]?.lock_expires ?? 86_400_000;
-          locks.push(await lockDestinations(opened, job, "prune", lockExpires, ctx));
+          const lockExpires = options.config.jobs[job]?.lock_expires ?? 30 * 60_000;
+          held = await lockDestinations(opened, job, "prune", lockExpires, ctx);
+          locks.push(held);
         }
         for (const destination of opened) {
-          const clock = dryRun ? undefined : await destinationClock(destination, job, ctx);
-          destinations.push(await pruneOne(job, destination, { now, clock, dryRun }, ctx));
+          const clock = held ? await destinationClock(destination, held, ctx) : undefined;
+          destinations.push(await pruneOne(job, destination, { now, clock, dryRun, held }, ctx));
         }
       } finally {
         for (const lock of locks.reverse()) await lock.release().catch(() => {});
@@ -90,9 +92,10 @@ const CLOCK_TOLERANCE_MS = 5 * 60_000;
  * The destination's own "now": the time it gave the lock object this prune just wrote, where it
  * keeps object times, with the local clock read at the same moment.
  */
-async function destinationClock(destination: Destination, job: string, ctx: PluginContext) {
+async function destinationClock(destination: Destination, held: DestinationLock, ctx: PluginContext) {
   const local = Date.now();
-  const info = await destination.storage.stat(lockKey(job), ctx).catch(() => undefined);
+  const key = held.keyOn(destination.name);
+  const info = key ? await destination.storage.stat(key, ctx).catch(() => undefined) : undefined;
   return info?.modified ? { remote: info.modified.getTime(), local } : undefined;
 }
 
@@ -102,6 +105,8 @@ interface PruneTimes {
   /** The destination's clock against this host's, when it has one. */
   clock: { remote: number; local: number } | undefined;
   dryRun: boolean;
+  /** The destination locks of this prune: checked before each removal. */
+  held?: DestinationLock | undefined;
 }
 
 /** Why the clocks cannot be trusted for pruning, or undefined when they can. */
@@ -196,6 +201,7 @@ async function pruneOne(
   const folderOf = new Map(found.snapshots.map((s) => [s.id, s.folder]));
   for (const decision of plan.remove) {
     const folder = folderOf.get(decision.id) as string;
+    await times.held?.assertHeld(ctx);
     try {
       // The manifest goes first: from then on the snapshot is not good, whatever remains.
       await storage.delete(`${folder}/${MANIFEST_NAME}`, ctx);
@@ -212,6 +218,7 @@ async function pruneOne(
   }
   for (const folder of report.leftovers)
     try {
+      await times.held?.assertHeld(ctx);
       await removeFolder(destination, folder, ctx);
       ctx.logger.info("removed the leftovers of a run that died", {
         job,
