@@ -52,6 +52,8 @@ export interface Artifact {
 export interface RestoreTarget {
   dir?: string;
   database?: string;
+  /** Restore into an existing database that holds data (its rows merge with the dump's). */
+  force?: boolean;
 }
 
 export interface Source {

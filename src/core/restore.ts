@@ -40,6 +40,8 @@ export interface RestoreOptions extends RunOptions, KeyOptions {
   destination?: string;
   toDir?: string;
   toDatabase?: string;
+  /** Restore into an existing database that holds tables (PostgreSQL; refused without it). */
+  force?: boolean;
 }
 
 export interface RestoreResult {
@@ -181,6 +183,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const target: RestoreTarget = {
     ...(options.toDir !== undefined ? { dir: options.toDir } : {}),
     ...(options.toDatabase !== undefined ? { database: options.toDatabase } : {}),
+    ...(options.force ? { force: true } : {}),
   };
   const keys = resolveKeys(options);
   return withSnapshot(options, async ({ ref, destination }, ctx) => {

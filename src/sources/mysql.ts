@@ -431,8 +431,8 @@ export const mysqlSource = defineSource({
         )) === "1";
       // MySQL cannot roll back DDL: restore only into a database that is new or empty.
       if (exists && tables !== "0")
-        throw new RestoreError(`database ${database} exists and holds ${tables} table(s)`, {
-          hint: "restore into a new database name; cairn never overwrites",
+        throw new UsageError(`database ${database} exists and holds ${tables} table(s)`, {
+          hint: "choose a new name with --to-database: MySQL cannot roll a failed restore back, so cairn restores only into a new or empty database",
         });
       if (!exists) await db.query(`CREATE DATABASE ${identifier(database)} CHARACTER SET utf8mb4`);
       try {

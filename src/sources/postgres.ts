@@ -376,10 +376,26 @@ export const postgresSource = defineSource({
       return `roles and tablespaces restored${existing}`;
     }
 
+    /** An existing database that holds tables is merged into only when the user says so. */
+    async function refuseToMerge(pg: Postgres, database: string, force: boolean): Promise<void> {
+      const tables = await pg.psql(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
+        {},
+        database,
+      );
+      if (tables === "0" || force) return;
+      throw new UsageError(
+        `database ${database} exists and holds ${tables} table(s): the dump would merge into its data`,
+        {
+          hint: "choose a new name with --to-database, or pass --force to restore into it (one transaction: all or nothing)",
+        },
+      );
+    }
+
     async function restoreDatabase(
       artifact: ArtifactRecord,
       stream: Readable,
-      database: string,
+      { database, force = false }: { database: string; force?: boolean | undefined },
       ctx: PluginContext,
     ): Promise<string> {
       const pg = new Postgres(options, ctx);
@@ -394,9 +410,10 @@ export const postgresSource = defineSource({
       );
       const exists =
         (await pg.psql("SELECT 1 FROM pg_database WHERE datname = :'db'", { db: database })) === "1";
+      if (exists) await refuseToMerge(pg, database, force);
       const parallel = directory && options.jobs > 1;
       if (exists && parallel)
-        throw new RestoreError(
+        throw new UsageError(
           `database ${database} exists, and a parallel restore cannot run in one transaction`,
           {
             hint: "restore into a new database name, or set jobs: 1",
@@ -440,7 +457,7 @@ export const postgresSource = defineSource({
         if (artifact.meta.kind === "globals") return restoreGlobals(stream, ctx);
         if (!target.database)
           throw new UsageError("a PostgreSQL backup restores into a database: pass --to-database NAME");
-        return restoreDatabase(artifact, stream, target.database, ctx);
+        return restoreDatabase(artifact, stream, { database: target.database, force: target.force }, ctx);
       },
 
       async verify(artifact, stream, ctx) {

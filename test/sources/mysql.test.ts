@@ -79,7 +79,7 @@ test("mysql: never restores over a database that has tables", async () => {
     cwd: ws.dir,
     env: ws.env,
   });
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2, "a refused action: nothing was done");
   assert.match(r.stderr, /exists and holds 1 table\(s\)/);
   assert.equal(mariadb("SELECT COUNT(*) FROM t", database), "1");
 });

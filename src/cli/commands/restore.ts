@@ -15,6 +15,7 @@ interface Flags extends KeyFlags {
   artifact?: string;
   toDir?: string;
   toDatabase?: string;
+  force?: boolean;
   destination?: string;
   json?: boolean;
 }
@@ -31,6 +32,10 @@ export function register(program: Command, cli: CliContext): void {
     )
     .option("--to-dir <dir>", "restore files into this new or empty folder")
     .option("--to-database <name>", "restore a database dump into this database (created if missing)")
+    .option(
+      "--force",
+      "PostgreSQL: restore into an existing database that holds tables (the dump merges into it, in one transaction)",
+    )
     .option("-i, --identity <file>", "age identity file (repeatable); default $CAIRN_IDENTITY_FILE", collect)
     .option("--passphrase-file <file>", "file holding the passphrase; default $CAIRN_PASSPHRASE")
     .option("--destination <name>", "read from this destination instead of the first that has the snapshot")
@@ -54,6 +59,7 @@ export function register(program: Command, cli: CliContext): void {
         ...(flags.artifact ? { artifact: flags.artifact } : {}),
         ...(flags.toDir ? { toDir: flags.toDir } : {}),
         ...(flags.toDatabase ? { toDatabase: flags.toDatabase } : {}),
+        ...(flags.force ? { force: true } : {}),
       });
       if (flags.json) printJson(result);
       else
