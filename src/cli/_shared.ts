@@ -5,7 +5,7 @@ import { type Config, loadConfig } from "../config/load.ts";
 import { parseSnapshotSpec } from "../core/list.ts";
 import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../core/log-sinks.ts";
 import { createLogger, LEVELS } from "../core/logger.ts";
-import type { KeyOptions } from "../core/restore.ts";
+import { type KeyOptions, refuseOpenKeyFile } from "../core/restore.ts";
 import { UsageError } from "../errors.ts";
 import type { Logger, LogLevel } from "../types.ts";
 
@@ -51,7 +51,9 @@ export function configOf(globals: GlobalOptions, cli: CliContext): Config {
 export function runtimeOf(command: Command, cli: CliContext): Runtime {
   const globals = globalsOf(command);
   const config = configOf(globals, cli);
-  return { config, logger: loggerFor(globals, config.secrets, config), signal: cli.signal, globals };
+  const logger = loggerFor(globals, config.secrets, config);
+  for (const warning of config.warnings ?? []) logger.warn(warning);
+  return { config, logger, signal: cli.signal, globals };
 }
 
 /** The options every command about one snapshot (`JOB[@ID]`) passes to the library. */
@@ -154,6 +156,7 @@ export function keysFrom(flags: KeyFlags): KeyOptions {
       : [];
   let passphrase = process.env.CAIRN_PASSPHRASE;
   if (flags.passphraseFile) {
+    refuseOpenKeyFile(flags.passphraseFile, "passphrase file");
     try {
       passphrase = readFileSync(flags.passphraseFile, "utf8").replace(/\r?\n$/, "");
     } catch (error) {

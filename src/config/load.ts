@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Document, isMap, LineCounter, parseDocument } from "yaml";
@@ -38,6 +38,8 @@ export interface Config {
   /** Every secret value in the config (declared secret options, `${file:…}` values): never printed. */
   secrets: string[];
   registry: Registry;
+  /** What the operator should fix though it works (e.g. an inline secret in a file others can read). */
+  warnings?: string[];
 }
 
 export interface LoadConfigOptions {
@@ -100,7 +102,20 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const locate = (path: (string | number | symbol)[]) => locateInDocument(doc, lineCounter, path);
   const config = configFromObject(doc.toJS(), { ...options, env, baseDir: dirname(file), file, locate });
-  return { ...config, text };
+  const exposed = options.text === undefined ? exposedSecrets(file, text, config) : undefined;
+  return { ...config, text, ...(exposed ? { warnings: [exposed] } : {}) };
+}
+
+/**
+ * A warning when `file` can be read by every user of the host and holds a secret written inline
+ * (not through `${VAR}` or `${file:…}`), as ssh and libpq warn about their key files.
+ */
+function exposedSecrets(file: string, text: string, config: Config): string | undefined {
+  const mode = statSync(file).mode;
+  if ((mode & 0o004) === 0) return undefined;
+  const inline = config.secrets.filter((secret) => secret.length >= 4 && text.includes(secret));
+  if (inline.length === 0) return undefined;
+  return `${file} is readable by every user of this host (mode ${(mode & 0o777).toString(8)}) and holds ${inline.length} secret(s) inline: chmod 600 ${file}, or move them to \${file:…} or \${VAR}`;
 }
 
 interface FromObjectOptions {

@@ -1,6 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import type { Config } from "../config/load.ts";
 import { type DestinationCommon, type PluginOptions, splitDestinationOptions } from "../config/schema.ts";
 import { ConfigError, UsageError } from "../errors.ts";
@@ -8,6 +6,7 @@ import type { RetentionSettings } from "../retention/schema.ts";
 import type { Logger, PluginContext, Source, Storage } from "../types.ts";
 import { type WrapperOptions, wrapStorage } from "../wrappers/index.ts";
 import { silentLogger } from "./logger.ts";
+import { makeWorkDir, removeDeadWorkDirs } from "./workdir.ts";
 
 /** What every library entry point accepts besides its own options. */
 export interface RunOptions {
@@ -22,11 +21,13 @@ export async function withContext<T>(
   fn: (ctx: PluginContext) => Promise<T>,
   fields = {},
 ): Promise<T> {
-  const workDir = await mkdtemp(join(tmpdir(), "cairn-"));
+  const logger = (options.logger ?? silentLogger).child(fields);
+  for (const dir of removeDeadWorkDirs()) logger.info(`removed the work folder of a run that died: ${dir}`);
+  const workDir = await makeWorkDir();
   try {
     return await fn({
       signal: options.signal ?? new AbortController().signal,
-      logger: (options.logger ?? silentLogger).child(fields),
+      logger,
       workDir,
     });
   } finally {
