@@ -317,8 +317,15 @@ test("a restore into a database that cannot take the dump leaves it exactly as i
   assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
   psql(database, `UPDATE big_rows SET payload = 'changed after the backup' WHERE id = 1`);
   const before = tableContents(database);
-  // The dump's tables already exist there: pg_restore fails, and its single transaction rolls back.
-  const r = await cairn(["restore", "app", "--to-database", database, "-i", ws.keyFile], {
+  // Refused outright: it holds tables (#13.14).
+  const refused = await cairn(["restore", "app", "--to-database", database, "-i", ws.keyFile], {
+    cwd: ws.dir,
+    env: ws.env,
+  });
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.deepEqual(tableContents(database), before);
+  // Forced: the dump's tables already exist there, pg_restore fails, its single transaction rolls back.
+  const r = await cairn(["restore", "app", "--to-database", database, "-i", ws.keyFile, "--force"], {
     cwd: ws.dir,
     env: ws.env,
   });
