@@ -2,10 +2,11 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { type Config, loadConfig } from "../config/load.ts";
+import { refuseOpenKeyFile } from "../core/key-files.ts";
 import { parseSnapshotSpec } from "../core/list.ts";
 import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../core/log-sinks.ts";
 import { createLogger, LEVELS } from "../core/logger.ts";
-import { type KeyOptions, refuseOpenKeyFile } from "../core/restore.ts";
+import type { KeyOptions } from "../core/restore.ts";
 import { UsageError } from "../errors.ts";
 import type { Logger, LogLevel } from "../types.ts";
 

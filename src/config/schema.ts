@@ -33,6 +33,8 @@ export interface JobConfig {
   encryption?: PluginOptions;
   /** Part size in bytes, when artifacts are split. */
   split?: number;
+  /** Signed manifests: the backup host's private key, the public key restores require. */
+  signing?: { key_file?: string | undefined; public_key?: string | undefined };
   destinations: Record<string, PluginOptions>;
   tags: string[];
   retention?: RetentionSettings;
@@ -242,6 +244,24 @@ export function buildRootSchema(registry: Registry) {
       compression: compressionSchema(registry.transformsWithRole("compression")),
       encryption: encryptionSchema(registry.transformsWithRole("encryption")).optional(),
       split: sizeSchema.optional(),
+      signing: z
+        .object({
+          key_file: z
+            .string()
+            .optional()
+            .describe("Ed25519 private key (cairn keygen --signing): sign every manifest"),
+          public_key: z
+            .string()
+            .regex(
+              /^cairn-ed25519:[A-Za-z0-9+/]{43}=$/,
+              "not a cairn-ed25519:… public key (cairn keygen --signing prints it)",
+            )
+            .optional()
+            .describe("restore and verify refuse a manifest not signed by this key"),
+        })
+        .strict()
+        .optional()
+        .describe("signed manifests: an edited or replaced manifest is refused (docs/security.md)"),
       destinations: z
         .record(
           name("destination"),

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { type Duplex, PassThrough, Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Catalog } from "../catalog/catalog.ts";
@@ -36,6 +37,7 @@ import { disabledJobs } from "./jobs.ts";
 import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { choose, type Selection } from "./select.ts";
+import { SIGNATURE_NAME, signManifest } from "./signing.ts";
 import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
 import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
@@ -326,6 +328,8 @@ async function backupJob(
       };
       try {
         const transforms = transformsOf(config, job);
+        // A signing key that cannot be used fails the run before anything is stored.
+        if (settings.signing?.key_file) signManifest("", resolve(config.baseDir, settings.signing.key_file));
         if (!options.dryRun) locks.push(lockLocally(config.stateDir, job, "backup"));
         destinations = await openDestinations(config, job, undefined, {
           dryRun: options.dryRun ?? false,
@@ -433,8 +437,16 @@ async function backupJob(
         };
         // The manifest goes last: until it is stored, the snapshot does not exist.
         const body = `${JSON.stringify(manifest, null, 2)}\n`;
+        const signature = settings.signing?.key_file
+          ? signManifest(body, resolve(config.baseDir, settings.signing.key_file))
+          : undefined;
         const written = await Promise.allSettled(
-          live.map((d) => d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx)),
+          live.map(async (d) => {
+            // The signature first: a manifest is never visible without it.
+            if (signature)
+              await d.storage.put(`${folders[d.name]}/${SIGNATURE_NAME}`, Readable.from([signature]), ctx);
+            await d.storage.put(`${folders[d.name]}/${MANIFEST_NAME}`, Readable.from([body]), ctx);
+          }),
         );
         live.forEach((d, i) => {
           if (written[i]?.status === "fulfilled") {

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { type Duplex, pipeline, Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { parseIdentityFile } from "../age/index.ts";
@@ -13,8 +13,10 @@ import type {
   Source,
   Storage,
 } from "../types.ts";
-import { createSource, type RunOptions } from "./context.ts";
+import { createSource, jobConfig, type RunOptions } from "./context.ts";
+import { refuseOpenKeyFile } from "./key-files.ts";
 import { type SnapshotSummary, summarize, withSnapshot } from "./list.ts";
+import { requireProtected } from "./signing.ts";
 import { HoldBackLast, ObjectVerifier, through } from "./streams.ts";
 
 export interface KeyOptions {
@@ -42,6 +44,8 @@ export interface RestoreOptions extends RunOptions, KeyOptions {
   toDatabase?: string;
   /** Restore into an existing database that holds tables (PostgreSQL; refused without it). */
   force?: boolean;
+  /** Read a snapshot that is less protected than the job requires (unencrypted, unsigned). */
+  allowUnprotected?: boolean;
 }
 
 export interface RestoreResult {
@@ -49,26 +53,6 @@ export interface RestoreResult {
   snapshot: string;
   destination: string;
   restored: { source: string; artifact: string; summary: string }[];
-}
-
-/**
- * A secret key file others can read or change is refused, as ssh and libpq refuse theirs: whoever
- * else can read it can read every backup. Not a regular file (a pipe, /dev/stdin): not checked.
- */
-export function refuseOpenKeyFile(file: string, what: string): void {
-  let mode: number;
-  try {
-    const stats = statSync(file);
-    if (!stats.isFile()) return;
-    mode = stats.mode & 0o777;
-  } catch {
-    return; // reading it says what is wrong
-  }
-  if ((mode & 0o027) === 0) return;
-  throw new UsageError(
-    `${what} ${file} can be ${mode & 0o022 ? "changed" : "read"} by other users of this host (mode ${mode.toString(8).padStart(3, "0")}): cairn does not use a secret key others can ${mode & 0o022 ? "change" : "read"}`,
-    { hint: `chmod 600 ${file}` },
-  );
 }
 
 export function resolveKeys(options: KeyOptions): DecodeKeys {
@@ -208,6 +192,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   };
   const keys = resolveKeys(options);
   return withSnapshot(options, async ({ ref, destination }, ctx) => {
+    await requireProtected(
+      ref,
+      destination.storage,
+      jobConfig(options.config, options.job),
+      !!options.allowUnprotected,
+      ctx,
+    );
     const chosen = pickArtifacts(ref.manifest.artifacts, options.source, options.artifact, target);
     const restored: RestoreResult["restored"] = [];
     for (const artifact of chosen) {
@@ -235,6 +226,8 @@ export interface VerifyOptions extends RunOptions, KeyOptions {
   job: string;
   snapshot?: string;
   destination?: string;
+  /** Check a snapshot that is less protected than the job requires (unencrypted, unsigned). */
+  allowUnprotected?: boolean;
 }
 
 export interface VerifyResult {
@@ -253,6 +246,13 @@ export interface VerifyResult {
 export async function verify(options: VerifyOptions): Promise<VerifyResult> {
   const keys = resolveKeys(options);
   return withSnapshot(options, async ({ ref, destination }, ctx) => {
+    await requireProtected(
+      ref,
+      destination.storage,
+      jobConfig(options.config, options.job),
+      !!options.allowUnprotected,
+      ctx,
+    );
     const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => t.type === "age"));
     const level =
       encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";

@@ -16,6 +16,7 @@ interface Flags extends KeyFlags {
   toDir?: string;
   toDatabase?: string;
   force?: boolean;
+  allowUnprotected?: boolean;
   destination?: string;
   json?: boolean;
 }
@@ -39,6 +40,10 @@ export function register(program: Command, cli: CliContext): void {
     .option("-i, --identity <file>", "age identity file (repeatable); default $CAIRN_IDENTITY_FILE", collect)
     .option("--passphrase-file <file>", "file holding the passphrase; default $CAIRN_PASSPHRASE")
     .option("--destination <name>", "read from this destination instead of the first that has the snapshot")
+    .option(
+      "--allow-unprotected",
+      "read a snapshot that is less protected than the job requires (not encrypted, not signed), with a warning",
+    )
     .option("--json", "print the result as JSON on stdout")
     .addHelpText(
       "after",
@@ -60,6 +65,7 @@ export function register(program: Command, cli: CliContext): void {
         ...(flags.toDir ? { toDir: flags.toDir } : {}),
         ...(flags.toDatabase ? { toDatabase: flags.toDatabase } : {}),
         ...(flags.force ? { force: true } : {}),
+        ...(flags.allowUnprotected ? { allowUnprotected: true } : {}),
       });
       if (flags.json) printJson(result);
       else

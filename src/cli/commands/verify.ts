@@ -18,6 +18,10 @@ export function register(program: Command, cli: CliContext): void {
     .option("-i, --identity <file>", "age identity file (repeatable); default $CAIRN_IDENTITY_FILE", collect)
     .option("--passphrase-file <file>", "file holding the passphrase; default $CAIRN_PASSPHRASE")
     .option("--destination <name>", "verify the copy on this destination")
+    .option(
+      "--allow-unprotected",
+      "read a snapshot that is less protected than the job requires (not encrypted, not signed), with a warning",
+    )
     .option("--json", "print the result as JSON on stdout")
     .addHelpText(
       "after",
@@ -27,9 +31,17 @@ export function register(program: Command, cli: CliContext): void {
       ]),
     )
     .action(
-      async (spec: string, flags: KeyFlags & { destination?: string; json?: boolean }, command: Command) => {
+      async (
+        spec: string,
+        flags: KeyFlags & { destination?: string; json?: boolean; allowUnprotected?: boolean },
+        command: Command,
+      ) => {
         const request = snapshotRequest(command, cli, spec, flags);
-        const result = await verify({ ...request, ...keysFrom(flags) });
+        const result = await verify({
+          ...request,
+          ...keysFrom(flags),
+          ...(flags.allowUnprotected ? { allowUnprotected: true } : {}),
+        });
         if (flags.json) {
           printJson(result);
           return;
