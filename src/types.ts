@@ -111,6 +111,11 @@ export interface Storage {
   stat(key: string, ctx: PluginContext): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with `prefix`, recursively, in no particular order. */
   list(prefix: string, ctx: PluginContext): AsyncIterable<ObjectInfo>;
+  /**
+   * Optional: temporary objects of puts that never finished (a run killed mid-upload), which
+   * `list` hides, so prune can remove the old ones with `delete`.
+   */
+  listTemporary?(prefix: string, ctx: PluginContext): AsyncIterable<ObjectInfo>;
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string, ctx: PluginContext): Promise<void>;
   close?(): Promise<void>;

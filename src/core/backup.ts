@@ -226,6 +226,7 @@ async function pruneAfterBackup(
         keep: [],
         remove: [],
         leftovers: [],
+        temporary: [],
         errors: [],
       });
     }

@@ -14,7 +14,14 @@ import {
   withContext,
 } from "../core/context.ts";
 import { choose, type Selection } from "../core/select.ts";
-import { listSnapshots, type SnapshotRef, snapshotTime, type UnfinishedFolder } from "../core/snapshot.ts";
+import {
+  listingPrefix,
+  listSnapshots,
+  type SnapshotRef,
+  snapshotFolderPattern,
+  snapshotTime,
+  type UnfinishedFolder,
+} from "../core/snapshot.ts";
 import { type DestinationLock, type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
 import { type Decision, futureSnapshots, planRetention, type SnapshotFacts } from "./policy.ts";
@@ -40,6 +47,8 @@ export interface DestinationPrune {
   remove: Decision[];
   /** Snapshot folders without a manifest, older than the grace period. */
   leftovers: string[];
+  /** Temporary objects of uploads that never finished (killed runs), older than the grace period. */
+  temporary: string[];
   /** Removals that failed (the rest went on). */
   errors: { id: string; error: string }[];
 }
@@ -153,6 +162,7 @@ async function pruneOne(
     keep: [],
     remove: [],
     leftovers: [],
+    temporary: [],
     errors: [],
   };
   const settings = destination.retention;
@@ -196,6 +206,7 @@ async function pruneOne(
   report.remove = plan.remove;
 
   report.leftovers = leftovers(found.unfinished, destination.template, settings.leftovers_grace, times);
+  report.temporary = await staleTemporaries(destination, job, settings.leftovers_grace, times, ctx);
   if (dryRun) return report;
 
   const folderOf = new Map(found.snapshots.map((s) => [s.id, s.folder]));
@@ -228,7 +239,44 @@ async function pruneOne(
     } catch (error) {
       report.errors.push({ id: folder, error: (error as Error).message });
     }
+  for (const key of report.temporary)
+    try {
+      await times.held?.assertHeld(ctx);
+      await storage.delete(key, ctx);
+      ctx.logger.info("removed the temporary object of an upload that never finished", {
+        job,
+        destination: destination.name,
+        key,
+      });
+    } catch (error) {
+      report.errors.push({ id: key, error: (error as Error).message });
+    }
   return report;
+}
+
+/**
+ * Temporary objects (which listings hide) in the job's own snapshot folders whose last write, by the
+ * destination's clock where it has one, is older than the grace period: an upload still running
+ * keeps writing its own, so it is never one of them.
+ */
+async function staleTemporaries(
+  destination: Destination,
+  job: string,
+  grace: number,
+  times: PruneTimes,
+  ctx: PluginContext,
+): Promise<string[]> {
+  const { storage, template } = destination;
+  if (!storage.listTemporary || !ownsFolders(template)) return [];
+  const own = snapshotFolderPattern(template, job);
+  const now = times.clock?.remote ?? times.now.getTime();
+  const stale: string[] = [];
+  for await (const object of storage.listTemporary(listingPrefix(template, job), ctx)) {
+    const folder = object.key.slice(0, object.key.lastIndexOf("/"));
+    if (own.test(folder) && object.modified && now - object.modified.getTime() > grace)
+      stale.push(object.key);
+  }
+  return stale;
 }
 
 /**

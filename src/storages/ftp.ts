@@ -254,7 +254,16 @@ export class FtpStorage implements Storage {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, false);
+  }
+
+  /** Temporary objects of uploads that never finished (runs killed mid-put): prune removes old ones. */
+  listTemporary(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, true);
+  }
+
+  private async *walk(prefix: string, temporary: boolean): AsyncIterable<ObjectInfo> {
     const folder = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
     const pending = [folder];
     for (let relative = pending.pop(); relative !== undefined; relative = pending.pop()) {
@@ -270,7 +279,7 @@ export class FtpStorage implements Storage {
         if (entry.name === "." || entry.name === "..") continue;
         const key = relative ? `${relative}/${entry.name}` : entry.name;
         if (entry.isDirectory) pending.push(key);
-        else if (entry.isFile && !entry.name.startsWith(TEMP_MARKER) && key.startsWith(prefix))
+        else if (entry.isFile && entry.name.startsWith(TEMP_MARKER) === temporary && key.startsWith(prefix))
           yield { key, size: entry.size, ...(entry.modifiedAt ? { modified: entry.modifiedAt } : {}) };
       }
     }

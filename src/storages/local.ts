@@ -159,7 +159,16 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, false);
+  }
+
+  /** Temporary objects of uploads that never finished (runs killed mid-put): prune removes old ones. */
+  listTemporary(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, true);
+  }
+
+  private async *walk(prefix: string, temporary: boolean): AsyncIterable<ObjectInfo> {
     // Walk from the deepest folder the prefix names; filter the rest by string prefix.
     const folder = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
     const start = this.pathOf(folder || ".");
@@ -171,7 +180,7 @@ export class LocalStorage implements Storage {
     }
     const entries = await readdir(start, { recursive: true, withFileTypes: true });
     for (const entry of entries) {
-      if (!entry.isFile() || entry.name.startsWith(`.${TEMP_MARKER}`)) continue;
+      if (!entry.isFile() || entry.name.startsWith(`.${TEMP_MARKER}`) !== temporary) continue;
       const full = join(entry.parentPath, entry.name);
       const key = relative(this.location, full).split(sep).join("/");
       if (!key.startsWith(prefix)) continue;

@@ -496,7 +496,16 @@ export class SftpStorage implements Storage {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, false);
+  }
+
+  /** Temporary objects of uploads that never finished (runs killed mid-put): prune removes old ones. */
+  listTemporary(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, true);
+  }
+
+  private async *walk(prefix: string, temporary: boolean): AsyncIterable<ObjectInfo> {
     const session = await this.connect().catch((error: unknown) => {
       throw this.failure("listing of", prefix, error);
     });
@@ -512,7 +521,7 @@ export class SftpStorage implements Storage {
       for (const { name, attributes } of entries) {
         const key = relative ? `${relative}/${name}` : name;
         if (attributes.isDirectory) yield* walk.call(this, key);
-        else if (attributes.isFile && !name.startsWith(TEMP_MARKER) && key.startsWith(prefix))
+        else if (attributes.isFile && name.startsWith(TEMP_MARKER) === temporary && key.startsWith(prefix))
           yield { key, size: attributes.size, modified: new Date(attributes.mtime * 1000) };
       }
     };

@@ -218,7 +218,16 @@ export class WebDavStorage implements Storage {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, false);
+  }
+
+  /** Temporary objects of uploads that never finished (runs killed mid-put): prune removes old ones. */
+  listTemporary(prefix: string): AsyncIterable<ObjectInfo> {
+    return this.walk(prefix, true);
+  }
+
+  private async *walk(prefix: string, temporary: boolean): AsyncIterable<ObjectInfo> {
     const folder = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
     const pending = [folder];
     for (let relative = pending.pop(); relative !== undefined; relative = pending.pop()) {
@@ -255,7 +264,7 @@ export class WebDavStorage implements Storage {
           props.resourcetype !== null &&
           "collection" in props.resourcetype;
         if (isCollection) pending.push(key);
-        else if (!posix.basename(key).startsWith(TEMP_MARKER) && key.startsWith(prefix))
+        else if (posix.basename(key).startsWith(TEMP_MARKER) === temporary && key.startsWith(prefix))
           yield {
             key,
             size: Number(props?.getcontentlength ?? 0),

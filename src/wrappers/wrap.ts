@@ -14,6 +14,7 @@ export function wrap(
     list: (prefix, ctx) => inner.list(prefix, ctx),
     delete: (key, ctx) => inner.delete(key, ctx),
     ...overrides,
+    ...(inner.listTemporary ? { listTemporary: (prefix, ctx) => inner.listTemporary!(prefix, ctx) } : {}),
     ...(inner.close ? { close: () => inner.close!() } : {}),
   };
 }

@@ -72,6 +72,10 @@ export function register(program: Command, cli: CliContext): void {
             process.stdout.write(
               `${result.dryRun ? "would remove" : "removed"} leftovers of a run that died: ${folder}\n`,
             );
+          for (const key of d.temporary)
+            process.stdout.write(
+              `${result.dryRun ? "would remove" : "removed"} the temporary object of an upload that never finished: ${key}\n`,
+            );
           for (const e of d.errors) process.stdout.write(`could not remove ${e.id}: ${e.error}\n`);
         }
       },
