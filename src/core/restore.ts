@@ -83,15 +83,23 @@ function asCairnError(error: unknown): unknown {
         cause: error,
         hint: "use the identity or passphrase the backup was encrypted for",
       });
-    return new IntegrityError(`the encrypted data is damaged or was altered: ${error.message}`, {
-      cause: error,
-    });
+    const object = (error as { object?: string }).object;
+    return new IntegrityError(
+      `${object ? `${object}: ` : ""}the encrypted data is damaged or was altered: ${error.message}`,
+      {
+        cause: error,
+        hint: "verify the other copies (cairn verify --destination NAME) and restore from a good one",
+      },
+    );
   }
   if (
     (error as NodeJS.ErrnoException).code?.startsWith("ERR_ZSTD") ||
     (error as NodeJS.ErrnoException).code === "Z_DATA_ERROR"
   )
-    return new IntegrityError(`decompression failed: ${error.message}`, { cause: error });
+    return new IntegrityError(
+      `${(error as { object?: string }).object ? `${(error as { object?: string }).object}: ` : ""}decompression failed: ${error.message}`,
+      { cause: error },
+    );
   return error;
 }
 
@@ -117,9 +125,17 @@ export function openArtifact(
       );
     return definition.decode(record, keys);
   });
+  // A decoder's error names the object being read when it happened (a flipped bit fails age's
+  // authentication before the object's SHA-256 can be compared at its end).
+  let reading = "";
+  for (const decoder of decoders)
+    decoder.once("error", (error: Error & { object?: string }) => {
+      error.object ??= reading;
+    });
   async function* objects() {
     for (const object of artifact.objects) {
       const where = `${storage.location}/${folder}/${object.key}`;
+      reading = where;
       const input = await storage.get(`${folder}/${object.key}`, ctx);
       const verifier = through(input, new ObjectVerifier(object, where));
       yield* verifier;

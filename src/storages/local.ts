@@ -19,6 +19,42 @@ import { NotFoundError, StorageError } from "../errors.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
 import { alreadyExists, TEMP_MARKER } from "./_shared.ts";
 
+const REASONS: Record<string, string> = {
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "not permitted",
+  ENOSPC: "no space left on the device",
+  ENOTDIR: "a part of the path is a file, not a folder",
+};
+
+/**
+ * `mkdir -p` that says why it failed: Node's recursive mkdir reports ENOENT for a folder it
+ * cannot create on a read-only or forbidden file system; creating the first missing folder on
+ * its own gives the real reason.
+ */
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return;
+  } catch (error) {
+    let missing = dir;
+    while (dirname(missing) !== missing && !(await lstat(dirname(missing)).catch(() => undefined)))
+      missing = dirname(missing);
+    const real = await mkdir(missing, { mode: 0o700 }).then(
+      () => error as NodeJS.ErrnoException,
+      (e: NodeJS.ErrnoException) => e,
+    );
+    const code = real.code ?? "";
+    throw new StorageError(`cannot create the folder ${dir}: ${REASONS[code] ?? real.message} (${code})`, {
+      cause: real,
+      hint:
+        code === "EROFS"
+          ? "the destination's disk is mounted read-only: remount it read-write or choose another path"
+          : "check the destination path and its permissions",
+    });
+  }
+}
+
 async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, "r");
   try {
@@ -102,7 +138,7 @@ export class LocalStorage implements Storage {
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const path = this.pathOf(key);
     const dir = dirname(path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeFolder(dir);
     const temp = join(dir, `.${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
     let size = 0;
     try {

@@ -1,0 +1,70 @@
+/**
+ * Messages that say what is wrong (issue #13, item 17): a read-only destination says so (Node's
+ * recursive mkdir reported ENOENT), and a flipped bit in an encrypted object names the object.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { cairn, tempDir } from "../helpers/env.ts";
+import { workspace } from "../helpers/jobs.ts";
+
+function job(ws: { dir: string; recipient: string }, path: string) {
+  writeFileSync(join(ws.dir, "data.bin"), randomBytes(300_000));
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `jobs:
+  app:
+    sources:
+      blob: { type: command, command: [cat, ${join(ws.dir, "data.bin")}] }
+    compression: none
+    encryption: { age: { recipients: [${ws.recipient}] } }
+    destinations:
+      here: { type: local, path: ${path} }
+`,
+  );
+}
+
+test("a destination on a read-only file system says so, not ENOENT", async (t) => {
+  const ws = workspace(tempDir());
+  const mount = join(ws.dir, "ro");
+  mkdirSync(mount);
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "ro", "tmpfs", mount], { encoding: "utf8" });
+  if (mounted.status !== 0)
+    return t.skip(`cannot mount a read-only tmpfs here (${mounted.stderr.trim() || "not root"})`);
+  try {
+    job(ws, "./ro/backups");
+    const run = await cairn(["backup"], { cwd: ws.dir, env: ws.env });
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /cannot create the folder \S+ro\/backups\S*: the file system is read-only \(EROFS\)/,
+    );
+    assert.doesNotMatch(run.stderr, /ENOENT/);
+  } finally {
+    spawnSync("umount", ["-l", mount]);
+  }
+});
+
+test("a flipped bit in an encrypted object: verify and restore name the object, exit 1", async () => {
+  const ws = workspace(tempDir());
+  job(ws, "./backups");
+  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+  const root = join(ws.dir, "backups/app");
+  const folder = join(root, readdirSync(root)[0]!);
+  const file = join(folder, "blob.out.age");
+  const bytes = readFileSync(file);
+  bytes[150_000]! ^= 0x01;
+  writeFileSync(file, bytes);
+  for (const args of [
+    ["verify", "app", "-i", ws.keyFile],
+    ["restore", "app", "--to-dir", join(ws.dir, "r"), "-i", ws.keyFile],
+  ]) {
+    const r = await cairn(args, { cwd: ws.dir, env: ws.env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /backups\/app\/\S+\/blob\.out\.age: the encrypted data is damaged or was altered/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  }
+});
