@@ -21,6 +21,30 @@ export const SOURCE_ALIASES: Record<string, string> = {
 /** Flags that are spelled differently from the option they set. */
 const FLAG_ALIASES: Record<string, string> = { db: "database", path: "paths" };
 
+/** Flags commander reads for the whole program or for `backup` itself: never a source's option. */
+const RUN_FLAGS_WITHOUT_VALUE = new Set([
+  "-q",
+  "--quiet",
+  "-v",
+  "--verbose",
+  "--syslog",
+  "--show-commands",
+  "--confirm-commands",
+  "--config-stdin",
+  "--dry-run",
+  "--force",
+]);
+const RUN_FLAGS_WITH_VALUE = new Set([
+  "-c",
+  "--config",
+  "--log-format",
+  "--log-file",
+  "--metrics-file",
+  "-n",
+  "--notify",
+  "--sentry-dsn",
+]);
+
 /** Options of the whole run, not of one source. */
 export interface OneOffRun {
   job: string;
@@ -89,6 +113,11 @@ export function parseOneOff(args: string[], registry: Registry): OneOffRun {
       i++;
       return v;
     };
+    if (RUN_FLAGS_WITHOUT_VALUE.has(flag)) continue;
+    if (RUN_FLAGS_WITH_VALUE.has(flag)) {
+      value();
+      continue;
+    }
     switch (flag) {
       case "--to":
         run.to.push(value());
@@ -122,10 +151,10 @@ export function parseOneOff(args: string[], registry: Registry): OneOffRun {
       );
     const definition = registry.sources.get(current.type)!;
     let key = flag.replace(/^--/, "").replace(/-/g, "_");
-    key = FLAG_ALIASES[key] ?? key;
+    const shape = definition.schema.shape as Record<string, z.ZodType>;
+    if (!(key in shape)) key = FLAG_ALIASES[key] ?? key;
     const fromFile = key.endsWith("_file") && definition.secrets?.includes(key.slice(0, -5));
     if (fromFile) key = key.slice(0, -5);
-    const shape = definition.schema.shape as Record<string, z.ZodType>;
     if (!(key in shape))
       throw new UsageError(`${current.type} has no option ${flag}`, {
         hint: `its options: ${Object.keys(shape)
@@ -147,6 +176,11 @@ export function parseOneOff(args: string[], registry: Registry): OneOffRun {
         },
       );
     if (key === "database" && "databases" in shape) current.dbs.push(text);
+    else if (kind === "record")
+      current.options[key] = { ...(current.options[key] as object), ...keyValue(text, flag) };
+    else if (kind === "union" && key in current.options)
+      // `--command tar --command -c`: a repeated flag whose option also takes a list gives the list.
+      current.options[key] = [...[current.options[key]].flat(), text];
     else if (kind === "array") current.options[key] = [...((current.options[key] as unknown[]) ?? []), text];
     else if (kind === "number") current.options[key] = Number(text);
     else current.options[key] = text;
@@ -168,6 +202,12 @@ export function parseOneOff(args: string[], registry: Registry): OneOffRun {
   if (!run.stdout && run.to.length === 0)
     throw new UsageError("say where the backup goes: --to DIR (repeatable) or --stdout");
   return run;
+}
+
+function keyValue(text: string, flag: string): Record<string, string> {
+  const at = text.indexOf("=");
+  if (at <= 0) throw new UsageError(`${flag} takes NAME=VALUE, e.g. ${flag} TZ=UTC`);
+  return { [text.slice(0, at)]: text.slice(at + 1) };
 }
 
 /** A value that names no credentials (e.g. a URI without a password) may stay on the command line. */
@@ -196,9 +236,24 @@ function queryOptions(url: URL): Record<string, unknown> {
   return options;
 }
 
+/**
+ * A folder on the command line; `./b/%Y/%m/%d` or `/srv/{job}`: the part from the first segment
+ * with a field on is the template (a folder named `%Y` is never what was meant).
+ */
+function localFolder(spec: string): Record<string, unknown> {
+  const segments = spec.split("/");
+  const first = segments.findIndex((s) => /%[a-zA-Z]|\{(job|hostname)\}/.test(s));
+  if (first < 0) return { type: "local", path: spec };
+  return {
+    type: "local",
+    path: segments.slice(0, first).join("/") || (spec.startsWith("/") ? "/" : "."),
+    template: segments.slice(first).join("/"),
+  };
+}
+
 /** A destination written on the command line: a folder, or a URL of a storage that reads URLs. */
 export function destinationFromSpec(spec: string, registry: Registry): Record<string, unknown> {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) return { type: "local", path: spec };
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) return localFolder(spec);
   const url = new URL(spec);
   if (url.password)
     throw new UsageError("a password in a URL on the command line is visible to every user of this machine", {
@@ -210,7 +265,7 @@ export function destinationFromSpec(spec: string, registry: Registry): Record<st
     ({ ftps: "ftp", webdavs: "webdav", https: "http", "rsync+ssh": "rsync" } as Record<string, string>)[
       scheme
     ] ?? scheme;
-  if (type === "file") return { type: "local", path: url.pathname };
+  if (type === "file") return { ...localFolder(decodeURIComponent(url.pathname)), ...queryOptions(url) };
   const definition = registry.storages.get(type);
   if (!definition?.fromUrl)
     throw new UsageError(`no destination type for ${type}:// URLs`, {

@@ -105,6 +105,10 @@ function report(error: unknown, redact: (text: string) => string): number {
     if (error instanceof SourceError && error.stderrTail) write(`${error.stderrTail}\n`);
     return exitCodeOf(error.code);
   }
+  if ((error as NodeJS.ErrnoException)?.code === "EPIPE") {
+    write("cairn: the reader of stdout exited before the end: the data it got is incomplete\n");
+    return EXIT.failed;
+  }
   if ((error as Error)?.name === "AbortError") {
     process.stderr.write("cairn: interrupted\n");
     return EXIT.interrupted;
@@ -159,6 +163,10 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // `cairn list | head -1`: a reader that stops early is not an error (the command ends quietly);
+  // a data stream cut short fails where it is written (see report).
+  // Errors of stdout arrive a tick after the write, maybe after the command ended: never removed.
+  if (process.stdout.listenerCount("error") === 0) process.stdout.on("error", () => {}); // a pipeline writing to stdout reports its own
   const cli: CliContext = { signal: controller.signal, secrets: new Set() };
   const questions = terminalQuestions();
   try {

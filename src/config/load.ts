@@ -118,6 +118,21 @@ function exposedSecrets(file: string, text: string, config: Config): string | un
   return `${file} is readable by every user of this host (mode ${(mode & 0o777).toString(8)}) and holds ${inline.length} secret(s) inline: chmod 600 ${file}, or move them to \${file:…} or \${VAR}`;
 }
 
+/**
+ * A file read through `${file:…}` that holds only public keys (age recipients, ssh public keys, a
+ * cairn signing key) is no secret: redacting it would hide which recipient an error talks about.
+ */
+function isPublicKeys(text: string): boolean {
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  return (
+    lines.length > 0 &&
+    lines.every((l) => /^(age1[0-9a-z]{58}|ssh-(ed25519|rsa) \S+.*|cairn-ed25519:\S+)$/.test(l))
+  );
+}
+
 interface FromObjectOptions {
   env?: NodeJS.ProcessEnv;
   registry?: Registry;
@@ -170,7 +185,7 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     jobs: root.jobs,
     ...(root.hooks ? { hooks: root.hooks } : {}),
     notifications: root.notifications ?? {},
-    secrets: [...collectSecrets(root, registry), ...expanded.fileValues],
+    secrets: [...collectSecrets(root, registry), ...expanded.fileValues.filter((v) => !isPublicKeys(v))],
     registry,
   };
 }

@@ -211,8 +211,11 @@ function pluginUnion(
 
 function compressionSchema(definitions: TransformDefinition[]) {
   const union = pluginUnion("compression", definitions);
+  const types = definitions.map((d) => d.type) as [string, ...string[]];
+  // `compression: zstd` is short for `compression: { type: zstd }` (a union, not a preprocess, so
+  // the JSON Schema editors read accepts it too).
   return z
-    .preprocess((value) => (typeof value === "string" ? { type: value } : value), union)
+    .union([z.enum(types).transform((type) => union.parse({ type })), union])
     .prefault({ type: "zstd" });
 }
 

@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { type Duplex, pipeline, Readable } from "node:stream";
-import { finished } from "node:stream/promises";
+import { finished, pipeline as pipe } from "node:stream/promises";
 import { parseIdentityFile } from "../age/index.ts";
 import type { Config } from "../config/load.ts";
 import { CairnError, DecryptError, IntegrityError, RestoreError, UsageError } from "../errors.ts";
@@ -199,6 +201,28 @@ function pickArtifacts(
   return chosen;
 }
 
+/**
+ * The artifact's bytes as one file in `dir` (new or empty), for a source that has no restore of
+ * its own: written under a temporary name and renamed only once every check passed.
+ */
+async function restoreAsFile(artifact: ArtifactRecord, stream: Readable, dir: string): Promise<string> {
+  const name = artifact.name;
+  if (!name || name !== basename(name) || name === "." || name === "..")
+    throw new IntegrityError(`artifact name ${JSON.stringify(name)} is not a plain file name: refused`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if ((await readdir(dir)).length > 0)
+    throw new UsageError(`${dir} is not empty`, { hint: "restore into a new or empty folder" });
+  const partial = join(dir, `.${name}.partial`);
+  try {
+    await pipe(stream, createWriteStream(partial, { flags: "wx", mode: 0o600 }));
+    await rename(partial, join(dir, name));
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+  return `written to ${join(dir, name)}`;
+}
+
 /** Restores one source of a snapshot into a folder or a database. */
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const target: RestoreTarget = {
@@ -219,7 +243,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const restored: RestoreResult["restored"] = [];
     for (const artifact of chosen) {
       const source = sourceFor(options.config, options.job, artifact);
-      if (!source.restore) throw new RestoreError(`source type ${artifact.type} cannot restore`);
+      if (!source.restore && target.dir === undefined)
+        throw new RestoreError(`source type ${artifact.type} cannot restore into a database`, {
+          hint: "pass --to-dir DIR to get the artifact as a file",
+        });
       ctx.logger.info("restoring", {
         source: artifact.source,
         artifact: artifact.name,
@@ -227,7 +254,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       });
       const stream = openArtifact(options.config, destination.storage, ref.folder, artifact, keys, ctx);
       try {
-        const summary = await source.restore(artifact, stream, target, ctx);
+        const summary = source.restore
+          ? await source.restore(artifact, stream, target, ctx)
+          : await restoreAsFile(artifact, stream, target.dir!);
         restored.push({ source: artifact.source, artifact: artifact.name, summary });
       } catch (error) {
         stream.destroy();

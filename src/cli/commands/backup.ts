@@ -41,9 +41,14 @@ function wordsAfterBackup(command: Command): string[] {
   return at < 0 ? [] : raw.slice(at + 1);
 }
 
-/** A source type as first word means a one-off run, unless the config has a job of that name. */
+/**
+ * A source type as first word means a one-off run, unless the config has a job of that name and
+ * the words say nothing of where a one-off run would go (`--to`, `--stdout`).
+ */
 function isOneOff(first: string | undefined, command: Command): boolean {
   if (!first || !sourceType(first, createRegistry())) return false;
+  const words = wordsAfterBackup(command);
+  if (words.some((w) => w === "--stdout" || w === "--to" || w.startsWith("--to="))) return true;
   try {
     const globals = globalsOf(command);
     return !(first in loadConfig(globals.config ? { file: globals.config } : {}).jobs);
@@ -225,6 +230,15 @@ async function oneOff(command: Command, cli: CliContext): Promise<void> {
     });
     return;
   }
-  const report = await backup({ config, jobs: [run.job], logger, signal: cli.signal });
-  printReport(report, run.json);
+  const flags = command.opts() as { dryRun?: boolean; notify?: string[]; sentryDsn?: string };
+  const report = await backup({
+    config,
+    jobs: [run.job],
+    logger,
+    signal: cli.signal,
+    dryRun: flags.dryRun ?? false,
+    ...(flags.notify ? { notify: flags.notify } : {}),
+    ...(flags.sentryDsn ? { sentryDsn: flags.sentryDsn } : {}),
+  });
+  printReport(report, run.json, flags.dryRun);
 }
