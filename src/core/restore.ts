@@ -223,6 +223,24 @@ async function restoreAsFile(artifact: ArtifactRecord, stream: Readable, dir: st
   return `written to ${join(dir, name)}`;
 }
 
+/** `withSnapshot`, once the snapshot is as protected as its job requires (or the user said to go on). */
+function withTrustedSnapshot<T>(
+  options: Parameters<typeof withSnapshot>[0] & { allowUnprotected?: boolean },
+  fn: Parameters<typeof withSnapshot<T>>[1],
+): Promise<T> {
+  return withSnapshot(options, async (located, ctx) => {
+    const settings = jobConfig(options.config, options.job);
+    await requireProtected(
+      located.ref,
+      located.destination.storage,
+      settings,
+      !!options.allowUnprotected,
+      ctx,
+    );
+    return fn(located, ctx);
+  });
+}
+
 /** Restores one source of a snapshot into a folder or a database. */
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const target: RestoreTarget = {
@@ -231,14 +249,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     ...(options.force ? { force: true } : {}),
   };
   const keys = resolveKeys(options);
-  return withSnapshot(options, async ({ ref, destination }, ctx) => {
-    await requireProtected(
-      ref,
-      destination.storage,
-      jobConfig(options.config, options.job),
-      !!options.allowUnprotected,
-      ctx,
-    );
+  return withTrustedSnapshot(options, async ({ ref, destination }, ctx) => {
     const chosen = pickArtifacts(ref.manifest.artifacts, options.source, options.artifact, target);
     const restored: RestoreResult["restored"] = [];
     for (const artifact of chosen) {
@@ -290,14 +301,7 @@ export interface VerifyResult {
  */
 export async function verify(options: VerifyOptions): Promise<VerifyResult> {
   const keys = resolveKeys(options);
-  return withSnapshot(options, async ({ ref, destination }, ctx) => {
-    await requireProtected(
-      ref,
-      destination.storage,
-      jobConfig(options.config, options.job),
-      !!options.allowUnprotected,
-      ctx,
-    );
+  return withTrustedSnapshot(options, async ({ ref, destination }, ctx) => {
     const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => t.type === "age"));
     const level =
       encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";

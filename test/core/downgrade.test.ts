@@ -10,22 +10,10 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { test } from "node:test";
 import { cairn, tempDir } from "../helpers/env.ts";
-import { workspace } from "../helpers/jobs.ts";
+import { notesJob } from "../helpers/jobs.ts";
 
-function notesJob(extra = "") {
-  const ws = workspace(tempDir());
-  writeFileSync(
-    join(ws.dir, "cairn.yaml"),
-    `jobs:
-  notes:
-    sources:
-      text: { type: command, command: [echo, the real notes] }
-    encryption: { age: { recipients: [${ws.recipient}] } }
-${extra}    destinations:
-      local: { type: local, path: ./backups }
-`,
-  );
-  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
+function notesWithFolder(extra = "") {
+  const { ws, cli } = notesJob(extra, "the real notes");
   const folder = () => {
     const root = join(ws.dir, "backups/notes");
     return join(root, readdirSync(root)[0]!);
@@ -34,7 +22,7 @@ ${extra}    destinations:
 }
 
 test("a manifest replaced by an unencrypted one is refused by a job that encrypts; --allow-unprotected reads it", async () => {
-  const { ws, cli, folder } = notesJob();
+  const { ws, cli, folder } = notesWithFolder();
   assert.equal((await cli(["backup"])).code, 0);
   const dir = folder();
   const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
@@ -68,7 +56,7 @@ test("signed manifests: an edited or unsigned manifest is refused; the untouched
   assert.equal(made.code, 0, made.stderr);
   const publicKey = made.stdout.trim();
   assert.match(publicKey, /^cairn-ed25519:/);
-  const { ws, cli, folder } = notesJob(
+  const { ws, cli, folder } = notesWithFolder(
     `    signing: { key_file: ${join(keyDir, "signing.key")}, public_key: "${publicKey}" }\n`,
   );
   assert.equal((await cli(["backup"])).code, 0);
@@ -96,7 +84,7 @@ test("a signing key other users can read fails the backup before anything is sto
   await cairn(["keygen", "--signing", "-o", join(keyDir, "signing.key")]);
   const { chmodSync } = await import("node:fs");
   chmodSync(join(keyDir, "signing.key"), 0o644);
-  const { ws, cli } = notesJob(`    signing: { key_file: ${join(keyDir, "signing.key")} }\n`);
+  const { ws, cli } = notesWithFolder(`    signing: { key_file: ${join(keyDir, "signing.key")} }\n`);
   const run = await cli(["backup"]);
   assert.equal(run.code, 2, run.stderr);
   assert.match(run.stderr, /signing key \S+ can be read by other users/);

@@ -10,24 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "no
 import { join } from "node:path";
 import { test } from "node:test";
 import { CLI, cairn, createDatabase, dropDatabase, tempDir } from "../helpers/env.ts";
-import { fakePgBin, postgresJob, workspace } from "../helpers/jobs.ts";
-
-function notesJob() {
-  const ws = workspace(tempDir());
-  writeFileSync(
-    join(ws.dir, "cairn.yaml"),
-    `jobs:
-  notes:
-    sources:
-      text: { type: command, command: [echo, hello] }
-    encryption: { age: { recipients: [${ws.recipient}] } }
-    destinations:
-      local: { type: local, path: ./backups }
-`,
-  );
-  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
-  return { ws, cli };
-}
+import { fakePgBin, notesJob, postgresJob, workspace } from "../helpers/jobs.ts";
 
 test("an identity file other users can read is refused (exit 2, says chmod 600); at 0600 it is used", async () => {
   const { ws, cli } = notesJob();

@@ -154,3 +154,21 @@ export function fillIncompressible(database: string, megabytes: number): void {
        FROM generate_series(1, ${megabytes}) g, generate_series(1, 262144) b GROUP BY g`,
   );
 }
+
+/** A workspace with job `notes`: one command source, encrypted to the workspace's key, in ./backups. */
+export function notesJob(extra = "", text = "hello") {
+  const ws = workspace(tempDir());
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    `jobs:
+  notes:
+    sources:
+      text: { type: command, command: [echo, ${text}] }
+    encryption: { age: { recipients: [${ws.recipient}] } }
+${extra}    destinations:
+      local: { type: local, path: ./backups }
+`,
+  );
+  const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
+  return { ws, cli };
+}
