@@ -314,7 +314,8 @@ export class S3Storage implements Storage {
     try {
       etag = (await upload.done()).ETag;
     } catch (error) {
-      const cause = counter.errored ?? error;
+      // An aborted upload says why it was aborted (the body failed, a timeout, a signal), not just "aborted".
+      const cause = counter.errored ?? (ctx.signal.aborted ? ctx.signal.reason : error);
       throw this.failure("upload to", key, cause);
     } finally {
       ctx.signal.removeEventListener("abort", abort);

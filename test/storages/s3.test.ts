@@ -164,3 +164,21 @@ test("s3: pruning keeps what the storage class bills for a minimum time anyway, 
     90,
   );
 });
+
+test("s3: an upload aborted mid-way says why it was aborted, not only 'The operation was aborted' (#13.17)", async () => {
+  const { PassThrough } = await import("node:stream");
+  const { silentLogger } = await import("../../src/core/logger.ts");
+  const controller = new AbortController();
+  const body = new PassThrough();
+  body.write(Buffer.alloc(6 * 1024 * 1024)); // more than a part: the multipart upload has begun
+  const put = s3().put(`aborted-${Date.now()}`, body, {
+    signal: controller.signal,
+    logger: silentLogger,
+    workDir: tempDir(),
+  });
+  setTimeout(() => controller.abort(new Error("interrupted by SIGINT")), 500);
+  await assert.rejects(
+    put,
+    /upload to s3:\/\/cairn-backups\/conformance\/aborted-\d+ failed: .*interrupted by SIGINT/,
+  );
+});
