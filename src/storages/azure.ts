@@ -209,6 +209,8 @@ export class AzureStorage implements Storage {
         .getBlockBlobClient(this.name(key))
         .deleteIfExists({ abortSignal: signal });
     } catch (error) {
+      // Idempotent: no container (nothing was ever stored) means no such blob either.
+      if ((error as { code?: string }).code === "ContainerNotFound") return;
       throw this.failure("delete of", key, error);
     }
   }

@@ -8,12 +8,16 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { type TestContext, test } from "node:test";
+import { configFromObject } from "../../src/config/load.ts";
+import { confirmObject, type UploadCheck } from "../../src/core/confirm.ts";
 import { silentLogger } from "../../src/core/logger.ts";
+import { openArtifact } from "../../src/core/restore.ts";
 import { NotFoundError, StorageError } from "../../src/errors.ts";
 import type { PluginContext, Storage } from "../../src/types.ts";
 import { withRetries, withTimeout } from "../../src/wrappers/index.ts";
 import { cairn, tempDir, treeContents } from "../helpers/env.ts";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.ts";
+import { type Fault, faulty as withFaults } from "../helpers/faulty-storage.ts";
 import { workspace } from "../helpers/jobs.ts";
 
 export interface Subject {
@@ -281,6 +285,91 @@ export function conformance(name: string, open: () => Promise<Subject>, skip: st
       } finally {
         await storage.delete(`${base}/slow`, ctx);
       }
+    },
+  );
+
+  // The fault wrapper (issue #14) on this real destination: each lie a storage can tell is caught
+  // by the check that exists for it, through this destination's own stat and get.
+  run(
+    "fault wrapper: a put acknowledged but dropped, truncated or bit-flipped is caught before it counts",
+    async ({ storage }, ctx, base) => {
+      const data = randomBytes(200_000);
+      const sent = { size: data.length, sha256: createHash("sha256").update(data).digest("hex") };
+      const cases: [Fault, UploadCheck, RegExp][] = [
+        [{ kind: "drop" }, "size", /is missing right after it was stored/],
+        [{ kind: "truncate", bytes: 150_000 }, "size", /holds 150000 bytes, 200000 were sent/],
+        [
+          { kind: "flip", offset: 123_456 },
+          "read",
+          /reads back with SHA-256 [0-9a-f]{64}, [0-9a-f]{64} was sent/,
+        ],
+      ];
+      for (const [i, [fault, check, message]] of cases.entries()) {
+        const lying = withFaults(storage);
+        const key = `${base}/lie-${i}.bin`;
+        lying.inject("put", fault);
+        await lying.put(key, Readable.from([data]), ctx);
+        assert.equal(lying.pending(), 0, "the fault fired");
+        await assert.rejects(confirmObject(lying, check, key, sent, ctx), message, `${fault.kind}`);
+        await storage.delete(key, ctx);
+      }
+    },
+  );
+
+  run(
+    "fault wrapper: a read that flips a bit or breaks off fails the artifact, naming the object",
+    async ({ storage }, ctx, base) => {
+      const data = randomBytes(300_000);
+      await storage.put(`${base}/obj.bin`, Readable.from([data]), ctx);
+      const record = {
+        key: "obj.bin",
+        size: data.length,
+        sha256: createHash("sha256").update(data).digest("hex"),
+      };
+      const artifact = {
+        source: "s",
+        type: "command",
+        name: "obj.bin",
+        meta: {},
+        rawSize: data.length,
+        transforms: [],
+        objects: [record],
+        restoreWithoutCairn: "",
+      };
+      const config = configFromObject({
+        jobs: {
+          j: {
+            sources: { s: { type: "command", command: ["true"] } },
+            destinations: { d: { type: "local", path: "/tmp" } },
+          },
+        },
+      });
+      for (const fault of [
+        { kind: "flip", offset: 250_000 },
+        { kind: "truncate", bytes: 100_000 },
+        { kind: "fail-after", bytes: 100_000 },
+      ] as Fault[]) {
+        const lying = withFaults(storage);
+        lying.inject("get", fault);
+        const stream = openArtifact(config, lying, base, artifact, { identities: [] }, ctx);
+        await assert.rejects(read(stream), (error: Error) => {
+          assert.match(error.message, /obj\.bin|injected/, `${fault.kind}: ${error.message}`);
+          return true;
+        });
+      }
+      // Transient errors on reads, listings and deletes are retried by the retry wrapper.
+      const flaky = withFaults(storage);
+      for (const method of ["stat", "get", "list", "delete"] as const)
+        flaky.inject(method, { kind: "error" });
+      const retried = withRetries(flaky, { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 });
+      assert.equal((await retried.stat(`${base}/obj.bin`, ctx))?.size, data.length);
+      assert.deepEqual(await read(await retried.get(`${base}/obj.bin`, ctx)), data);
+      const listed = [];
+      for await (const o of retried.list(`${base}/`, ctx)) listed.push(o.key);
+      assert.deepEqual(listed, [`${base}/obj.bin`]);
+      await retried.delete(`${base}/obj.bin`, ctx);
+      assert.equal(flaky.pending(), 0);
+      assert.equal(await storage.stat(`${base}/obj.bin`, ctx), undefined);
     },
   );
 
