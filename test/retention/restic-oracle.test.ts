@@ -11,22 +11,12 @@ import { test } from "node:test";
 import { promisify } from "node:util";
 import { planRetention, type RetentionPolicy } from "../../src/retention/policy.ts";
 import { hasProgram, tempDir } from "../helpers/env.ts";
+import { random } from "../helpers/random.ts";
 
 const run = promisify(execFile);
 const skip = hasProgram("restic") ? false : "needs restic (.ci/system-deps installs it)";
 const ZONE = "Europe/Paris";
 const DAY = 86_400_000;
-
-/** mulberry32: a small seeded generator, so a failing history can be replayed with CAIRN_RETENTION_SEED. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Wall-clock times in Paris: bursts on one day, daily runs, gaps of weeks, the DST weekends. */
 function wallTimes(next: () => number, count: number): string[] {
