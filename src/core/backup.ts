@@ -33,6 +33,7 @@ import {
   type RunOptions,
   withContext,
 } from "./context.ts";
+import { crashPoint } from "./crash.ts";
 import { disabledJobs } from "./jobs.ts";
 import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
@@ -339,6 +340,7 @@ async function backupJob(
         if (!options.dryRun) {
           held = await lockDestinations(destinations, job, "backup", settings.lock_expires, ctx);
           locks.push(held);
+          crashPoint("backup:locked");
         }
         if (!options.force && destinations.some((d) => d.frequency)) {
           const checks = await dueDestinations(destinations, job, started, ctx);
@@ -399,6 +401,7 @@ async function backupJob(
                 bytes: record.rawSize,
                 objects: record.objects.length,
               });
+              crashPoint("backup:artifact-stored");
             }
           } catch (error) {
             // One failing source fails the run, but the others' artifacts are kept (a partial snapshot).
@@ -441,6 +444,7 @@ async function backupJob(
         const signature = settings.signing?.key_file
           ? signManifest(body, resolve(config.baseDir, settings.signing.key_file))
           : undefined;
+        crashPoint("backup:before-manifest");
         const written = await Promise.allSettled(
           live.map(async (d) => {
             // The signature first: a manifest is never visible without it.
@@ -459,6 +463,7 @@ async function backupJob(
             lost.set(d.name, new StorageError(`could not store the manifest: ${describeError(reason)}`));
           }
         });
+        crashPoint("backup:manifest-written");
         if (lost.size > 0) {
           const why = [...lost].map(([name, e]) => `${name}: ${describeError(e)}`).join("; ");
           throw new StorageError(

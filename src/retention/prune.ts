@@ -13,6 +13,7 @@ import {
   type RunOptions,
   withContext,
 } from "../core/context.ts";
+import { crashPoint } from "../core/crash.ts";
 import { choose, type Selection } from "../core/select.ts";
 import {
   listingPrefix,
@@ -80,6 +81,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
           const lockExpires = options.config.jobs[job]?.lock_expires ?? 30 * 60_000;
           held = await lockDestinations(opened, job, "prune", lockExpires, ctx);
           locks.push(held);
+          crashPoint("prune:locked");
         }
         for (const destination of opened) {
           const clock = held ? await destinationClock(destination, held, ctx) : undefined;
@@ -216,6 +218,7 @@ async function pruneOne(
     try {
       // The manifest goes first: from then on the snapshot is not good, whatever remains.
       await storage.delete(`${folder}/${MANIFEST_NAME}`, ctx);
+      crashPoint("prune:manifest-removed");
       await removeFolder(destination, folder, ctx);
       ctx.logger.info("removed snapshot", {
         job,
