@@ -78,30 +78,29 @@ export function resolveKeys(options: KeyOptions): DecodeKeys {
 
 function asCairnError(error: unknown): unknown {
   if (error instanceof CairnError || !(error instanceof Error)) return error;
-  if (error.name.startsWith("Age") || /age /.test(error.message)) {
-    // Only a key that does not open the header is a key problem; anything else is damaged data.
-    if (error.name === "AgeNoMatchError" || error.name === "AgeKeyError")
-      return new DecryptError(error.message, {
-        cause: error,
-        hint: "use the identity or passphrase the backup was encrypted for",
-      });
-    const object = (error as { object?: string }).object;
-    return new IntegrityError(
-      `${object ? `${object}: ` : ""}the encrypted data is damaged or was altered: ${error.message}`,
-      {
-        cause: error,
-        hint: "verify the other copies (cairn verify --destination NAME) and restore from a good one",
-      },
-    );
-  }
-  if (
-    (error as NodeJS.ErrnoException).code?.startsWith("ERR_ZSTD") ||
-    (error as NodeJS.ErrnoException).code === "Z_DATA_ERROR"
-  )
-    return new IntegrityError(
-      `${(error as { object?: string }).object ? `${(error as { object?: string }).object}: ` : ""}decompression failed: ${error.message}`,
-      { cause: error },
-    );
+  // Only a key that does not open the header is a key problem; anything else is damaged data.
+  if (error.name === "AgeNoMatchError" || error.name === "AgeKeyError")
+    return new DecryptError(error.message, {
+      cause: error,
+      hint: "use the identity or passphrase the backup was encrypted for",
+    });
+  const object = (error as { object?: string }).object;
+  const at = object ? `${object}: ` : "";
+  const hint = "verify the other copies (cairn verify --destination NAME) and restore from a good one";
+  if (error.name.startsWith("Age") || /age /.test(error.message))
+    return new IntegrityError(`${at}the encrypted data is damaged or was altered: ${error.message}`, {
+      cause: error,
+      hint,
+    });
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code?.startsWith("ERR_ZSTD") || code === "Z_DATA_ERROR")
+    return new IntegrityError(`${at}decompression failed: ${error.message}`, { cause: error, hint });
+  // Any other failure of a decoder (an age header that does not parse …) is damaged data too.
+  if (object)
+    return new IntegrityError(`${at}the stored data cannot be decoded: ${error.message}`, {
+      cause: error,
+      hint,
+    });
   return error;
 }
 
