@@ -68,3 +68,18 @@ test("a flipped bit in an encrypted object: verify and restore name the object, 
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
   }
 });
+
+test("a damaged age header line (found by the robustness run): verify names the object, exit 1", async () => {
+  const ws = workspace(tempDir());
+  job(ws, "./backups");
+  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+  const root = join(ws.dir, "backups/app");
+  const file = join(root, readdirSync(root)[0]!, "blob.out.age");
+  const bytes = readFileSync(file);
+  const mac = bytes.indexOf("\n--- ") + 6;
+  bytes[mac] = "!".charCodeAt(0); // no longer base64
+  writeFileSync(file, bytes);
+  const r = await cairn(["verify", "app", "-i", ws.keyFile], { cwd: ws.dir, env: ws.env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /blob\.out\.age: the stored data cannot be decoded: header MAC/);
+});
