@@ -134,6 +134,22 @@ export async function robustnessRun(seed: number, count: number, log: (line: str
       `${where}: list matches the model`,
     );
   }
+  // In the end, one prune leaves no trace of the runs that were killed: no temporary object, no
+  // folder without a manifest, no lock object, no work folder of a dead run.
+  await prune({ config, job: "app" });
+  const stored = readdirSync(join(dir, "backups"), { recursive: true }).map(String);
+  assert.deepEqual(
+    stored.filter((f) => f.includes(".cairn-tmp-")),
+    [],
+    `seed ${seed}: temporary objects left`,
+  );
+  for (const id of readdirSync(join(dir, "backups/app")))
+    assert.ok(model.has(id), `seed ${seed}: folder ${id} left without a good snapshot`);
+  assert.deepEqual(
+    stored.filter((f) => f.startsWith(".cairn-locks/app/")),
+    [],
+    `seed ${seed}: a lock left`,
+  );
   return { seed, steps, dir };
 }
 
