@@ -34,7 +34,11 @@ const REASONS: Record<string, string> = {
  */
 async function makeFolder(dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(dir, { recursive: true, mode: 0o700 }).catch(async (error: NodeJS.ErrnoException) => {
+      // A parent removed by another process while this one created the path: once more.
+      if (error.code !== "ENOENT") throw error;
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    });
     return;
   } catch (error) {
     let missing = dir;
@@ -52,6 +56,22 @@ async function makeFolder(dir: string): Promise<void> {
           ? "the destination's disk is mounted read-only: remount it read-write or choose another path"
           : "check the destination path and its permissions",
     });
+  }
+}
+
+/**
+ * Creates the temporary file, and its folder first. Another process deleting the last object of
+ * that folder removes the folder too (a lock folder, an emptied snapshot folder), maybe between
+ * our mkdir and our open: then the folder is made again (found by the robustness run, two hosts).
+ */
+async function openInFolder(temp: string): Promise<FileHandle> {
+  for (let attempt = 1; ; attempt++) {
+    await makeFolder(dirname(temp));
+    try {
+      return await open(temp, "wx", 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 5) throw error;
+    }
   }
 }
 
@@ -138,12 +158,11 @@ export class LocalStorage implements Storage {
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const path = this.pathOf(key);
     const dir = dirname(path);
-    await makeFolder(dir);
     const temp = join(dir, `.${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
     let size = 0;
     try {
       // Opened before anyone reads the body: a "data" listener starts the flow at once.
-      const file = new DurableFile(await open(temp, "wx", 0o600));
+      const file = new DurableFile(await openInFolder(temp));
       body.on("data", (chunk: Buffer) => {
         size += chunk.length;
       });

@@ -6,7 +6,7 @@
  * gives the same steps. `npm run robustness -- --steps 5000 --seed N`.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity } from "../../src/age/index.ts";
@@ -16,7 +16,7 @@ import { backup, list, prune, restore, verify } from "../../src/index.ts";
 import { CLI, tempDir, treeContents } from "../helpers/env.ts";
 import { random } from "../helpers/random.ts";
 
-type Step = "change" | "backup" | "restore" | "corrupt" | "prune" | "crash";
+type Step = "change" | "backup" | "restore" | "corrupt" | "prune" | "crash" | "other-job" | "two-hosts";
 const STEPS: [Step, number][] = [
   ["change", 3],
   ["backup", 3],
@@ -24,7 +24,21 @@ const STEPS: [Step, number][] = [
   ["corrupt", 1],
   ["prune", 1],
   ["crash", 1],
+  ["other-job", 1],
+  ["two-hosts", 1],
 ];
+
+/** Runs the CLI with `args` in `dir`; resolves to its exit code. */
+function cli(dir: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("close", (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}
 
 export interface RunReport {
   seed: number;
@@ -46,13 +60,24 @@ export async function robustnessRun(seed: number, count: number, log: (line: str
     retention: { keep_last: 3, min_age: 0, leftovers_grace: "0s" },
     destinations: { here: { type: "local", path: "./backups" } },
   };
-  const yaml = JSON.stringify({ state_dir: "./state", jobs: { app: job } });
+  // A second job on the same destination, whose prunes must never touch the first one's.
+  const logs = {
+    sources: { notes: { type: "command", command: ["date", "+%s%N"] } },
+    retention: { keep_last: 2, min_age: 0, leftovers_grace: "0s" },
+    destinations: { here: { type: "local", path: "./backups" } },
+  };
+  const jobs = { app: job, logs };
+  const yaml = JSON.stringify({ state_dir: "./state", jobs });
   writeFileSync(join(dir, "cairn.yaml"), yaml); // JSON is YAML: the crash steps run the CLI on it
+  // Another host: its own state folder (its own local lock), the same destination.
+  writeFileSync(join(dir, "host-b.yaml"), JSON.stringify({ state_dir: "./state-b", jobs }));
   const config = configFromObject(JSON.parse(yaml), { baseDir: dir });
   /** The model: every good snapshot and the tree it holds. */
   const model = new Map<string, Record<string, string>>();
   const steps: Step[] = [];
-  const listedIds = async () => new Set((await list({ config, job: "app" })).snapshots.map((s) => s.id));
+  const logsModel = new Set<string>();
+  const listedIds = async (name = "app") =>
+    new Set((await list({ config, job: name })).snapshots.map((s) => s.id));
 
   for (let i = 0; i < count; i++) {
     const weights = STEPS.flatMap(([step, w]) => Array<Step>(w).fill(step));
@@ -104,7 +129,7 @@ export async function robustnessRun(seed: number, count: number, log: (line: str
     } else if (step === "crash") {
       const point = pick(CRASH_POINTS);
       const before = treeContents(site);
-      const args = point.startsWith("prune") ? ["prune"] : ["backup", "-q"];
+      const args = point.startsWith("prune") ? ["prune", "app"] : ["backup", "app", "-q"];
       spawnSync(process.execPath, [CLI, ...args], {
         cwd: dir,
         env: { ...process.env, CAIRN_TEST_CRASH_AT: point },
@@ -127,11 +152,42 @@ export async function robustnessRun(seed: number, count: number, log: (line: str
           assert.equal(point, "prune:manifest-removed", `${where}: ${id} vanished after a crash at ${point}`);
           model.delete(id);
         }
+    } else if (step === "other-job") {
+      if (next() < 0.7) {
+        const report = await backup({ config, jobs: ["logs"] });
+        assert.ok(report.jobs[0]!.ok, `${where}: ${report.jobs[0]!.error?.message}`);
+        logsModel.add(report.jobs[0]!.snapshot);
+      } else {
+        const result = await prune({ config, job: "logs" });
+        for (const d of result.destinations) for (const r of d.remove) logsModel.delete(r.id);
+      }
+    } else if (step === "two-hosts") {
+      // Two hosts back up the same job at once: the destination lock lets one through at a time.
+      const tree = treeContents(site);
+      const runs = await Promise.all([
+        cli(dir, ["backup", "app", "-q"]),
+        cli(dir, ["-c", "host-b.yaml", "backup", "app", "-q"]),
+      ]);
+      const codes = runs.map((r) => r.code);
+      for (const r of runs) assert.ok(r.code === 0 || r.code === 11, `${where}: exit ${r.code}: ${r.stderr}`);
+      const now = await listedIds();
+      const added = [...now].filter((id) => !model.has(id));
+      assert.equal(
+        added.length,
+        codes.filter((c) => c === 0).length,
+        `${where}: one snapshot per run that succeeded`,
+      );
+      for (const id of added) model.set(id, tree);
     }
     assert.deepEqual(
       [...(await listedIds())].sort(),
       [...model.keys()].sort(),
       `${where}: list matches the model`,
+    );
+    assert.deepEqual(
+      [...(await listedIds("logs"))].sort(),
+      [...logsModel].sort(),
+      `${where}: the other job's list`,
     );
   }
   // In the end, one prune leaves no trace of the runs that were killed: no temporary object, no
