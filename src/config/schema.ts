@@ -27,14 +27,21 @@ export interface PluginOptions {
   [key: string]: unknown;
 }
 
+/** Signed manifests (docs/security.md). */
+export interface SigningSettings {
+  /** Private key (PEM) on the backup host: every manifest is signed with it. */
+  key_file?: string | undefined;
+  /** Public key that restore and verify require every manifest to be signed by. */
+  public_key?: string | undefined;
+}
+
 export interface JobConfig {
   sources: Record<string, PluginOptions>;
   compression: PluginOptions;
   encryption?: PluginOptions;
   /** Part size in bytes, when artifacts are split. */
   split?: number;
-  /** Signed manifests: the backup host's private key, the public key restores require. */
-  signing?: { key_file?: string | undefined; public_key?: string | undefined };
+  signing?: SigningSettings;
   destinations: Record<string, PluginOptions>;
   tags: string[];
   retention?: RetentionSettings;

@@ -38,7 +38,7 @@ import { disabledJobs } from "./jobs.ts";
 import { createRedactor } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { choose, type Selection } from "./select.ts";
-import { SIGNATURE_NAME, signManifest } from "./signing.ts";
+import { loadSigningKey, SIGNATURE_NAME, signManifest } from "./signing.ts";
 import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
 import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
@@ -331,7 +331,9 @@ async function backupJob(
       try {
         const transforms = transformsOf(config, job);
         // A signing key that cannot be used fails the run before anything is stored.
-        if (settings.signing?.key_file) signManifest("", resolve(config.baseDir, settings.signing.key_file));
+        const signingKey = settings.signing?.key_file
+          ? loadSigningKey(resolve(config.baseDir, settings.signing.key_file))
+          : undefined;
         if (!options.dryRun) locks.push(lockLocally(config.stateDir, job, "backup"));
         destinations = await openDestinations(config, job, undefined, {
           dryRun: options.dryRun ?? false,
@@ -441,9 +443,7 @@ async function backupJob(
         };
         // The manifest goes last: until it is stored, the snapshot does not exist.
         const body = `${JSON.stringify(manifest, null, 2)}\n`;
-        const signature = settings.signing?.key_file
-          ? signManifest(body, resolve(config.baseDir, settings.signing.key_file))
-          : undefined;
+        const signature = signingKey ? signManifest(body, signingKey) : undefined;
         crashPoint("backup:before-manifest");
         const written = await Promise.allSettled(
           live.map(async (d) => {
@@ -457,7 +457,14 @@ async function backupJob(
           if (written[i]?.status === "fulfilled") {
             // A destination that has its manifest holds a complete, good snapshot: it stays.
             complete.add(d.name);
-            catalog?.recordSnapshot({ job, id, destination: d.name, folder: folders[d.name]!, manifest });
+            catalog?.recordSnapshot({
+              job,
+              id,
+              destination: d.name,
+              folder: folders[d.name]!,
+              manifest,
+              text: body,
+            });
           } else {
             const reason = (written[i] as PromiseRejectedResult).reason;
             lost.set(d.name, new StorageError(`could not store the manifest: ${describeError(reason)}`));

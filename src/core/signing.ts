@@ -9,8 +9,16 @@
  *   old signed manifest cannot be replayed as a newer snapshot.
  * `--allow-unprotected` reads such a snapshot anyway, saying so.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { SigningSettings } from "../config/schema.ts";
 import { IntegrityError, UsageError } from "../errors.ts";
 import { MANIFEST_NAME, type PluginContext, type Storage } from "../types.ts";
 import { refuseOpenKeyFile } from "./key-files.ts";
@@ -18,13 +26,6 @@ import { readText, type SnapshotRef } from "./snapshot.ts";
 
 export const SIGNATURE_NAME = `${MANIFEST_NAME}.sig`;
 const PREFIX = "cairn-ed25519:";
-
-export interface SigningSettings {
-  /** Private key (PEM) on the backup host: every manifest is signed with it. */
-  key_file?: string | undefined;
-  /** Public key that restore and verify require every manifest to be signed by. */
-  public_key?: string | undefined;
-}
 
 /** A new key pair: the private key as PEM, the public key as `cairn-ed25519:BASE64`. */
 export function generateSigningKey(): { privatePem: string; publicKey: string } {
@@ -36,24 +37,26 @@ export function generateSigningKey(): { privatePem: string; publicKey: string } 
   };
 }
 
-function publicKeyOf(text: string) {
-  if (!text.startsWith(PREFIX)) throw new UsageError(`signing.public_key must start with ${PREFIX}`);
-  const x = Buffer.from(text.slice(PREFIX.length), "base64");
-  if (x.length !== 32) throw new UsageError("signing.public_key is not an Ed25519 public key (32 bytes)");
-  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: x.toString("base64url") }, format: "jwk" });
+/** The key object of a `cairn-ed25519:BASE64` public key (its form checked by the config schema). */
+function publicKeyOf(text: string): KeyObject {
+  const x = Buffer.from(text.slice(PREFIX.length), "base64").toString("base64url");
+  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
 }
 
-/** The signature object's body for a manifest's exact text. */
-export function signManifest(text: string, keyFile: string): string {
+/** The signing key in `keyFile`, read once per run; refused when other users can read it. */
+export function loadSigningKey(keyFile: string): KeyObject {
   refuseOpenKeyFile(keyFile, "signing key");
-  let key: ReturnType<typeof createPrivateKey>;
   try {
-    key = createPrivateKey(readFileSync(keyFile, "utf8"));
+    return createPrivateKey(readFileSync(keyFile, "utf8"));
   } catch (error) {
     throw new UsageError(`cannot read the signing key ${keyFile}: ${(error as Error).message}`, {
       hint: "create one with: cairn keygen --signing -o signing.key",
     });
   }
+}
+
+/** The signature object's body for a manifest's exact text. */
+export function signManifest(text: string, key: KeyObject): string {
   const signature = sign(null, Buffer.from(text), key).toString("base64");
   return `${JSON.stringify({ algorithm: "ed25519", signature })}\n`;
 }
@@ -72,7 +75,6 @@ export async function protectionProblem(
   }
   const publicKey = settings.signing?.public_key;
   if (!publicKey) return undefined;
-  const text = await readText(storage, `${ref.folder}/${MANIFEST_NAME}`, ctx);
   let signature: string | undefined;
   try {
     signature = (
@@ -83,11 +85,9 @@ export async function protectionProblem(
   }
   if (
     !signature ||
-    !verify(null, Buffer.from(text), publicKeyOf(publicKey), Buffer.from(signature, "base64"))
+    !verify(null, Buffer.from(ref.text), publicKeyOf(publicKey), Buffer.from(signature, "base64"))
   )
     return "its manifest's signature does not match the job's public key: the manifest was changed";
-  if (JSON.stringify(JSON.parse(text)) !== JSON.stringify(ref.manifest))
-    return "its manifest changed while it was being read";
   return undefined;
 }
 

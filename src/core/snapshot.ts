@@ -170,6 +170,8 @@ export interface SnapshotRef {
   /** Key of the snapshot folder on the destination (no trailing slash). */
   folder: string;
   manifest: Manifest;
+  /** The manifest exactly as stored: what a signature covers. */
+  text: string;
   /** When the destination stored the manifest, by its own clock, where it says. */
   stored?: Date;
 }
@@ -215,10 +217,8 @@ export async function listSnapshots(
     seen.manifest = true;
     const id = folder.slice(folder.lastIndexOf("/") + 1);
     try {
-      const manifest = parseManifest(
-        await readText(storage, object.key, ctx),
-        `${storage.location}/${object.key}`,
-      );
+      const text = await readText(storage, object.key, ctx);
+      const manifest = parseManifest(text, `${storage.location}/${object.key}`);
       if (manifest.job !== job) continue;
       if (manifest.id !== id)
         throw new IntegrityError(`manifest names snapshot ${manifest.id} but lies in folder ${id}`);
@@ -228,6 +228,7 @@ export async function listSnapshots(
         destination,
         folder,
         manifest,
+        text,
         ...(object.modified ? { stored: object.modified } : {}),
       });
     } catch (error) {
