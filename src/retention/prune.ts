@@ -212,49 +212,57 @@ async function pruneOne(
   if (dryRun) return report;
 
   const folderOf = new Map(found.snapshots.map((s) => [s.id, s.folder]));
-  for (const decision of plan.remove) {
-    const folder = folderOf.get(decision.id) as string;
-    await times.held?.assertHeld(ctx);
-    try {
+  const reasonsOf = new Map(plan.remove.map((d) => [d.id, d.reasons.join("; ")]));
+  const where = { job, destination: destination.name };
+  const removing = { report, held: times.held, ctx };
+  await removeEach(
+    plan.remove.map((d) => d.id),
+    async (id) => {
+      const folder = folderOf.get(id) as string;
       // The manifest goes first: from then on the snapshot is not good, whatever remains.
       await storage.delete(`${folder}/${MANIFEST_NAME}`, ctx);
       crashPoint("prune:manifest-removed");
       await removeFolder(destination, folder, ctx);
-      ctx.logger.info("removed snapshot", {
-        job,
-        destination: destination.name,
-        id: decision.id,
-        why: decision.reasons.join("; "),
-      });
+      ctx.logger.info("removed snapshot", { ...where, id, why: reasonsOf.get(id) });
+    },
+    removing,
+  );
+  await removeEach(
+    report.leftovers,
+    async (folder) => {
+      await removeFolder(destination, folder, ctx);
+      ctx.logger.info("removed the leftovers of a run that died", { ...where, folder });
+    },
+    removing,
+  );
+  await removeEach(
+    report.temporary,
+    async (key) => {
+      await storage.delete(key, ctx);
+      ctx.logger.info("removed the temporary object of an upload that never finished", { ...where, key });
+    },
+    removing,
+  );
+  return report;
+}
+
+/**
+ * Removes each item while this prune's lock is held (a lock taken over stops the prune, exit 11);
+ * a removal that fails is reported and the others go on.
+ */
+async function removeEach(
+  items: string[],
+  remove: (item: string) => Promise<void>,
+  { report, held, ctx }: { report: DestinationPrune; held: DestinationLock | undefined; ctx: PluginContext },
+): Promise<void> {
+  for (const item of items) {
+    await held?.assertHeld(ctx);
+    try {
+      await remove(item);
     } catch (error) {
-      report.errors.push({ id: decision.id, error: (error as Error).message });
+      report.errors.push({ id: item, error: (error as Error).message });
     }
   }
-  for (const folder of report.leftovers)
-    try {
-      await times.held?.assertHeld(ctx);
-      await removeFolder(destination, folder, ctx);
-      ctx.logger.info("removed the leftovers of a run that died", {
-        job,
-        destination: destination.name,
-        folder,
-      });
-    } catch (error) {
-      report.errors.push({ id: folder, error: (error as Error).message });
-    }
-  for (const key of report.temporary)
-    try {
-      await times.held?.assertHeld(ctx);
-      await storage.delete(key, ctx);
-      ctx.logger.info("removed the temporary object of an upload that never finished", {
-        job,
-        destination: destination.name,
-        key,
-      });
-    } catch (error) {
-      report.errors.push({ id: key, error: (error as Error).message });
-    }
-  return report;
 }
 
 /**
