@@ -77,18 +77,21 @@ export function withRetries(storage: Storage, policy: RetryPolicy): Storage {
       }
     }
   }
+  // A listing is retried as a whole, and only while nothing has been handed out yet.
+  const listing = (list: Storage["list"]): Storage["list"] =>
+    async function* (prefix, ctx) {
+      const collected = await retried(ctx, `listing ${prefix}`, async () => {
+        const all: ObjectInfo[] = [];
+        for await (const object of list(prefix, ctx)) all.push(object);
+        return all;
+      });
+      yield* collected;
+    };
   return wrap(storage, {
     get: (key, ctx) => retried(ctx, `reading ${key}`, () => storage.get(key, ctx)),
     stat: (key, ctx) => retried(ctx, `stat of ${key}`, () => storage.stat(key, ctx)),
     delete: (key, ctx) => retried(ctx, `deleting ${key}`, () => storage.delete(key, ctx)),
-    async *list(prefix, ctx): AsyncIterable<ObjectInfo> {
-      // A listing is retried as a whole, and only while nothing has been handed out yet.
-      const collected = await retried(ctx, `listing ${prefix}`, async () => {
-        const all: ObjectInfo[] = [];
-        for await (const object of storage.list(prefix, ctx)) all.push(object);
-        return all;
-      });
-      yield* collected;
-    },
+    list: listing(storage.list.bind(storage)),
+    ...(storage.listTemporary ? { listTemporary: listing(storage.listTemporary.bind(storage)) } : {}),
   });
 }

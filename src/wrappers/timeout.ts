@@ -8,7 +8,7 @@ import { type Readable, Transform, type TransformCallback } from "node:stream";
 import { formatDuration } from "../config/duration.ts";
 import { through } from "../core/streams.ts";
 import { StorageError } from "../errors.ts";
-import type { ObjectInfo, PluginContext, Storage } from "../types.ts";
+import type { PluginContext, Storage } from "../types.ts";
 import { wrap } from "./wrap.ts";
 
 /** Counts the bytes that pass, so a watcher can tell who is waiting for whom. */
@@ -90,6 +90,21 @@ export function withTimeout(storage: Storage, ms: number): Storage {
 
   const metered = (input: Readable): Meter => through(input, new Meter());
 
+  /** Each page or entry of a listing must come within the timeout. */
+  const listing = (list: Storage["list"]): Storage["list"] =>
+    async function* (prefix, ctx) {
+      const iterator = list(prefix, ctx)[Symbol.asyncIterator]();
+      try {
+        while (true) {
+          const next = await bounded(ctx, `listing ${prefix}`, () => iterator.next());
+          if (next.done) return;
+          yield next.value;
+        }
+      } finally {
+        await iterator.return?.();
+      }
+    };
+
   return wrap(storage, {
     put(key, body, ctx) {
       const meter = metered(body);
@@ -121,17 +136,7 @@ export function withTimeout(storage: Storage, ms: number): Storage {
     },
     stat: (key, ctx) => bounded(ctx, `stat of ${key}`, (inner) => storage.stat(key, inner)),
     delete: (key, ctx) => bounded(ctx, `deleting ${key}`, (inner) => storage.delete(key, inner)),
-    async *list(prefix, ctx): AsyncIterable<ObjectInfo> {
-      const iterator = storage.list(prefix, ctx)[Symbol.asyncIterator]();
-      try {
-        while (true) {
-          const next = await bounded(ctx, `listing ${prefix}`, () => iterator.next());
-          if (next.done) return;
-          yield next.value;
-        }
-      } finally {
-        await iterator.return?.();
-      }
-    },
+    list: listing(storage.list.bind(storage)),
+    ...(storage.listTemporary ? { listTemporary: listing(storage.listTemporary.bind(storage)) } : {}),
   });
 }

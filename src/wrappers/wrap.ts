@@ -3,7 +3,7 @@ import type { Storage } from "../types.ts";
 /** A Storage that forwards everything to `inner` except the operations given. */
 export function wrap(
   inner: Storage,
-  overrides: Partial<Pick<Storage, "put" | "get" | "stat" | "list" | "delete">>,
+  overrides: Partial<Pick<Storage, "put" | "get" | "stat" | "list" | "listTemporary" | "delete">>,
 ): Storage {
   return {
     capabilities: inner.capabilities,
@@ -13,8 +13,8 @@ export function wrap(
     stat: (key, ctx) => inner.stat(key, ctx),
     list: (prefix, ctx) => inner.list(prefix, ctx),
     delete: (key, ctx) => inner.delete(key, ctx),
-    ...overrides,
     ...(inner.listTemporary ? { listTemporary: (prefix, ctx) => inner.listTemporary!(prefix, ctx) } : {}),
+    ...overrides,
     ...(inner.close ? { close: () => inner.close!() } : {}),
   };
 }
