@@ -21,7 +21,7 @@ import type { Destination } from "../core/context.ts";
 import { readText } from "../core/snapshot.ts";
 import { CairnError, LockError, NotFoundError } from "../errors.ts";
 import type { ObjectInfo, PluginContext, Storage } from "../types.ts";
-import { isTransient } from "../wrappers/retry.ts";
+import { retryTransient } from "../wrappers/retry.ts";
 import { alive, describe, type Lock, type LockHolder } from "./holder.ts";
 
 /** Folder of the lock objects of `job` on a destination, outside every job's snapshot folders. */
@@ -30,6 +30,7 @@ export const lockFolder = (job: string): string => `.cairn-locks/${job}/`;
 /** Takers that wrote within this long of each other are racing, not holding: they back off and retry. */
 const RACE_WINDOW_MS = 10_000;
 const ATTEMPTS = 4;
+const LOCK_RETRIES = { attempts: ATTEMPTS, baseDelayMs: 500, maxDelayMs: 4000 };
 
 export interface DestinationLock extends Lock {
   /** Throws a LockError unless every lock object of this lock is still there (none was taken over). */
@@ -172,17 +173,16 @@ async function writeClaim(
 ): Promise<string> {
   const key = `${folder}${holder.host}-${holder.pid}-${randomBytes(4).toString("hex")}.json`;
   const body = Buffer.from(`${JSON.stringify(holder)}\n`);
-  for (let attempt = 1; ; attempt++) {
+  // Puts are not retried by the destination's wrapper (their body is a stream); this one is a buffer.
+  return retryTransient(LOCK_RETRIES, ctx, `writing the lock ${key}`, storage.location, async () => {
     try {
       await storage.put(key, Readable.from([body]), ctx);
-      return key;
     } catch (error) {
       // The name is this run's own: "already exists" means an earlier attempt got through.
-      if (error instanceof CairnError && /already exists/.test(error.message)) return key;
-      if (attempt >= ATTEMPTS || !isTransient(error) || ctx.signal.aborted) throw error;
-      await sleep(250 * 2 ** attempt * Math.random(), undefined, { signal: ctx.signal });
+      if (!(error instanceof CairnError && /already exists/.test(error.message))) throw error;
     }
-  }
+    return key;
+  });
 }
 
 interface Other {

@@ -57,26 +57,36 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export function withRetries(storage: Storage, policy: RetryPolicy): Storage {
-  if (policy.attempts <= 1) return storage;
+/** Runs `fn`, trying again with backoff and full jitter while it fails transiently. */
+export async function retryTransient<T>(
+  policy: RetryPolicy,
+  ctx: PluginContext,
+  what: string,
+  location: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const sleep = policy.sleep ?? defaultSleep;
   const random = policy.random ?? Math.random;
-  async function retried<T>(ctx: PluginContext, what: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (error) {
-        if (attempt >= policy.attempts || !isTransient(error) || ctx.signal.aborted) throw error;
-        const delay = random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-        ctx.logger.warn(`${what} failed, retrying in ${(delay / 1000).toFixed(1)} s`, {
-          destination: storage.location,
-          attempt,
-          error: (error as Error).message,
-        });
-        await sleep(delay, ctx.signal);
-      }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= policy.attempts || !isTransient(error) || ctx.signal.aborted) throw error;
+      const delay = random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      ctx.logger.warn(`${what} failed, retrying in ${(delay / 1000).toFixed(1)} s`, {
+        destination: location,
+        attempt,
+        error: (error as Error).message,
+      });
+      await sleep(delay, ctx.signal);
     }
   }
+}
+
+export function withRetries(storage: Storage, policy: RetryPolicy): Storage {
+  if (policy.attempts <= 1) return storage;
+  const retried = <T>(ctx: PluginContext, what: string, fn: () => Promise<T>): Promise<T> =>
+    retryTransient(policy, ctx, what, storage.location, fn);
   // A listing is retried as a whole, and only while nothing has been handed out yet.
   const listing = (list: Storage["list"]): Storage["list"] =>
     async function* (prefix, ctx) {
