@@ -30,27 +30,25 @@ const REASONS: Record<string, string> = {
 /**
  * `mkdir -p` that says why it failed: Node's recursive mkdir reports ENOENT for a folder it
  * cannot create on a read-only or forbidden file system; creating the first missing folder on
- * its own gives the real reason.
+ * its own gives the real reason — or succeeds, when another process had removed a parent while
+ * this one created the path: then the whole path is made once more.
  */
-async function makeFolder(dir: string): Promise<void> {
+async function makeFolder(dir: string, attempts = 2): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 }).catch(async (error: NodeJS.ErrnoException) => {
-      // A parent removed by another process while this one created the path: once more.
-      if (error.code !== "ENOENT") throw error;
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-    });
-    return;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
     let missing = dir;
     while (dirname(missing) !== missing && !(await lstat(dirname(missing)).catch(() => undefined)))
       missing = dirname(missing);
     const real = await mkdir(missing, { mode: 0o700 }).then(
-      () => error as NodeJS.ErrnoException,
+      () => undefined,
       (e: NodeJS.ErrnoException) => e,
     );
-    const code = real.code ?? "";
-    throw new StorageError(`cannot create the folder ${dir}: ${REASONS[code] ?? real.message} (${code})`, {
-      cause: real,
+    if (!real && attempts > 1) return makeFolder(dir, attempts - 1);
+    const reason = real ?? (error as NodeJS.ErrnoException);
+    const code = reason.code ?? "";
+    throw new StorageError(`cannot create the folder ${dir}: ${REASONS[code] ?? reason.message} (${code})`, {
+      cause: reason,
       hint:
         code === "EROFS"
           ? "the destination's disk is mounted read-only: remount it read-write or choose another path"

@@ -23,10 +23,8 @@ export function register(program: Command): void {
     )
     .action((flags: { output: string; signing?: boolean }) => {
       const created = flags.signing ? signingKey() : ageKey();
-      const text = created.text;
-      const recipient = created.publicKey;
       try {
-        writeFileSync(flags.output, text, { mode: 0o600, flag: "wx" });
+        writeFileSync(flags.output, created.text, { mode: 0o600, flag: "wx" });
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         throw new UsageError(
@@ -38,7 +36,7 @@ export function register(program: Command): void {
           ? `signing key written to ${flags.output}; its public key (signing.public_key):\n`
           : `identity written to ${flags.output}; its recipient:\n`,
       );
-      process.stdout.write(`${recipient}\n`);
+      process.stdout.write(`${created.publicKey}\n`);
     });
 }
 
