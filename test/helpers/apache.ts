@@ -5,7 +5,11 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, stopAtEnd, tempDir, waitForPort } from "./env.ts";
+import { freePort, hasProgram, stopAtEnd, tempDir, waitForPort } from "./env.ts";
+
+/** Why Apache tests cannot run here, or false when they can. */
+export const apacheMissing = (): string | false =>
+  hasProgram("/usr/sbin/apache2") ? false : "needs apache2 (.ci/system-deps installs it)";
 
 export interface Apache {
   /** Base URL of the DAV share. */

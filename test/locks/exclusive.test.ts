@@ -12,8 +12,8 @@ import { silentLogger } from "../../src/core/logger.ts";
 import { LockError } from "../../src/errors.ts";
 import { lockDestinations } from "../../src/locks/locks.ts";
 import { S3Storage, s3Storage, withProvider } from "../../src/storages/s3.ts";
-import { startApacheDav } from "../helpers/apache.ts";
-import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
+import { apacheMissing, startApacheDav } from "../helpers/apache.ts";
+import { cairn, tempDir } from "../helpers/env.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startS3rver } from "../helpers/s3.ts";
 
@@ -117,7 +117,7 @@ test("a backup whose lock was taken over while it was paused fails, and writes n
   assert.equal(listed.snapshots.length, 0, "no snapshot from the run that lost its lock");
 });
 
-const skipDav = hasProgram("/usr/sbin/apache2") ? false : "needs apache2 (.ci/system-deps installs it)";
+const skipDav = apacheMissing();
 
 test("webdav: an HTTP 500 on the lock's first request is retried like any other call (#13.9)", {
   skip: skipDav,

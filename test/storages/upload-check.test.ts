@@ -8,8 +8,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { startApacheDav } from "../helpers/apache.ts";
-import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
+import { apacheMissing, startApacheDav } from "../helpers/apache.ts";
+import { cairn, tempDir } from "../helpers/env.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startS3rver } from "../helpers/s3.ts";
 
@@ -73,7 +73,7 @@ part_size: 5MiB`,
     await proxy.close();
   });
 
-const skipDav = hasProgram("/usr/sbin/apache2") ? false : "needs apache2 (.ci/system-deps installs it)";
+const skipDav = apacheMissing();
 
 test("webdav with upload_check: read: a bit flipped on the way fails the backup, naming the object; nothing listed", {
   skip: skipDav,

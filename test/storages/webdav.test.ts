@@ -2,11 +2,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WebDavStorage } from "../../src/storages/webdav.ts";
-import { startApacheDav } from "../helpers/apache.ts";
-import { hasProgram } from "../helpers/env.ts";
+import { apacheMissing, startApacheDav } from "../helpers/apache.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
 
-const skip = hasProgram("/usr/sbin/apache2") ? false : "needs apache2 (.ci/system-deps installs it)";
+const skip = apacheMissing();
 const dav = skip ? undefined : await startApacheDav();
 
 const options = (overrides: Record<string, unknown> = {}) => ({
