@@ -3,8 +3,9 @@
  * errorBackend), around any real destination: per-method queues of faults, each used once, in
  * order. Put faults act on the bytes going in; get faults on the bytes coming out.
  */
-import { PassThrough, type Readable, Transform, type TransformCallback } from "node:stream";
+import { type Readable, Transform, type TransformCallback } from "node:stream";
 import type { ObjectInfo, PluginContext, Storage } from "../../src/types.ts";
+import { wrap } from "../../src/wrappers/wrap.ts";
 
 export type Fault =
   /** The call fails at once with this error (default: a transient ECONNRESET). */
@@ -32,7 +33,8 @@ export interface FaultyStorage extends Storage {
 }
 
 class Mangle extends Transform {
-  private seen = 0;
+  /** Bytes that came in (what the storage was sent, whatever went on). */
+  seen = 0;
   private readonly fault: Fault;
   constructor(fault: Fault) {
     super();
@@ -85,13 +87,7 @@ export function faulty(inner: Storage): FaultyStorage {
     if (fault.kind === "hang") await hang(ctx.signal);
     return ["truncate", "flip", "drop", "fail-after"].includes(fault.kind) ? fault : undefined;
   }
-  return {
-    capabilities: inner.capabilities,
-    location: inner.location,
-    inject(method, fault, prefix = "") {
-      queues.set(method, [...(queues.get(method) ?? []), { fault, prefix }]);
-    },
-    pending: () => [...queues.values()].reduce((n, q) => n + q.length, 0),
+  const faulty = wrap(inner, {
     async put(key, body, ctx): Promise<ObjectInfo> {
       const fault = await before("put", key, ctx);
       if (fault?.kind === "drop") {
@@ -100,13 +96,10 @@ export function faulty(inner: Storage): FaultyStorage {
         return { key, size };
       }
       if (!fault) return inner.put(key, body, ctx);
-      let sent = 0;
-      const counted = body.pipe(new PassThrough()).on("data", (c: Buffer) => {
-        sent += c.length;
-      });
-      const stored = await inner.put(key, counted.pipe(new Mangle(fault)), ctx);
+      const mangled = body.pipe(new Mangle(fault));
+      const stored = await inner.put(key, mangled, ctx);
       // A storage that lies: it says it stored what it was sent.
-      return fault.kind === "truncate" ? { ...stored, size: sent } : stored;
+      return fault.kind === "truncate" ? { ...stored, size: mangled.seen } : stored;
     },
     async get(key, ctx): Promise<Readable> {
       const fault = await before("get", key, ctx);
@@ -125,7 +118,11 @@ export function faulty(inner: Storage): FaultyStorage {
       await before("delete", key, ctx);
       return inner.delete(key, ctx);
     },
-    ...(inner.listTemporary ? { listTemporary: (prefix, ctx) => inner.listTemporary!(prefix, ctx) } : {}),
-    ...(inner.close ? { close: () => inner.close!() } : {}),
-  };
+  });
+  return Object.assign(faulty, {
+    inject(method: Method, fault: Fault, prefix = "") {
+      queues.set(method, [...(queues.get(method) ?? []), { fault, prefix }]);
+    },
+    pending: () => [...queues.values()].reduce((n, q) => n + q.length, 0),
+  });
 }
