@@ -198,9 +198,7 @@ jobs:
     destinations: { local: { type: local, path: ${out} } }
 `,
   );
-  const cli = existsSync(join(ROOT, "dist/cli/main.js"))
-    ? join(ROOT, "dist/cli/main.js")
-    : join(ROOT, "src/cli/main.ts");
+  const cli = join(ROOT, "entry/cairn.js");
   const cairn = (job: string) => `${process.execPath} ${cli} backup ${job} -q -c ${config}`;
   const cases = [
     {

@@ -13,7 +13,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startApacheDav } from "../test/helpers/apache.ts";
 import { startFtpd } from "../test/helpers/ftpd.ts";
@@ -51,8 +51,7 @@ async function main(): Promise<void> {
   const fd = openSync(file, "w");
   for (let i = 0; i < MB; i++) writeSync(fd, randomBytes(1024 * 1024));
   closeSync(fd);
-  const built = join(ROOT, "dist/cli/main.js");
-  const cli = `${process.execPath} ${existsSync(built) ? built : join(ROOT, "src/cli/main.ts")}`;
+  const cli = `${process.execPath} ${join(ROOT, "entry/cairn.js")}`;
   let n = 0;
   const key = () => `bench-${process.pid}-${n++}`;
   const cases: {

@@ -3,12 +3,20 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { jsonSchema, reference } from "../scripts/docs.ts";
+import { jsonSchema, libraryEntry, reference } from "../scripts/docs.ts";
 import { ROOT } from "./helpers/env.ts";
 
 test("docs/reference.md and docs/cairn.schema.json are up to date", () => {
   assert.equal(readFileSync(join(ROOT, "docs/reference.md"), "utf8"), reference(), "run: npm run docs");
   assert.equal(readFileSync(join(ROOT, "docs/cairn.schema.json"), "utf8"), jsonSchema(), "run: npm run docs");
+});
+
+test("entry/library.js exports every name of src/index.ts", async () => {
+  assert.equal(
+    readFileSync(join(ROOT, "entry/library.js"), "utf8"),
+    await libraryEntry(),
+    "run: npm run docs",
+  );
 });
 
 test("every doc page the README links to exists", () => {

@@ -6,6 +6,7 @@
 import { realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { isSea } from "node:sea";
 import type { Config } from "../config/load.ts";
 import { shellWord } from "../core/shell.ts";
 import { UsageError } from "../errors.ts";
@@ -23,11 +24,20 @@ export interface ScheduleTarget {
   dir?: string;
 }
 
-/** How this cairn is started: node and the entry script, as absolute paths. */
+/**
+ * How this cairn is started, as absolute paths: the single executable alone, or node and the
+ * entry script. Never a script in npx's cache, which npm may empty at any time.
+ */
 export function cairnCommand(): string[] {
+  if (isSea()) return [process.execPath];
   const entry = process.argv[1];
   if (!entry) throw new Error("cannot tell how this cairn was started (process.argv[1] is empty)");
-  return [process.execPath, ...process.execArgv, realpathSync(entry)];
+  const script = realpathSync(entry);
+  if (script.includes("/_npx/"))
+    throw new UsageError(`this cairn runs from npx's cache (${script}), which npm may remove at any time`, {
+      hint: "install cairn (the .deb, the single executable, or npm install -g @cairn-backup/cairn), then run this again",
+    });
+  return [process.execPath, ...process.execArgv, script];
 }
 
 export function defaultDir(target: ScheduleTarget): string {

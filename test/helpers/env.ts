@@ -9,7 +9,7 @@ import { after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-export const CLI = join(ROOT, "src/cli/main.ts");
+export const CLI = join(ROOT, "entry/cairn.js");
 
 /** Servers started by the helpers; stopped, and waited for, before any temp folder is removed. */
 const servers = new Set<ChildProcess>();
