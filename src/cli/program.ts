@@ -7,8 +7,10 @@ import { VERSION } from "../version.ts";
 import { type CliContext, closeLogSinks, examples, logToSinks } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";
+import { register as registerCompletion } from "./commands/completion.ts";
 import { register as registerConfig } from "./commands/config.ts";
 import { register as registerDaemon } from "./commands/daemon.ts";
+import { register as registerInit } from "./commands/init.ts";
 import { register as registerJobs } from "./commands/jobs.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerList } from "./commands/list.ts";
@@ -80,7 +82,9 @@ export function buildProgram(cli: CliContext, questions = terminalQuestions()): 
   registerCatalog(program, cli);
   registerJobs(program, cli);
   registerUpload(program, cli);
+  registerInit(program);
   registerKeygen(program);
+  registerCompletion(program);
   program.exitOverride();
   program.commands.forEach(function override(command: Command) {
     command.exitOverride();

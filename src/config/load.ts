@@ -103,8 +103,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const locate = (path: (string | number | symbol)[]) => locateInDocument(doc, lineCounter, path);
   const config = configFromObject(doc.toJS(), { ...options, env, baseDir: dirname(file), file, locate });
   const exposed = options.text === undefined ? exposedSecrets(file, text, config) : undefined;
-  return { ...config, text, ...(exposed ? { warnings: [exposed] } : {}) };
+  const warnings = [...(config.warnings ?? []), ...(exposed ? [exposed] : [])];
+  return { ...config, text, ...(warnings.length > 0 ? { warnings } : {}) };
 }
+
+function rawJobEncryption(input: unknown, job: string): unknown {
+  return (input as { jobs?: Record<string, { encryption?: unknown }> }).jobs?.[job]?.encryption;
+}
+
+const unencryptedWarning = (job: string) =>
+  `job ${job} stores its backups UNENCRYPTED: anyone who can read a destination can read them; add encryption: { age: { recipients: [age1…] } } (cairn keygen makes a key), or write encryption: none to say it is meant`;
 
 /**
  * A warning when `file` can be read by every user of the host and holds a secret written inline
@@ -170,10 +178,14 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
       }
     }
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(uniqueProblems(problems));
   const root = parsed.data as RootConfig;
+  const unencrypted = Object.keys(root.jobs).filter(
+    (name) => rawJobEncryption(expanded.value, name) === undefined,
+  );
   return {
     file: options.file,
+    ...(unencrypted.length > 0 ? { warnings: unencrypted.map(unencryptedWarning) } : {}),
     baseDir,
     stateDir: resolveStateDir(root.state_dir, baseDir, env),
     ...(root.metrics_file ? { metricsFile: resolve(baseDir, root.metrics_file) } : {}),
@@ -188,6 +200,15 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     secrets: [...collectSecrets(root, registry), ...expanded.fileValues.filter((v) => !isPublicKeys(v))],
     registry,
   };
+}
+
+/** The same complaint about the same key once (a union's branches repeat theirs). */
+function uniqueProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.file}:${p.line}:${p.path}:${p.message}`;
+    return !seen.has(key) && Boolean(seen.add(key));
+  });
 }
 
 function typeName(value: unknown): string {

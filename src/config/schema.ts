@@ -229,16 +229,18 @@ function compressionSchema(definitions: TransformDefinition[]) {
 function encryptionSchema(definitions: TransformDefinition[]) {
   const shape = Object.fromEntries(definitions.map((d) => [d.type, d.schema.strict().optional()]));
   const known = definitions.map((d) => d.type).join(", ");
-  return z
+  const chosen = z
     .object(shape)
     .strict()
     .refine((value) => Object.values(value).filter((v) => v !== undefined).length === 1, {
-      message: `choose exactly one encryption: ${known}`,
+      message: `choose exactly one encryption: ${known}, or none`,
     })
     .transform((value) => {
       const [type, options] = Object.entries(value).find(([, v]) => v !== undefined)!;
       return { ...(options as object), type } as PluginOptions;
     });
+  // `encryption: none` says the backups are meant to be readable as they are (no warning).
+  return z.union([z.literal("none").transform(() => undefined), chosen]);
 }
 
 const sizeSchema = sizeField({

@@ -80,12 +80,6 @@ const schema = z
   })
   .superRefine((o, ctx) => {
     checkSelection(o, ctx, { any: o.users || o.binlogs, names: "users or binlogs" });
-    if (o.database === undefined && o.databases === undefined && !o.users && !o.binlogs)
-      ctx.addIssue({
-        code: "custom",
-        path: ["database"],
-        message: "say what to back up: database: NAME, databases: [A, B], databases: all, users or binlogs",
-      });
     if (o.container && o.bin_dir)
       ctx.addIssue({
         code: "custom",

@@ -73,12 +73,6 @@ const schema = z
   })
   .superRefine((o, ctx) => {
     checkSelection(o, ctx, { any: !!o.globals, names: "globals: true" });
-    if (o.database === undefined && o.databases === undefined && !o.globals)
-      ctx.addIssue({
-        code: "custom",
-        path: ["database"],
-        message: "say what to back up: database: NAME, databases: [A, B], databases: all, or globals: true",
-      });
     if (o.jobs > 1 && o.format !== "directory")
       ctx.addIssue({ code: "custom", path: ["jobs"], message: "parallel jobs need format: directory" });
     if (o.container && o.format === "directory")

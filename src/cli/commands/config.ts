@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { stringify } from "yaml";
 import { redactedConfig } from "../../config/load.ts";
 import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
+import { register as registerInit } from "./init.ts";
 
 export function register(program: Command, cli: CliContext): void {
   const config = program
@@ -17,6 +18,7 @@ export function register(program: Command, cli: CliContext): void {
       const jobs = Object.keys(runtime.config.jobs);
       process.stdout.write(`${runtime.config.file}: ok, ${jobs.length} job(s): ${jobs.join(", ")}\n`);
     });
+  registerInit(program, config, "generate");
   config
     .command("show")
     .description(

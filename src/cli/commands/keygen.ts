@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { generateIdentity } from "../../age/index.ts";
 import { generateSigningKey } from "../../core/signing.ts";
 import { UsageError } from "../../errors.ts";
-import { examples } from "../_shared.ts";
+import { examples, printJson } from "../_shared.ts";
 
 export function register(program: Command): void {
   program
@@ -11,36 +11,58 @@ export function register(program: Command): void {
     .description("create an age identity file (like age-keygen) and print its recipient for the config")
     .requiredOption(
       "-o, --output <file>",
-      "where to write the identity (created with mode 0600, never overwritten)",
+      "where to write the identity (created with mode 0600, never overwritten); - for stdout",
     )
     .option("--signing", "create an Ed25519 signing key for signed manifests instead (docs/security.md)")
+    .option("--json", "print the file and its public key as JSON on stdout")
     .addHelpText(
       "after",
       examples([
         "cairn keygen -o key.txt               # keep key.txt away from the backup host",
         "cairn keygen --signing -o signing.key # on the backup host; put the printed key in signing.public_key",
+        "cairn keygen -o - | pass insert -m backups/age   # straight into a password store",
       ]),
     )
-    .action((flags: { output: string; signing?: boolean }) => {
+    .action((flags: { output: string; signing?: boolean; json?: boolean }) => {
       const created = flags.signing ? signingKey() : ageKey();
-      try {
-        writeFileSync(flags.output, created.text, { mode: 0o600, flag: "wx" });
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        throw new UsageError(
-          code === "EEXIST" ? `${flags.output} already exists` : `cannot write ${flags.output}: ${code}`,
-        );
+      const label = flags.signing ? "public key (signing.public_key)" : "recipient";
+      if (flags.output === "-") {
+        process.stdout.write(created.text);
+        process.stderr.write(`its ${label}: ${created.publicKey}\n`);
+        return;
+      }
+      writeKeyFile(flags.output, created.text);
+      if (flags.json) {
+        printJson({
+          file: flags.output,
+          kind: flags.signing ? "signing" : "age",
+          public_key: created.publicKey,
+        });
+        return;
       }
       process.stderr.write(
         flags.signing
-          ? `signing key written to ${flags.output}; its public key (signing.public_key):\n`
-          : `identity written to ${flags.output}; its recipient:\n`,
+          ? `signing key written to ${flags.output}; its ${label}:\n`
+          : `identity written to ${flags.output}; its ${label}:\n`,
       );
       process.stdout.write(`${created.publicKey}\n`);
     });
 }
 
-function ageKey() {
+/** A new key file: mode 0600, never over an existing file. */
+export function writeKeyFile(path: string, text: string): void {
+  try {
+    writeFileSync(path, text, { mode: 0o600, flag: "wx" });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === "EEXIST" ? `${path} already exists` : `cannot write ${path}: ${code}`,
+      code === "EEXIST" ? { hint: "a key is never overwritten: choose another file name" } : {},
+    );
+  }
+}
+
+export function ageKey(): { text: string; publicKey: string } {
   const { identity, recipient } = generateIdentity();
   return {
     text: `# created: ${new Date().toISOString()}\n# public key: ${recipient}\n${identity}\n`,
