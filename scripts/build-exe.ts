@@ -4,7 +4,7 @@
  * cache, so start-up skips parsing), and postject injects the blob into a copy of the pinned Node.
  * Output: build/cairn-linux-<arch> (and build/cairn, the host's). Nothing is fetched.
  */
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { arch } from "node:os";
 import { dirname, join } from "node:path";
@@ -25,6 +25,12 @@ const versionInline: Plugin = {
     }));
   },
 };
+
+/** Runs a build step, showing its output only when it fails (postject warns about ELF notes). */
+function quietly(command: string, args: string[]): void {
+  const r = spawnSync(command, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${args[0]} failed (${r.status}):\n${r.stdout}${r.stderr}`);
+}
 
 export async function buildExecutable(): Promise<string> {
   mkdirSync(OUT, { recursive: true });
@@ -50,23 +56,19 @@ export async function buildExecutable(): Promise<string> {
     seaConfig,
     JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
   );
-  execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], { stdio: "inherit" });
+  quietly(process.execPath, ["--experimental-sea-config", seaConfig]);
   const exe = join(OUT, `cairn-linux-${arch()}`);
   rmSync(exe, { force: true });
   copyFileSync(process.execPath, exe);
   chmodSync(exe, 0o755);
-  execFileSync(
-    process.execPath,
-    [
-      join(ROOT, "node_modules/postject/dist/cli.js"),
-      exe,
-      "NODE_SEA_BLOB",
-      blob,
-      "--sentinel-fuse",
-      "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  quietly(process.execPath, [
+    join(ROOT, "node_modules/postject/dist/cli.js"),
+    exe,
+    "NODE_SEA_BLOB",
+    blob,
+    "--sentinel-fuse",
+    "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+  ]);
   rmSync(join(OUT, "cairn"), { force: true });
   copyFileSync(exe, join(OUT, "cairn"));
   chmodSync(join(OUT, "cairn"), 0o755);
