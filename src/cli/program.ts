@@ -1,4 +1,3 @@
-import { createInterface, type Interface } from "node:readline";
 import { Command, CommanderError, Option } from "commander";
 import { setCommandEcho } from "../core/echo.ts";
 import { createRedactor } from "../core/logger.ts";
@@ -21,6 +20,7 @@ import { register as registerShow } from "./commands/show.ts";
 import { register as registerStatus } from "./commands/status.ts";
 import { register as registerUpload } from "./commands/upload.ts";
 import { register as registerVerify } from "./commands/verify.ts";
+import { terminalQuestions } from "./questions.ts";
 
 export function buildProgram(cli: CliContext, questions = terminalQuestions()): Command {
   const program = new Command("cairn")
@@ -121,41 +121,6 @@ function report(error: unknown, redact: (text: string) => string): number {
   write(`cairn: unexpected error: ${message}\n`);
   if (process.env.CAIRN_DEBUG && error instanceof Error) write(`${error.stack}\n`);
   return EXIT.failed;
-}
-
-/**
- * Yes/no questions on the terminal, one reader for the whole run (answers typed ahead are kept in
- * order); anything but y or yes is no, and so is the end of input.
- */
-function terminalQuestions(): { ask: (question: string) => Promise<boolean>; close: () => void } {
-  let reader: Interface | undefined;
-  const lines: string[] = [];
-  const waiting: ((line: string | undefined) => void)[] = [];
-  let ended = false;
-  const open = () => {
-    reader = createInterface({ input: process.stdin, terminal: false });
-    reader.on("line", (line) => {
-      const next = waiting.shift();
-      if (next) next(line);
-      else lines.push(line);
-    });
-    reader.on("close", () => {
-      ended = true;
-      for (const next of waiting.splice(0)) next(undefined);
-    });
-    return reader;
-  };
-  return {
-    async ask(question) {
-      if (!reader) open();
-      process.stderr.write(question);
-      const line =
-        lines.shift() ?? (ended ? undefined : await new Promise<string | undefined>((r) => waiting.push(r)));
-      if (line === undefined) process.stderr.write("\n");
-      return line !== undefined && /^y(es)?$/i.test(line.trim());
-    },
-    close: () => reader?.close(),
-  };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { parseIdentityFile, recipientOf } from "../../age/index.ts";
 import { sampleConfig } from "../../config/sample.ts";
 import { UsageError } from "../../errors.ts";
 import { createRegistry, type Registry } from "../../registry.ts";
 import { collect, examples, globalsOf } from "../_shared.ts";
+import { terminalQuestions } from "../questions.ts";
 import { ageKey, writeKeyFile } from "./keygen.ts";
 
 interface InitFlags {
@@ -79,12 +79,13 @@ async function choices(
   const sources = [...registry.sources.keys()];
   const destinations = [...registry.storages.keys()];
   const asking = process.stdin.isTTY && (!flags.source || !flags.destination);
-  const questions = asking ? createInterface({ input: process.stdin, output: process.stderr }) : undefined;
+  const questions = asking ? terminalQuestions() : undefined;
   try {
     const pick = async (flag: string | undefined, what: string, known: string[], fallback: string) => {
       let answer = flag;
       while (answer === undefined && questions) {
-        const typed = (await questions.question(`${what} (${known.join(", ")}) [${fallback}]: `)).trim();
+        const typed = (await questions.line(`${what} (${known.join(", ")}) [${fallback}]: `))?.trim();
+        if (typed === undefined) break;
         if (typed === "" || known.includes(typed)) answer = typed || fallback;
         else process.stderr.write(`  not one of them: ${typed}\n`);
       }
@@ -100,8 +101,8 @@ async function choices(
     let key = flags.key;
     if (key === undefined && questions && flags.encryption && !flags.recipient) {
       const typed = (
-        await questions.question("age identity file to encrypt to, created if missing [key.txt]: ")
-      ).trim();
+        await questions.line("age identity file to encrypt to, created if missing [key.txt]: ")
+      )?.trim();
       key = typed || "key.txt";
     }
     return { source, destination, ...(key ? { key } : {}) };
