@@ -1,7 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { setCommandEcho } from "../core/echo.ts";
+import { describeSystemError } from "../core/errno.ts";
 import { createRedactor } from "../core/logger.ts";
-import { CairnError, EXIT, exitCodeOf, SourceError, UsageError } from "../errors.ts";
+import { CairnError, ConfigError, EXIT, exitCodeOf, SourceError, UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { type CliContext, closeLogSinks, examples, logToSinks } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
@@ -22,8 +23,10 @@ import { register as registerUpload } from "./commands/upload.ts";
 import { register as registerVerify } from "./commands/verify.ts";
 import { terminalQuestions } from "./questions.ts";
 
-export function buildProgram(cli: CliContext, questions = terminalQuestions()): Command {
+export function buildProgram(cli: CliContext, questions = terminalQuestions(), json = false): Command {
   const program = new Command("cairn")
+    // With --json, a usage error is reported as one JSON object (report), not commander's text.
+    .configureOutput(json ? { writeErr: () => {} } : {})
     .description(
       "Back up databases and files: compressed, age-encrypted, verified, restorable with standard tools.",
     )
@@ -93,6 +96,33 @@ export function buildProgram(cli: CliContext, questions = terminalQuestions()): 
   return program;
 }
 
+/** The error that ends the command as one JSON object on stderr (restic's exit_error). */
+function reportJson(error: unknown, redact: (text: string) => string): number {
+  const exit =
+    error instanceof CommanderError
+      ? error.exitCode === 0
+        ? EXIT.ok
+        : EXIT.usage
+      : error instanceof CairnError
+        ? exitCodeOf(error.code)
+        : EXIT.failed;
+  if (exit === EXIT.ok) return exit;
+  const message = (
+    describeSystemError(error) ?? (error instanceof Error ? error.message : String(error))
+  ).replace(/^error: /, "");
+  const body = {
+    message_type: "exit_error",
+    code: error instanceof CairnError ? error.code : error instanceof CommanderError ? "USAGE" : "FAILED",
+    exit,
+    message: redact(message),
+    ...(error instanceof CairnError && error.hint ? { hint: redact(error.hint) } : {}),
+    ...(error instanceof ConfigError ? { problems: error.problems } : {}),
+  };
+  process.stderr.write(`${JSON.stringify(body)}\n`);
+  logToSinks(body.message, "error");
+  return exit;
+}
+
 function report(error: unknown, redact: (text: string) => string): number {
   const write = (text: string) => {
     process.stderr.write(redact(text));
@@ -117,6 +147,12 @@ function report(error: unknown, redact: (text: string) => string): number {
     process.stderr.write("cairn: interrupted\n");
     return EXIT.interrupted;
   }
+  const system = describeSystemError(error);
+  if (system) {
+    write(`cairn: ${system}\n`);
+    if (process.env.CAIRN_DEBUG && error instanceof Error) write(`${error.stack}\n`);
+    return EXIT.failed;
+  }
   const message = error instanceof Error ? error.message : String(error);
   write(`cairn: unexpected error: ${message}\n`);
   if (process.env.CAIRN_DEBUG && error instanceof Error) write(`${error.stack}\n`);
@@ -138,12 +174,13 @@ export async function main(argv: string[]): Promise<number> {
   if (process.stdout.listenerCount("error") === 0) process.stdout.on("error", () => {}); // a pipeline writing to stdout reports its own
   const cli: CliContext = { signal: controller.signal, secrets: new Set() };
   const questions = terminalQuestions();
+  const json = argv.includes("--json");
   try {
-    await buildProgram(cli, questions).parseAsync(argv);
+    await buildProgram(cli, questions, json).parseAsync(argv);
     // A command that ends on its own after a signal (the daemon's stop) chose its exit code.
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (error) {
-    return report(error, createRedactor(cli.secrets));
+    return (json ? reportJson : report)(error, createRedactor(cli.secrets));
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);

@@ -2,8 +2,10 @@ import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Document, isMap, LineCounter, parseDocument } from "yaml";
-import type { z } from "zod";
+import { z } from "zod";
+import { plainErrno } from "../core/errno.ts";
 import type { SyslogSettings } from "../core/log-sinks.ts";
+import { didYouMean } from "../core/suggest.ts";
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import type { Hooks } from "../hooks/hooks.ts";
 import { createRegistry, type Registry } from "../registry.ts";
@@ -81,7 +83,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError([
-      { file, path: "", message: code === "ENOENT" ? "file does not exist" : `cannot read file (${code})` },
+      {
+        file,
+        path: "",
+        message: code === "ENOENT" ? "file does not exist" : `cannot read file: ${plainErrno(code)}`,
+      },
     ]);
   }
   const lineCounter = new LineCounter();
@@ -162,7 +168,11 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
   });
   const expanded = interpolate(input ?? {}, env, baseDir);
   const problems = expanded.problems.map((p) => problem(p.path, p.message));
-  const parsed = buildRootSchema(registry).safeParse(expanded.value);
+  const rootSchema = buildRootSchema(registry);
+  const parsed = rootSchema.safeParse(expanded.value);
+  const rootJson = parsed.success
+    ? {}
+    : (z.toJSONSchema(rootSchema, { io: "input", unrepresentable: "any" }) as JsonSchema);
   if (!parsed.success) {
     // A value that failed to expand already has its problem; its schema complaint would only repeat it.
     const expandedBadly = new Set(expanded.problems.map((p) => p.path.join(".")));
@@ -172,9 +182,11 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
       if (issue.code === "invalid_key") {
         problems.push(problem(issue.path, `invalid name: ${issue.issues[0]?.message ?? issue.message}`));
       } else if (issue.code === "unrecognized_keys" && keys) {
-        for (const key of keys) problems.push(problem([...issue.path, key], `unknown key "${key}"`));
+        const known = knownKeys(rootJson, expanded.value, issue.path);
+        for (const key of keys)
+          problems.push(problem([...issue.path, key], `unknown key "${key}"${didYouMean(key, known)}`));
       } else {
-        problems.push(problem(issue.path, friendlyMessage(issue)));
+        problems.push(problem(issue.path, friendlyMessage(issue, valueAt(expanded.value, issue.path))));
       }
     }
   }
@@ -215,16 +227,82 @@ function typeName(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
-  return typeof value === "object" ? "a mapping" : `${typeof value} ${JSON.stringify(value)}`;
+  return typeof value === "object" ? "a mapping" : JSON.stringify(value);
+}
+
+const A_TYPE: Record<string, string> = {
+  number: "a number",
+  int: "a whole number",
+  string: "text",
+  boolean: "true or false",
+  array: "a list",
+  object: "a mapping",
+};
+
+/** The value the user wrote at a path (zod's issue may hold a preprocessed one). */
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let at = input;
+  for (const key of path)
+    at = at !== null && typeof at === "object" ? (at as Record<PropertyKey, unknown>)[key] : undefined;
+  return at;
+}
+
+interface JsonSchema {
+  properties?: Record<string, JsonSchema>;
+  additionalProperties?: JsonSchema | boolean;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+  const?: unknown;
+}
+
+/** The keys the schema allows at a path of the input, for "did you mean". */
+function knownKeys(schema: JsonSchema, input: unknown, path: PropertyKey[]): string[] {
+  const branches = (s: JsonSchema): JsonSchema[] => {
+    const options = [...(s.anyOf ?? []), ...(s.oneOf ?? []), ...(s.allOf ?? [])];
+    return options.length > 0 ? [s, ...options.flatMap(branches)] : [s];
+  };
+  let level = [schema];
+  let value = input;
+  for (const key of path) {
+    const type = (value as { type?: unknown } | undefined)?.type;
+    level = level
+      .flatMap(branches)
+      .filter(
+        (s) =>
+          type === undefined || s.properties?.type?.const === undefined || s.properties.type.const === type,
+      )
+      .flatMap((s) => {
+        const next =
+          s.properties?.[String(key)] ??
+          (typeof s.additionalProperties === "object" ? s.additionalProperties : undefined);
+        return next ? [next] : [];
+      });
+    value = valueAt(value, [key]);
+  }
+  const type = (value as { type?: unknown } | undefined)?.type;
+  return [
+    ...new Set(
+      level
+        .flatMap(branches)
+        .filter(
+          (s) =>
+            type === undefined || s.properties?.type?.const === undefined || s.properties.type.const === type,
+        )
+        .flatMap((s) => Object.keys(s.properties ?? {})),
+    ),
+  ];
 }
 
 /** zod's messages, said the way an operator reads them. */
-function friendlyMessage(issue: z.core.$ZodIssue): string {
+function friendlyMessage(issue: z.core.$ZodIssue, written: unknown): string {
   switch (issue.code) {
-    case "invalid_type":
-      return issue.input === undefined
-        ? `required (${issue.expected})`
-        : `expected ${issue.expected}, got ${typeName(issue.input)}`;
+    case "invalid_type": {
+      const expected = A_TYPE[issue.expected] ?? issue.expected;
+      return written === undefined
+        ? `required: ${expected}`
+        : `expected ${expected}, got ${typeName(written)}`;
+    }
     case "too_small": {
       const min = Number(issue.minimum);
       if (issue.origin === "array") return `needs at least ${min} item${min === 1 ? "" : "s"}`;
@@ -235,7 +313,9 @@ function friendlyMessage(issue: z.core.$ZodIssue): string {
     case "too_big":
       return issue.origin === "array" ? `at most ${issue.maximum} items` : `must be at most ${issue.maximum}`;
     case "invalid_value":
-      return `must be one of ${issue.values.map((v: unknown) => JSON.stringify(v)).join(", ")}`;
+      return `must be one of ${issue.values.map((v: unknown) => JSON.stringify(v)).join(", ")}${
+        typeof written === "string" ? didYouMean(written, issue.values.map(String)) : ""
+      }`;
     default:
       return issue.message;
   }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { type SyslogSettings, syslogSchema } from "../core/log-sinks.ts";
+import { didYouMean } from "../core/suggest.ts";
 import { type Hooks, hooksSchema } from "../hooks/hooks.ts";
 import type { Registry } from "../registry.ts";
 import { type RetentionSettings, retentionSchema } from "../retention/schema.ts";
@@ -211,7 +212,14 @@ function pluginUnion(
       if (input === undefined || typeof input !== "object" || input === null)
         return `expected a ${kind} object`;
       if (input.type === undefined) return `"type" is missing: one of ${known}`;
-      return `unknown ${kind} type ${JSON.stringify(input.type)}: one of ${known}`;
+      const mistyped =
+        typeof input.type === "string"
+          ? didYouMean(
+              input.type,
+              definitions.map((d) => d.type),
+            )
+          : "";
+      return `unknown ${kind} type ${JSON.stringify(input.type)}${mistyped}: one of ${known}`;
     },
   });
 }

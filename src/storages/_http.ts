@@ -5,6 +5,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import { describeSystemError } from "../core/errno.ts";
 import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import type { ObjectInfo } from "../types.ts";
 import { certificateHint } from "./_shared.ts";
@@ -117,7 +118,7 @@ function objectInfoFrom(key: string, response: HttpResponse): ObjectInfo {
 /** A failure below HTTP (refused, reset, TLS) as the StorageError the destination reports. */
 export function transportFailure(action: string, where: string, error: unknown): CairnError {
   if (error instanceof CairnError) return error;
-  const message = (error as Error).message ?? String(error);
+  const message = describeSystemError(error) ?? (error as Error).message ?? String(error);
   const hint = certificateHint(message);
   return new StorageError(`${action} ${where} failed: ${message}`, {
     cause: error,

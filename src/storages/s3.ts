@@ -16,6 +16,7 @@ import type {
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { sizeField } from "../config/schema.ts";
+import { describeSystemError } from "../core/errno.ts";
 import { through } from "../core/streams.ts";
 import { CairnError, IntegrityError, NotFoundError, StorageError } from "../errors.ts";
 import {
@@ -244,20 +245,18 @@ export class S3Storage implements Storage {
       "AccessDenied",
       "ExpiredToken",
     ].includes(name);
-    const message = error instanceof Error ? error.message : String(error);
-    return new StorageError(
-      `${action} ${where} failed: ${name}${status ? ` (HTTP ${status})` : ""}: ${message}`,
-      {
-        cause: error,
-        ...(credentials
-          ? {
-              hint: "check access_key_id and secret_access_key (or the AWS credentials in the environment) and the bucket policy",
-            }
-          : name === "NoSuchBucket"
-            ? { hint: `create the bucket ${this.options.bucket}, or fix bucket/endpoint/region` }
-            : {}),
-      },
-    );
+    const message = describeSystemError(error) ?? (error instanceof Error ? error.message : String(error));
+    const kind = describeSystemError(error) ? "" : `${name}${status ? ` (HTTP ${status})` : ""}: `;
+    return new StorageError(`${action} ${where} failed: ${kind}${message}`, {
+      cause: error,
+      ...(credentials
+        ? {
+            hint: "check access_key_id and secret_access_key (or the AWS credentials in the environment) and the bucket policy",
+          }
+        : name === "NoSuchBucket"
+          ? { hint: `create the bucket ${this.options.bucket}, or fix bucket/endpoint/region` }
+          : {}),
+    });
   }
 
   private classFor(key: string): { StorageClass?: StorageClass } {

@@ -35,7 +35,7 @@ test("config check lists every problem with file, line, key and what is expected
   assert.match(
     err,
     new RegExp(
-      `${file}:4:\\d+: jobs\\.app\\.sources\\.db\\.type: unknown source type "postgress": one of command, files, ldap, mail, mongodb, mysql, postgres, redis, sqlite`,
+      `${file}:4:\\d+: jobs\\.app\\.sources\\.db\\.type: unknown source type "postgress" \\(did you mean "postgres"\\?\\): one of command, files, ldap, mail, mongodb, mysql, postgres, redis, sqlite`,
     ),
   );
   assert.match(err, new RegExp(`${file}:5:\\d+: jobs\\.app\\.sources\\.files\\.paths: .*at least 1`, "i"));

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       examples([
-        "source <(cairn completion bash)                      # in ~/.bashrc",
+        "cairn completion bash > ~/.local/share/bash-completion/completions/cairn",
         "cairn completion zsh > ~/.zfunc/_cairn               # with fpath+=(~/.zfunc) in ~/.zshrc",
         "cairn completion fish > ~/.config/fish/completions/cairn.fish",
       ]),

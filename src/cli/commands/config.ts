@@ -12,10 +12,18 @@ export function register(program: Command, cli: CliContext): void {
   config
     .command("check")
     .description("validate the configuration and report every problem with its file, line and key")
-    .addHelpText("after", examples(["cairn config check", "CAIRN_CONFIG=/etc/cairn.yaml cairn config check"]))
-    .action((_flags: object, command: Command) => {
+    .option("--json", "print the result as JSON (problems, too, as one JSON error on stderr)")
+    .addHelpText(
+      "after",
+      examples(["cairn config check", "CAIRN_CONFIG=/etc/cairn.yaml cairn config check --json"]),
+    )
+    .action((flags: { json?: boolean }, command: Command) => {
       const runtime = runtimeOf(command, cli);
       const jobs = Object.keys(runtime.config.jobs);
+      if (flags.json) {
+        printJson({ file: runtime.config.file, ok: true, jobs, warnings: runtime.config.warnings ?? [] });
+        return;
+      }
       process.stdout.write(`${runtime.config.file}: ok, ${jobs.length} job(s): ${jobs.join(", ")}\n`);
     });
   registerInit(program, config, "generate");

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { generateIdentity } from "../../age/index.ts";
+import { plainErrno } from "../../core/errno.ts";
 import { generateSigningKey } from "../../core/signing.ts";
 import { UsageError } from "../../errors.ts";
 import { examples, printJson } from "../_shared.ts";
@@ -56,7 +57,7 @@ export function writeKeyFile(path: string, text: string): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
-      code === "EEXIST" ? `${path} already exists` : `cannot write ${path}: ${code}`,
+      code === "EEXIST" ? `${path} already exists` : `cannot write ${path}: ${plainErrno(code)}`,
       code === "EEXIST" ? { hint: "a key is never overwritten: choose another file name" } : {},
     );
   }

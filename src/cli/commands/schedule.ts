@@ -4,7 +4,7 @@ import { basename } from "node:path";
 import type { Command } from "commander";
 import { CairnError } from "../../errors.ts";
 import { defaultDir, enableCommands, type ScheduleTarget, scheduleFiles } from "../../schedule/install.ts";
-import { type CliContext, examples, runtimeOf } from "../_shared.ts";
+import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
 
 interface Flags {
   cron?: boolean;
@@ -38,12 +38,24 @@ export function register(program: Command, cli: CliContext): void {
     .option("--cron", "a cron.d file instead of systemd timers")
     .option("--user", "for the current user (systemd --user units; crontab lines without a user field)")
     .option("--dir <folder>", "as install --dir would write them")
+    .option("--json", "print the files and the enable commands as JSON")
     .addHelpText(
       "after",
-      examples(["cairn schedule show", "cairn schedule show --cron", "cairn schedule show --user"]),
+      examples([
+        "cairn schedule show",
+        "cairn schedule show --cron",
+        "cairn schedule show --json | jq -r '.files[].path'",
+      ]),
     )
-    .action((flags: Flags, command: Command) => {
+    .action((flags: Flags & { json?: boolean }, command: Command) => {
       const runtime = runtimeOf(command, cli);
+      if (flags.json) {
+        printJson({
+          files: scheduleFiles(runtime.config, targetOf(flags)),
+          then: enableCommands(runtime.config, targetOf(flags)),
+        });
+        return;
+      }
       for (const file of scheduleFiles(runtime.config, targetOf(flags)))
         process.stdout.write(`# ── ${file.path}\n${file.content}\n`);
       for (const call of enableCommands(runtime.config, targetOf(flags)))
