@@ -1,7 +1,7 @@
 /**
  * cairn as a library: everything the CLI does, typed. The CLI is a thin layer over these calls.
  *
- *   import { loadConfig, backup, list, restore, verify } from "cairn";
+ *   import { loadConfig, backup, list, restore, verify } from "@cairn-backup/cairn";
  *   const config = loadConfig({ file: "cairn.yaml" });
  *   const report = await backup({ config, jobs: ["app"] });
  */
