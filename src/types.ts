@@ -59,6 +59,12 @@ export interface RestoreTarget {
 export interface Source {
   backup(ctx: PluginContext): AsyncIterable<Artifact>;
   /**
+   * `cairn doctor`: connects and checks what a backup needs (the server answers, the data can be
+   * read, a client fits the server's version) without dumping; returns a one-line summary or throws
+   * a CairnError that says what to fix.
+   */
+  check?(ctx: PluginContext): Promise<string>;
+  /**
    * Restores one artifact from its decoded stream. The stream errors if any check fails; the source
    * must then leave the target as it was.
    */

@@ -10,6 +10,7 @@ import { register as registerCatalog } from "./commands/catalog.ts";
 import { register as registerCompletion } from "./commands/completion.ts";
 import { register as registerConfig } from "./commands/config.ts";
 import { register as registerDaemon } from "./commands/daemon.ts";
+import { register as registerDoctor } from "./commands/doctor.ts";
 import { register as registerInit } from "./commands/init.ts";
 import { register as registerJobs } from "./commands/jobs.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
@@ -86,6 +87,7 @@ export function buildProgram(cli: CliContext, questions = terminalQuestions(), j
   registerJobs(program, cli);
   registerUpload(program, cli);
   registerInit(program);
+  registerDoctor(program, cli);
   registerKeygen(program);
   registerCompletion(program);
   program.exitOverride();

@@ -276,6 +276,22 @@ export const filesSource = defineSource({
     const roots = options.paths.map((p) => resolve(env.baseDir, p));
     const parents = new Set(roots.map((root) => dirname(root)));
     return {
+      async check() {
+        const unreadable = roots.filter((root) => {
+          try {
+            accessSync(root, constants.R_OK);
+            return false;
+          } catch {
+            return true;
+          }
+        });
+        if (unreadable.length > 0)
+          throw new SourceError(`cannot read ${unreadable.join(", ")}`, {
+            hint: "check that the paths exist and that the user cairn runs as may read them",
+          });
+        return `${roots.length} path(s) readable${findGnuTar() ? ", GNU tar" : ", built-in tar writer"}`;
+      },
+
       async *backup(ctx): AsyncIterable<Artifact> {
         const walk = (writer: ArchiveWriter): Walk => ({
           writer,

@@ -461,6 +461,24 @@ export const mysqlSource = defineSource({
     return {
       backup,
 
+      async check(ctx) {
+        const db = new MySql(options, ctx);
+        const reported = await db.query("SELECT VERSION()");
+        const databases = await db.databases();
+        const dump =
+          databases.length > 0 ? await db.dumpClient(parseServerVersion(reported), reported) : undefined;
+        if (options.binlogs && (await db.query("SELECT @@log_bin")) !== "1")
+          throw new SourceError("binlogs: true, but binary logging is off on the server", {
+            hint: "start the server with log_bin (e.g. log_bin = mysql-bin in my.cnf), or set binlogs: false",
+          });
+        const grants = await db.query("SHOW GRANTS");
+        if (databases.length > 0 && !/GRANT (ALL PRIVILEGES|.*\bSELECT\b)/.test(grants))
+          throw new SourceError(`the account has no SELECT grant: ${grants.split("\n")[0]}`, {
+            hint: "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON *.* TO the backup account",
+          });
+        return `server ${reported}, ${databases.length} database(s)${dump ? `, ${dump.path} ${dump.version}` : ""}`;
+      },
+
       async restore(artifact, stream, target, ctx) {
         if (artifact.meta.kind === "users") return restoreUsers(stream, ctx);
         if (artifact.meta.kind === "binlogs") {

@@ -266,6 +266,13 @@ class GlobalsErrors {
   };
 }
 
+/** The tables of a database the connected role may not SELECT from (pg_dump would fail on them). */
+const UNREADABLE_TABLES = `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg_toast%' AND NOT has_table_privilege(c.oid, 'SELECT')
+  ORDER BY 1`;
+
 export const postgresSource = defineSource({
   type: "postgres",
   description:
@@ -446,6 +453,22 @@ export const postgresSource = defineSource({
 
     return {
       backup,
+
+      async check(ctx) {
+        const pg = new Postgres(options, ctx);
+        const serverVersion = await pg.serverVersion();
+        const databases = await pg.databases();
+        const dump = await pg.client("pg_dump", serverVersion, "the PostgreSQL server");
+        for (const database of databases) {
+          const unreadable = await pg.psql(UNREADABLE_TABLES, {}, database);
+          if (unreadable)
+            throw new SourceError(
+              `the role cannot read ${unreadable.split("\n").length} table(s) of ${database}: ${unreadable.split("\n").slice(0, 5).join(", ")}`,
+              { hint: "GRANT SELECT on them (or pg_read_all_data) to the role cairn connects as" },
+            );
+        }
+        return `PostgreSQL ${serverVersion}, ${databases.length} database(s) readable, pg_dump ${dump.version} (${dump.path})`;
+      },
 
       async restore(artifact, stream, target, ctx) {
         if (artifact.meta.kind === "globals") return restoreGlobals(stream, ctx);

@@ -84,6 +84,20 @@ export const redisSource = defineSource({
   secrets: ["password"],
   create(options, env) {
     return {
+      async check(ctx) {
+        const { args, exec } = connection(options, ctx);
+        const { stdout } = await runProgram(program(options, "redis-cli"), [...args, "INFO", "server"], {
+          ...exec,
+          captureStdout: true,
+        });
+        const version = /redis_version:(\S+)/.exec(stdout)?.[1];
+        if (!version)
+          throw new SourceError(
+            `redis-cli got no server INFO from ${options.host}:${options.port}: ${stdout.trim().slice(0, 200)}`,
+          );
+        return `Redis ${version} at ${options.host}:${options.port}`;
+      },
+
       async *backup(ctx): AsyncIterable<Artifact> {
         const { args, exec } = connection(options, ctx);
         const cli = program(options, "redis-cli");

@@ -24,6 +24,23 @@ export const sqliteSource = defineSource({
     const path = resolve(env.baseDir, options.path);
     const fileName = basename(path);
     return {
+      async check() {
+        const { DatabaseSync } = await import("node:sqlite");
+        try {
+          const db = new DatabaseSync(path, { readOnly: true });
+          try {
+            const tables = db
+              .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'")
+              .get() as { n: number };
+            return `SQLite ${path}: ${tables.n} table(s)`;
+          } finally {
+            db.close();
+          }
+        } catch (error) {
+          throw new SourceError(`SQLite database ${path} cannot be opened: ${(error as Error).message}`);
+        }
+      },
+
       async *backup(ctx): AsyncIterable<Artifact> {
         try {
           await access(path);
