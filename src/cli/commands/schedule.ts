@@ -52,7 +52,7 @@ export function register(program: Command, cli: CliContext): void {
       if (flags.json) {
         printJson({
           files: scheduleFiles(runtime.config, targetOf(flags)),
-          then: enableCommands(runtime.config, targetOf(flags)),
+          enable_commands: enableCommands(runtime.config, targetOf(flags)),
         });
         return;
       }
