@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { type Config, loadConfig } from "../config/load.ts";
+import type { Progress } from "../core/backup.ts";
 import { refuseOpenKeyFile } from "../core/key-files.ts";
 import { parseSnapshotSpec } from "../core/list.ts";
 import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../core/log-sinks.ts";
@@ -9,6 +10,7 @@ import { createLogger, LEVELS } from "../core/logger.ts";
 import type { KeyOptions } from "../core/restore.ts";
 import { UsageError } from "../errors.ts";
 import type { Logger, LogLevel } from "../types.ts";
+import { type ProgressMode, progressReporter, writeLogLine } from "./progress.ts";
 
 export interface GlobalOptions {
   config?: string;
@@ -19,6 +21,7 @@ export interface GlobalOptions {
   logFormat: "human" | "json";
   verbose?: boolean;
   quiet?: boolean;
+  progress?: ProgressMode;
 }
 
 /** What every command shares: the cancellation signal, and every secret seen, for redacting errors. */
@@ -67,6 +70,7 @@ export function snapshotRequest(
   const runtime = runtimeOf(command, cli);
   const { job, snapshot } = parseSnapshotSpec(spec);
   return {
+    runtime,
     config: runtime.config,
     logger: runtime.logger,
     signal: runtime.signal,
@@ -110,7 +114,7 @@ export function loggerFor(globals: GlobalOptions, secrets: string[] = [], config
   const outputs: Sink[] = [
     {
       level: globals.verbose ? "debug" : globals.quiet ? "warn" : "info",
-      write: (line) => process.stderr.write(`${line}\n`),
+      write: (line) => writeLogLine(line),
     },
   ];
   const file = globals.logFile ?? config?.log.file;
@@ -133,6 +137,25 @@ export function loggerFor(globals: GlobalOptions, secrets: string[] = [], config
       for (const output of outputs) if (LEVELS[level] >= LEVELS[output.level]) output.write(line, level);
     },
   });
+}
+
+/**
+ * Runs `fn` with a progress callback as the global --progress asks (on a terminal by default,
+ * never with -q), and clears the progress line when it ends.
+ */
+export async function withProgress<T>(
+  runtime: Runtime,
+  fn: (onProgress: ((progress: Progress) => void) | undefined) => Promise<T>,
+): Promise<T> {
+  const mode = runtime.globals.progress ?? "auto";
+  const wanted =
+    mode === "plain" || (mode === "auto" && runtime.globals.logFormat === "human" && !runtime.globals.quiet);
+  const reporter = wanted ? progressReporter(mode, (line) => runtime.logger.info(line)) : undefined;
+  try {
+    return await fn(reporter?.update);
+  } finally {
+    reporter?.done();
+  }
 }
 
 export function printJson(value: unknown): void {

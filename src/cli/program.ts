@@ -22,6 +22,7 @@ import { register as registerShow } from "./commands/show.ts";
 import { register as registerStatus } from "./commands/status.ts";
 import { register as registerUpload } from "./commands/upload.ts";
 import { register as registerVerify } from "./commands/verify.ts";
+import { PROGRESS_MODES } from "./progress.ts";
 import { terminalQuestions } from "./questions.ts";
 
 export function buildProgram(cli: CliContext, questions = terminalQuestions(), json = false): Command {
@@ -46,6 +47,14 @@ export function buildProgram(cli: CliContext, questions = terminalQuestions(), j
     )
     .option("-v, --verbose", "log debug details (the tools' own stderr included)")
     .option("-q, --quiet", "log warnings and errors only")
+    .addOption(
+      new Option(
+        "--progress <mode>",
+        "progress of each artifact: auto (a line on a terminal), plain (a log line every 10 s), none",
+      )
+        .choices(PROGRESS_MODES)
+        .default("auto"),
+    )
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText(
       "after",

@@ -43,12 +43,26 @@ import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts"
 import { ByteCounter, Coalesce, ObjectSink } from "./streams.ts";
 
 export interface Progress {
+  /** What is under way: a backup reads the source, restore and verify read stored objects. */
+  phase?: "backup" | "restore" | "verify";
   job: string;
   source: string;
-  /** Bytes read from the source so far. */
+  artifact?: string;
+  /** Bytes read so far: from the source (backup), or stored bytes (restore, verify). */
   bytes: number;
+  /** How many bytes there are: exact for restore and verify, the last snapshot's for backup. */
+  total?: number;
   /** Seconds since this artifact started. */
   elapsed: number;
+}
+
+/** A progress callback that throws is logged; it never stops the backup (nor crashes the process). */
+export function safely(ctx: { logger: Logger }, report: () => void): void {
+  try {
+    report();
+  } catch (error) {
+    ctx.logger.debug(`the progress callback failed: ${(error as Error).message}`);
+  }
 }
 
 export interface BackupOptions extends RunOptions, Selection {
@@ -392,7 +406,18 @@ async function backupJob(
                   partSize: settings.split,
                   onProgress:
                     options.onProgress &&
-                    ((bytes, elapsed) => options.onProgress!({ job, source: sourceName, bytes, elapsed })),
+                    ((bytes, elapsed) => {
+                      const total = previous?.sizes.get(artifact.name);
+                      options.onProgress!({
+                        phase: "backup",
+                        job,
+                        source: sourceName,
+                        artifact: artifact.name,
+                        bytes,
+                        elapsed,
+                        ...(total ? { total } : {}),
+                      });
+                    }),
                 },
               );
               record.restoreWithoutCairn = restorePipeline(record, config, source.restoreCommand?.(record));
@@ -652,7 +677,8 @@ async function storeArtifact(
   const counter = new ByteCounter();
   const started = Date.now();
   const timer =
-    onProgress && setInterval(() => onProgress(counter.bytes, (Date.now() - started) / 1000), 500);
+    onProgress &&
+    setInterval(() => safely(ctx, () => onProgress(counter.bytes, (Date.now() - started) / 1000)), 500);
   try {
     // Every stage works per write: 1 MiB blocks between stages keep that cost (and the number of
     // file-system writes) small, where tools and pipes deliver 4–64 KiB pieces.

@@ -15,6 +15,7 @@ import type {
   Source,
   Storage,
 } from "../types.ts";
+import { type Progress, safely } from "./backup.ts";
 import { createSource, jobConfig, type RunOptions } from "./context.ts";
 import { refuseOpenKeyFile } from "./key-files.ts";
 import { type SnapshotSummary, summarize, withSnapshot } from "./list.ts";
@@ -42,6 +43,8 @@ export interface RestoreOptions extends RunOptions, KeyOptions {
   artifact?: string;
   /** Read from this destination instead of the first that has the snapshot. */
   destination?: string;
+  /** Called about twice a second while an artifact is read. */
+  onProgress?: (progress: Progress) => void;
   toDir?: string;
   toDatabase?: string;
   /** Restore into an existing database that holds tables (PostgreSQL; refused without it). */
@@ -116,6 +119,7 @@ export function openArtifact(
   artifact: ArtifactRecord,
   keys: DecodeKeys,
   ctx: PluginContext,
+  onRead?: (bytes: number) => void,
 ): Readable {
   // Decoders first: a missing key fails here, before anything is read or written.
   const decoders: Duplex[] = [...artifact.transforms].reverse().map((record) => {
@@ -139,7 +143,12 @@ export function openArtifact(
       reading = where;
       const input = await storage.get(`${folder}/${object.key}`, ctx);
       const verifier = through(input, new ObjectVerifier(object, where));
-      yield* verifier;
+      if (!onRead) yield* verifier;
+      else
+        for await (const chunk of verifier) {
+          onRead((chunk as Buffer).length);
+          yield chunk;
+        }
     }
   }
   // The callback form returns the last stream, which the pipeline destroys with the first error.
@@ -241,6 +250,37 @@ function withTrustedSnapshot<T>(
 }
 
 /** Restores one source of a snapshot into a folder or a database. */
+/** Reports the stored bytes read of an artifact about twice a second, until stopped. */
+function readProgress(
+  ctx: PluginContext,
+  onProgress: ((progress: Progress) => void) | undefined,
+  phase: "restore" | "verify",
+  job: string,
+  artifact: ArtifactRecord,
+): { onRead?: (bytes: number) => void; stop: () => void } {
+  if (!onProgress) return { stop: () => {} };
+  const total = artifact.objects.reduce((sum, o) => sum + o.size, 0);
+  const started = Date.now();
+  let bytes = 0;
+  const report = () =>
+    onProgress({
+      phase,
+      job,
+      source: artifact.source,
+      artifact: artifact.name,
+      bytes,
+      total,
+      elapsed: (Date.now() - started) / 1000,
+    });
+  const timer = setInterval(() => safely(ctx, report), 500);
+  return {
+    onRead: (n) => {
+      bytes += n;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const target: RestoreTarget = {
     ...(options.toDir !== undefined ? { dir: options.toDir } : {}),
@@ -262,7 +302,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
         artifact: artifact.name,
         from: destination.name,
       });
-      const stream = openArtifact(options.config, destination.storage, ref.folder, artifact, keys, ctx);
+      const progress = readProgress(ctx, options.onProgress, "restore", options.job, artifact);
+      const stream = openArtifact(
+        options.config,
+        destination.storage,
+        ref.folder,
+        artifact,
+        keys,
+        ctx,
+        progress.onRead,
+      );
       try {
         const summary = source.restore
           ? await source.restore(artifact, stream, target, ctx)
@@ -271,6 +320,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       } catch (error) {
         stream.destroy();
         throw asCairnError(error);
+      } finally {
+        progress.stop();
       }
     }
     return { job: options.job, snapshot: ref.id, destination: destination.name, restored };
@@ -281,6 +332,8 @@ export interface VerifyOptions extends RunOptions, KeyOptions {
   job: string;
   snapshot?: string;
   destination?: string;
+  /** Called about twice a second while an artifact is read. */
+  onProgress?: (progress: Progress) => void;
   /** Check a snapshot that is less protected than the job requires (unencrypted, unsigned). */
   allowUnprotected?: boolean;
 }
@@ -342,7 +395,16 @@ async function verifyArtifact(
   ctx: PluginContext,
 ): Promise<string> {
   const stored = { ...artifact, transforms: keys ? artifact.transforms : [] };
-  const stream = openArtifact(options.config, storage, folder, stored, keys ?? { identities: [] }, ctx);
+  const progress = readProgress(ctx, options.onProgress, "verify", options.job, artifact);
+  const stream = openArtifact(
+    options.config,
+    storage,
+    folder,
+    stored,
+    keys ?? { identities: [] },
+    ctx,
+    progress.onRead,
+  );
   try {
     if (!keys) {
       stream.resume();
@@ -369,6 +431,8 @@ async function verifyArtifact(
   } catch (error) {
     stream.destroy();
     throw asCairnError(error);
+  } finally {
+    progress.stop();
   }
 }
 

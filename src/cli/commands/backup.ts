@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { configFromObject, loadConfig } from "../../config/load.ts";
 import { formatSize } from "../../config/size.ts";
-import { type BackupReport, backup, type JobResult, type Progress } from "../../core/backup.ts";
+import { type BackupReport, backup, type JobResult } from "../../core/backup.ts";
 import { backupToStream } from "../../core/stream.ts";
 import { EXIT, exitCodeOf, mostSevere, UsageError } from "../../errors.ts";
 import { updateMetricsFile } from "../../metrics/textfile.ts";
@@ -14,25 +14,10 @@ import {
   printJson,
   runtimeOf,
   selectionOf,
+  withProgress,
   withSelection,
 } from "../_shared.ts";
 import { oneOffConfig, parseOneOff, sourceType } from "../oneoff.ts";
-
-function progressLine(): { update: (p: Progress) => void; clear: () => void } | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  let shown = false;
-  return {
-    update(p) {
-      const rate = p.elapsed > 0 ? `${formatSize(p.bytes / p.elapsed)}/s` : "";
-      process.stderr.write(`\r\x1b[K${p.job} ${p.source}: ${formatSize(p.bytes)} ${rate}`);
-      shown = true;
-    },
-    clear() {
-      if (shown) process.stderr.write("\r\x1b[K");
-      shown = false;
-    },
-  };
-}
 
 /** The words after `backup` exactly as typed: one-off runs parse them themselves. */
 function wordsAfterBackup(command: Command): string[] {
@@ -183,21 +168,20 @@ export function register(program: Command, cli: CliContext): void {
             },
           );
         const runtime = runtimeOf(command, cli);
-        const progress =
-          runtime.globals.logFormat === "human" && !runtime.globals.quiet ? progressLine() : undefined;
-        const report = await backup({
-          config: runtime.config,
-          jobs,
-          logger: runtime.logger,
-          signal: runtime.signal,
-          dryRun: flags.dryRun ?? false,
-          force: flags.force ?? false,
-          ...(flags.notify ? { notify: flags.notify } : {}),
-          ...(flags.sentryDsn ? { sentryDsn: flags.sentryDsn } : {}),
-          ...selectionOf(flags),
-          ...(progress ? { onProgress: progress.update } : {}),
-        });
-        progress?.clear();
+        const report = await withProgress(runtime, (onProgress) =>
+          backup({
+            config: runtime.config,
+            jobs,
+            logger: runtime.logger,
+            signal: runtime.signal,
+            dryRun: flags.dryRun ?? false,
+            force: flags.force ?? false,
+            ...(flags.notify ? { notify: flags.notify } : {}),
+            ...(flags.sentryDsn ? { sentryDsn: flags.sentryDsn } : {}),
+            ...selectionOf(flags),
+            ...(onProgress ? { onProgress } : {}),
+          }),
+        );
         const metricsFile = flags.metricsFile ?? runtime.config.metricsFile;
         if (metricsFile && !flags.dryRun)
           await updateMetricsFile(metricsFile, report).catch((error: Error) =>

@@ -8,6 +8,7 @@ import {
   keysFrom,
   printJson,
   snapshotRequest,
+  withProgress,
 } from "../_shared.ts";
 
 interface Flags extends KeyFlags {
@@ -57,16 +58,19 @@ export function register(program: Command, cli: CliContext): void {
     )
     .action(async (spec: string, flags: Flags, command: Command) => {
       const request = snapshotRequest(command, cli, spec, flags);
-      const result = await restore({
-        ...request,
-        ...keysFrom(flags),
-        ...(flags.source ? { source: flags.source } : {}),
-        ...(flags.artifact ? { artifact: flags.artifact } : {}),
-        ...(flags.toDir ? { toDir: flags.toDir } : {}),
-        ...(flags.toDatabase ? { toDatabase: flags.toDatabase } : {}),
-        ...(flags.force ? { force: true } : {}),
-        ...(flags.allowUnprotected ? { allowUnprotected: true } : {}),
-      });
+      const result = await withProgress(request.runtime, (onProgress) =>
+        restore({
+          ...request,
+          ...(onProgress ? { onProgress } : {}),
+          ...keysFrom(flags),
+          ...(flags.source ? { source: flags.source } : {}),
+          ...(flags.artifact ? { artifact: flags.artifact } : {}),
+          ...(flags.toDir ? { toDir: flags.toDir } : {}),
+          ...(flags.toDatabase ? { toDatabase: flags.toDatabase } : {}),
+          ...(flags.force ? { force: true } : {}),
+          ...(flags.allowUnprotected ? { allowUnprotected: true } : {}),
+        }),
+      );
       if (flags.json) printJson(result);
       else
         for (const r of result.restored)

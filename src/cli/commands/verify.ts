@@ -8,6 +8,7 @@ import {
   keysFrom,
   printJson,
   snapshotRequest,
+  withProgress,
 } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
@@ -37,11 +38,14 @@ export function register(program: Command, cli: CliContext): void {
         command: Command,
       ) => {
         const request = snapshotRequest(command, cli, spec, flags);
-        const result = await verify({
-          ...request,
-          ...keysFrom(flags),
-          ...(flags.allowUnprotected ? { allowUnprotected: true } : {}),
-        });
+        const result = await withProgress(request.runtime, (onProgress) =>
+          verify({
+            ...request,
+            ...keysFrom(flags),
+            ...(onProgress ? { onProgress } : {}),
+            ...(flags.allowUnprotected ? { allowUnprotected: true } : {}),
+          }),
+        );
         if (flags.json) {
           printJson(result);
           return;
