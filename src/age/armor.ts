@@ -10,7 +10,9 @@ const BYTES_PER_LINE = (COLUMNS / 4) * 3;
 const MAX_WHITESPACE = 1024;
 const MAX_LINE = 4096;
 
-export class AgeArmorError extends Error {}
+export class AgeArmorError extends Error {
+  override name = "AgeArmorError";
+}
 
 type State = "sniff" | "binary" | "leading" | "body" | "footer" | "trailing";
 

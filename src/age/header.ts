@@ -25,11 +25,17 @@ const MAX_SCRYPT_LOG_N = 22;
 export const DEFAULT_SCRYPT_LOG_N = 18;
 
 /** The file is not a well-formed age file. */
-export class AgeHeaderError extends Error {}
+export class AgeHeaderError extends Error {
+  override name = "AgeHeaderError";
+}
 /** Well-formed, but no identity or passphrase we were given opens it. */
-export class AgeNoMatchError extends Error {}
+export class AgeNoMatchError extends Error {
+  override name = "AgeNoMatchError";
+}
 /** A key unwrapped but the header was tampered with. */
-export class AgeMacError extends Error {}
+export class AgeMacError extends Error {
+  override name = "AgeMacError";
+}
 
 export interface Stanza {
   type: string;

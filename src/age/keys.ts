@@ -12,7 +12,9 @@ const IDENTITY_HRP = "age-secret-key-";
 const PKCS8_X25519_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 const SPKI_X25519_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 
-export class AgeKeyError extends Error {}
+export class AgeKeyError extends Error {
+  override name = "AgeKeyError";
+}
 
 export function x25519PrivateKey(raw: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: "der", type: "pkcs8" });

@@ -29,7 +29,9 @@ const NONCE_SIZE = 16;
 const MAX_HEADER_SIZE = 1024 * 1024;
 
 /** The payload does not decrypt: modified, truncated or followed by garbage. */
-export class AgePayloadError extends Error {}
+export class AgePayloadError extends Error {
+  override name = "AgePayloadError";
+}
 
 /** A KeyObject, made once: a raw key would be imported again for every 64 KiB chunk. */
 function payloadKey(fileKey: Buffer, nonce: Buffer): KeyObject {

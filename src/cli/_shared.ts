@@ -1,14 +1,18 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { parseIdentityFile } from "../age/index.ts";
+import { Catalog } from "../catalog/catalog.ts";
 import { type Config, loadConfig } from "../config/load.ts";
 import type { Progress } from "../core/backup.ts";
+import { plainErrno } from "../core/errno.ts";
 import { refuseOpenKeyFile } from "../core/key-files.ts";
 import { parseSnapshotSpec } from "../core/list.ts";
 import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../core/log-sinks.ts";
 import { createLogger, LEVELS } from "../core/logger.ts";
 import type { KeyOptions } from "../core/restore.ts";
-import { UsageError } from "../errors.ts";
+import { NotFoundError, UsageError } from "../errors.ts";
 import type { Logger, LogLevel } from "../types.ts";
 import { type ProgressMode, progressReporter, writeLogLine } from "./progress.ts";
 
@@ -61,14 +65,14 @@ export function runtimeOf(command: Command, cli: CliContext): Runtime {
 }
 
 /** The options every command about one snapshot (`JOB[@ID]`) passes to the library. */
-export function snapshotRequest(
+export async function snapshotRequest(
   command: Command,
   cli: CliContext,
   spec: string,
   flags: { destination?: string },
 ) {
   const runtime = runtimeOf(command, cli);
-  const { job, snapshot } = parseSnapshotSpec(spec);
+  const { job, snapshot } = await resolveSpec(runtime.config, spec);
   return {
     runtime,
     config: runtime.config,
@@ -78,6 +82,28 @@ export function snapshotRequest(
     snapshot,
     ...(flags.destination ? { destination: flags.destination } : {}),
   };
+}
+
+/** A bare snapshot id (or unique prefix of one) names its job, found in the catalog. */
+const SNAPSHOT_ID = /^\d{4}-\d\d-\d\d(T[\dA-Za-z-]*)?$/;
+
+async function resolveSpec(config: Config, spec: string): Promise<{ job: string; snapshot: string }> {
+  if (spec.includes("@") || spec in config.jobs || !SNAPSHOT_ID.test(spec)) return parseSnapshotSpec(spec);
+  const catalog = await Catalog.open(config.stateDir);
+  try {
+    const matches = catalog.snapshots().filter((row) => row.id.startsWith(spec) && row.job in config.jobs);
+    const named = [...new Set(matches.map((row) => `${row.job}@${row.id}`))];
+    if (named.length === 1) return parseSnapshotSpec(named[0]!);
+    if (named.length === 0)
+      throw new NotFoundError(`no snapshot ${spec} in the catalog of this host`, {
+        hint: "write JOB@ID, or run cairn catalog rebuild to read the destinations",
+      });
+    throw new UsageError(`${spec} matches ${named.length} snapshots: ${named.slice(0, 5).join(", ")}`, {
+      hint: "write more of the id, or JOB@ID",
+    });
+  } finally {
+    catalog.close();
+  }
 }
 
 /** The log file and syslog outputs of this process, opened once whoever asks for a logger. */
@@ -172,24 +198,68 @@ export interface KeyFlags {
 }
 
 /** Keys from flags, then the environment: CAIRN_IDENTITY_FILE, CAIRN_PASSPHRASE. Never from argv values. */
-export function keysFrom(flags: KeyFlags): KeyOptions {
+/**
+ * The keys for restore and verify: -i files, else $CAIRN_IDENTITY_FILE, else what
+ * $CAIRN_IDENTITY_COMMAND prints; the passphrase from --passphrase-file, $CAIRN_PASSPHRASE_FILE,
+ * what $CAIRN_PASSPHRASE_COMMAND prints, or $CAIRN_PASSPHRASE (restic's --password-command).
+ */
+export function keysFrom(flags: KeyFlags, env: NodeJS.ProcessEnv = process.env): KeyOptions {
   const identityFiles = flags.identity?.length
     ? flags.identity
-    : process.env.CAIRN_IDENTITY_FILE
-      ? [process.env.CAIRN_IDENTITY_FILE]
+    : env.CAIRN_IDENTITY_FILE
+      ? [env.CAIRN_IDENTITY_FILE]
       : [];
-  let passphrase = process.env.CAIRN_PASSPHRASE;
-  if (flags.passphraseFile) {
-    refuseOpenKeyFile(flags.passphraseFile, "passphrase file");
-    try {
-      passphrase = readFileSync(flags.passphraseFile, "utf8").replace(/\r?\n$/, "");
-    } catch (error) {
-      throw new UsageError(
-        `cannot read passphrase file ${flags.passphraseFile}: ${(error as NodeJS.ErrnoException).code}`,
-      );
-    }
+  const identities =
+    identityFiles.length === 0 && env.CAIRN_IDENTITY_COMMAND
+      ? parseIdentities(commandOutput(env.CAIRN_IDENTITY_COMMAND, "CAIRN_IDENTITY_COMMAND"))
+      : [];
+  const passphraseFile = flags.passphraseFile ?? env.CAIRN_PASSPHRASE_FILE;
+  const passphrase = passphraseFile
+    ? readPassphraseFile(passphraseFile)
+    : env.CAIRN_PASSPHRASE_COMMAND
+      ? commandOutput(env.CAIRN_PASSPHRASE_COMMAND, "CAIRN_PASSPHRASE_COMMAND").replace(/\r?\n$/, "")
+      : env.CAIRN_PASSPHRASE;
+  return {
+    identityFiles,
+    ...(identities.length > 0 ? { identities } : {}),
+    ...(passphrase !== undefined ? { passphrase } : {}),
+  };
+}
+
+function readPassphraseFile(file: string): string {
+  refuseOpenKeyFile(file, "passphrase file");
+  try {
+    return readFileSync(file, "utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    throw new UsageError(
+      `cannot read passphrase file ${file}: ${plainErrno((error as NodeJS.ErrnoException).code)}`,
+    );
   }
-  return { identityFiles, ...(passphrase !== undefined ? { passphrase } : {}) };
+}
+
+/** What a key command prints on stdout; it may ask on the terminal (stdin and stderr are cairn's). */
+function commandOutput(command: string, variable: string): string {
+  const r = spawnSync("/bin/sh", ["-c", command], {
+    stdio: ["inherit", "pipe", "inherit"],
+    encoding: "utf8",
+  });
+  if (r.status !== 0)
+    throw new UsageError(
+      `${variable} (${command}) ${r.error ? `could not run: ${r.error.message}` : `exited with code ${r.status}`}`,
+      {
+        hint: "the command must print the key on stdout and exit 0",
+      },
+    );
+  if (!r.stdout.trim()) throw new UsageError(`${variable} (${command}) printed nothing`);
+  return r.stdout;
+}
+
+function parseIdentities(text: string): string[] {
+  try {
+    return parseIdentityFile(text);
+  } catch (error) {
+    throw new UsageError(`CAIRN_IDENTITY_COMMAND printed no age identity: ${(error as Error).message}`);
+  }
 }
 
 /** `--only` / `--skip`, repeatable globs on job and destination names and tags (core/select.ts). */

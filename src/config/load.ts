@@ -176,7 +176,7 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
   if (!parsed.success) {
     // A value that failed to expand already has its problem; its schema complaint would only repeat it.
     const expandedBadly = new Set(expanded.problems.map((p) => p.path.join(".")));
-    for (const issue of parsed.error.issues) {
+    for (const issue of parsed.error.issues.flatMap(unionBranch)) {
       const keys = (issue as { keys?: string[] }).keys;
       if (expandedBadly.has(issue.path.map(String).join("."))) continue;
       if (issue.code === "invalid_key") {
@@ -212,6 +212,24 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     secrets: [...collectSecrets(root, registry), ...expanded.fileValues.filter((v) => !isPublicKeys(v))],
     registry,
   };
+}
+
+/**
+ * A union every branch refused (`encryption: none | { age: … }`): the complaints of the branch
+ * that got furthest, where the input has the branch's shape, instead of zod's "Invalid input".
+ */
+function unionBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== "invalid_union" || !("errors" in issue) || issue.errors.length === 0) return [issue];
+  const branches = issue.errors.filter(
+    (errors) =>
+      errors.length > 0 &&
+      !errors.some((e) => e.path.length === 0 && ["invalid_type", "invalid_value"].includes(e.code)),
+  );
+  const best = branches.sort((a, b) => a.length - b.length)[0];
+  if (!best) return [issue];
+  return best
+    .map((e) => ({ ...e, path: [...issue.path, ...e.path] }) as z.core.$ZodIssue)
+    .flatMap(unionBranch);
 }
 
 /** The same complaint about the same key once (a union's branches repeat theirs). */
@@ -312,6 +330,17 @@ function friendlyMessage(issue: z.core.$ZodIssue, written: unknown): string {
     }
     case "too_big":
       return issue.origin === "array" ? `at most ${issue.maximum} items` : `must be at most ${issue.maximum}`;
+    case "invalid_union": {
+      const roots = ("errors" in issue ? issue.errors : []).flat().filter((e) => e.path.length === 0);
+      const values = roots.flatMap((e) => (e.code === "invalid_value" ? e.values.map(String) : []));
+      const types = roots.flatMap((e) =>
+        e.code === "invalid_type" ? [A_TYPE[e.expected] ?? e.expected] : [],
+      );
+      const forms = [...values.map((v) => JSON.stringify(v)), ...new Set(types)];
+      if (forms.length === 0) return issue.message;
+      const mistyped = typeof written === "string" ? didYouMean(written, values) : "";
+      return `expected ${forms.join(" or ")}, got ${typeName(written)}${mistyped}`;
+    }
     case "invalid_value":
       return `must be one of ${issue.values.map((v: unknown) => JSON.stringify(v)).join(", ")}${
         typeof written === "string" ? didYouMean(written, issue.values.map(String)) : ""

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { jobConfig } from "../../core/context.ts";
 import { listJobs, setJobEnabled } from "../../core/jobs.ts";
 import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
 
@@ -31,15 +32,19 @@ export function register(program: Command, cli: CliContext): void {
       .command(name)
       .description(
         enabled
-          ? "let a bare `cairn backup` run this job again"
-          : "leave this job out of a bare `cairn backup` (naming it still runs it)",
+          ? "let a bare `cairn backup` run these jobs again"
+          : "leave these jobs out of a bare `cairn backup` (naming one still runs it)",
       )
-      .argument("<job>", "job name")
-      .addHelpText("after", examples([`cairn ${name} app`, "cairn jobs"]))
-      .action((job: string, _flags: object, command: Command) => {
+      .argument("<jobs...>", "job names")
+      .addHelpText("after", examples([`cairn ${name} app`, `cairn ${name} app billing`, "cairn jobs"]))
+      .action((jobs: string[], _flags: object, command: Command) => {
         const runtime = runtimeOf(command, cli);
-        setJobEnabled(runtime.config, job, enabled);
-        process.stdout.write(`${job}: ${enabled ? "enabled" : "disabled"}\n`);
+        // Every name is checked before any job changes.
+        for (const job of jobs) jobConfig(runtime.config, job);
+        for (const job of jobs) {
+          setJobEnabled(runtime.config, job, enabled);
+          process.stdout.write(`${job}: ${enabled ? "enabled" : "disabled"}\n`);
+        }
       });
   }
 }

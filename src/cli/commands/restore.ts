@@ -57,7 +57,7 @@ export function register(program: Command, cli: CliContext): void {
       ]),
     )
     .action(async (spec: string, flags: Flags, command: Command) => {
-      const request = snapshotRequest(command, cli, spec, flags);
+      const request = await snapshotRequest(command, cli, spec, flags);
       const result = await withProgress(request.runtime, (onProgress) =>
         restore({
           ...request,

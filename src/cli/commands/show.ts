@@ -12,7 +12,7 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print the manifest as JSON on stdout")
     .addHelpText("after", examples(["cairn show app", "cairn show app@2026-11-23T07-45-12Z-3f9a --json"]))
     .action(async (spec: string, flags: { json?: boolean; destination?: string }, command: Command) => {
-      const result = await show(snapshotRequest(command, cli, spec, flags));
+      const result = await show(await snapshotRequest(command, cli, spec, flags));
       if (flags.json) {
         printJson(result);
         return;

@@ -37,7 +37,7 @@ export function register(program: Command, cli: CliContext): void {
         flags: KeyFlags & { destination?: string; json?: boolean; allowUnprotected?: boolean },
         command: Command,
       ) => {
-        const request = snapshotRequest(command, cli, spec, flags);
+        const request = await snapshotRequest(command, cli, spec, flags);
         const result = await withProgress(request.runtime, (onProgress) =>
           verify({
             ...request,
