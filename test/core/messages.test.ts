@@ -81,5 +81,5 @@ test("a damaged age header line (found by the robustness run): verify names the 
   writeFileSync(file, bytes);
   const r = await cairn(["verify", "app", "-i", ws.keyFile], { cwd: ws.dir, env: ws.env });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /blob\.out\.age: the stored data cannot be decoded: header MAC/);
+  assert.match(r.stderr, /blob\.out\.age: the encrypted data is damaged or was altered: header MAC/);
 });

@@ -1,22 +1,8 @@
 import type { Command } from "commander";
-import { configFromObject, loadConfig } from "../../config/load.ts";
 import { formatSize } from "../../config/size.ts";
-import { type BackupReport, backup, type JobResult } from "../../core/backup.ts";
-import { backupToStream } from "../../core/stream.ts";
+import type { BackupReport, JobResult } from "../../core/backup.ts";
 import { EXIT, exitCodeOf, mostSevere, UsageError } from "../../errors.ts";
-import { updateMetricsFile } from "../../metrics/textfile.ts";
-import { createRegistry } from "../../registry.ts";
-import {
-  type CliContext,
-  examples,
-  globalsOf,
-  loggerFor,
-  printJson,
-  runtimeOf,
-  selectionOf,
-  withProgress,
-  withSelection,
-} from "../_shared.ts";
+import { type CliContext, examples, globalsOf, printJson, selectionOf, withSelection } from "../_shared.ts";
 import { oneOffConfig, parseOneOff, sourceType } from "../oneoff.ts";
 
 /** The words after `backup` exactly as typed: one-off runs parse them themselves. */
@@ -30,8 +16,13 @@ function wordsAfterBackup(command: Command): string[] {
  * A source type as first word means a one-off run, unless the config has a job of that name and
  * the words say nothing of where a one-off run would go (`--to`, `--stdout`).
  */
-function isOneOff(first: string | undefined, command: Command): boolean {
-  if (!first || !sourceType(first, createRegistry())) return false;
+async function isOneOff(first: string | undefined, command: Command): Promise<boolean> {
+  if (!first) return false;
+  const [{ createRegistry }, { loadConfig }] = await Promise.all([
+    import("../../registry.ts"),
+    import("../../config/load.ts"),
+  ]);
+  if (!sourceType(first, createRegistry())) return false;
   const words = wordsAfterBackup(command);
   if (words.some((w) => w === "--stdout" || w === "--to" || w.startsWith("--to="))) return true;
   try {
@@ -148,7 +139,7 @@ export function register(program: Command, cli: CliContext): void {
         },
         command: Command,
       ) => {
-        if (isOneOff(jobs[0], command)) return oneOff(command, cli);
+        if (await isOneOff(jobs[0], command)) return oneOff(command, cli);
         const unknown = jobs.find((j) => j.startsWith("-"));
         if (unknown) throw new UsageError(`unknown option ${unknown}`, { hint: "see cairn backup --help" });
         const oneOffFlag = [
@@ -167,6 +158,11 @@ export function register(program: Command, cli: CliContext): void {
               hint: "write the source type first: cairn backup postgres --db app --to ./backups",
             },
           );
+        const [{ runtimeOf, withProgress }, { backup }, { updateMetricsFile }] = await Promise.all([
+          import("../_runtime.ts"),
+          import("../../core/backup.ts"),
+          import("../../metrics/textfile.ts"),
+        ]);
         const runtime = runtimeOf(command, cli);
         const report = await withProgress(runtime, (onProgress) =>
           backup({
@@ -193,6 +189,14 @@ export function register(program: Command, cli: CliContext): void {
 }
 
 async function oneOff(command: Command, cli: CliContext): Promise<void> {
+  const [{ loggerFor }, { createRegistry }, { configFromObject }, { backup }, { backupToStream }] =
+    await Promise.all([
+      import("../_runtime.ts"),
+      import("../../registry.ts"),
+      import("../../config/load.ts"),
+      import("../../core/backup.ts"),
+      import("../../core/stream.ts"),
+    ]);
   const registry = createRegistry();
   const run = parseOneOff(wordsAfterBackup(command), registry);
   const config = configFromObject(oneOffConfig(run, registry), { registry });

@@ -1,8 +1,6 @@
 import type { Command } from "commander";
-import { Catalog } from "../../catalog/catalog.ts";
 import { formatSize } from "../../config/size.ts";
-import { rebuildCatalog } from "../../core/list.ts";
-import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
+import { type CliContext, examples, printJson, table } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   const catalog = program
@@ -15,6 +13,10 @@ export function register(program: Command, cli: CliContext): void {
     .argument("[job]", "only this job")
     .addHelpText("after", examples(["cairn catalog rebuild", "cairn catalog rebuild app"]))
     .action(async (job: string | undefined, _flags: object, command: Command) => {
+      const [{ runtimeOf }, { rebuildCatalog }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../core/list.ts"),
+      ]);
       const runtime = runtimeOf(command, cli);
       const results = await rebuildCatalog({
         config: runtime.config,
@@ -36,6 +38,10 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print JSON on stdout")
     .addHelpText("after", examples(["cairn catalog runs", "cairn catalog runs app -n 5 --json"]))
     .action(async (job: string | undefined, flags: { limit: string; json?: boolean }, command: Command) => {
+      const [{ runtimeOf }, { Catalog }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../catalog/catalog.ts"),
+      ]);
       const runtime = runtimeOf(command, cli);
       const db = await Catalog.open(runtime.config.stateDir);
       try {

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { stringify } from "yaml";
-import { redactedConfig } from "../../config/load.ts";
-import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
+import { type CliContext, examples, printJson } from "../_shared.ts";
 import { register as registerInit } from "./init.ts";
 
 export function register(program: Command, cli: CliContext): void {
@@ -17,7 +15,8 @@ export function register(program: Command, cli: CliContext): void {
       "after",
       examples(["cairn config check", "CAIRN_CONFIG=/etc/cairn.yaml cairn config check --json"]),
     )
-    .action((flags: { json?: boolean }, command: Command) => {
+    .action(async (flags: { json?: boolean }, command: Command) => {
+      const { runtimeOf } = await import("../_runtime.ts");
       const runtime = runtimeOf(command, cli);
       const jobs = Object.keys(runtime.config.jobs);
       if (flags.json) {
@@ -34,7 +33,12 @@ export function register(program: Command, cli: CliContext): void {
     )
     .option("--json", "print JSON instead of YAML")
     .addHelpText("after", examples(["cairn config show", "cairn config show --json | jq .jobs"]))
-    .action((flags: { json?: boolean }, command: Command) => {
+    .action(async (flags: { json?: boolean }, command: Command) => {
+      const [{ runtimeOf }, { redactedConfig }, { stringify }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../config/load.ts"),
+        import("yaml"),
+      ]);
       const runtime = runtimeOf(command, cli);
       const shown = redactedConfig(runtime.config);
       if (flags.json) printJson(shown);

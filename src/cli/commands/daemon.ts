@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { runDaemon } from "../../schedule/daemon.ts";
-import { type CliContext, configOf, examples, globalsOf, runtimeOf } from "../_shared.ts";
+import { type CliContext, examples, globalsOf } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   program
@@ -18,6 +17,10 @@ export function register(program: Command, cli: CliContext): void {
       ]),
     )
     .action(async (_flags: unknown, command: Command) => {
+      const [{ runtimeOf, configOf }, { runDaemon }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../schedule/daemon.ts"),
+      ]);
       const runtime = runtimeOf(command, cli);
       const globals = globalsOf(command);
       // A reload reads the file the daemon started with, wherever it was found.

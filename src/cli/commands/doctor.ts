@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import type { Config } from "../../config/load.ts";
-import { type Check, doctor } from "../../core/doctor.ts";
+import type { Check } from "../../core/doctor.ts";
 import { EXIT } from "../../errors.ts";
-import { type CliContext, configOf, examples, globalsOf, loggerFor, printJson, table } from "../_shared.ts";
+import { type CliContext, examples, globalsOf, printJson, table } from "../_shared.ts";
 
 const MARK: Record<Check["status"], string> = { ok: "ok", warn: "WARN", fail: "FAIL", skip: "-" };
 
@@ -22,6 +22,10 @@ export function register(program: Command, cli: CliContext): void {
       ]),
     )
     .action(async (flags: { json?: boolean }, command: Command) => {
+      const [{ configOf, loggerFor }, { doctor }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../core/doctor.ts"),
+      ]);
       const globals = globalsOf(command);
       let config: Config | Error;
       try {

@@ -1,9 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parseIdentityFile, recipientOf } from "../../age/index.ts";
-import { sampleConfig } from "../../config/sample.ts";
 import { UsageError } from "../../errors.ts";
-import { createRegistry, type Registry } from "../../registry.ts";
+import type { Registry } from "../../registry.ts";
 import { collect, examples, globalsOf } from "../_shared.ts";
 import { terminalQuestions } from "../questions.ts";
 import { ageKey, writeKeyFile } from "./keygen.ts";
@@ -41,6 +39,10 @@ export function register(program: Command, parent: Command = program, name = "in
       ]),
     )
     .action(async (flags: InitFlags, command: Command) => {
+      const [{ createRegistry }, { sampleConfig }] = await Promise.all([
+        import("../../registry.ts"),
+        import("../../config/sample.ts"),
+      ]);
       const registry = createRegistry();
       const output = flags.output ?? globalsOf(command).config ?? "cairn.yaml";
       if (existsSync(output))
@@ -50,7 +52,7 @@ export function register(program: Command, parent: Command = program, name = "in
       const answers = await choices(flags, registry);
       const recipients = [
         ...(flags.recipient ?? []),
-        ...(answers.key ? [recipientFromKey(answers.key)] : []),
+        ...(answers.key ? [await recipientFromKey(answers.key)] : []),
       ];
       if (flags.encryption && recipients.length === 0)
         throw new UsageError("no key to encrypt to", {
@@ -112,9 +114,10 @@ async function choices(
 }
 
 /** The recipient of an identity file; a new identity is written there when the file is missing. */
-function recipientFromKey(file: string): string {
+async function recipientFromKey(file: string): Promise<string> {
+  const { parseIdentityFile, recipientOf } = await import("../../age/index.ts");
   if (!existsSync(file)) {
-    const created = ageKey();
+    const created = await ageKey();
     writeKeyFile(file, created.text);
     process.stderr.write(`identity written to ${file} (keep it off the backup host; restores need it)\n`);
     return created.publicKey;

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { jobConfig } from "../../core/context.ts";
-import { listJobs, setJobEnabled } from "../../core/jobs.ts";
-import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
+import { type CliContext, examples, printJson, table } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   program
@@ -10,6 +8,10 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print JSON on stdout")
     .addHelpText("after", examples(["cairn jobs", "cairn jobs --json"]))
     .action(async (flags: { json?: boolean }, command: Command) => {
+      const [{ runtimeOf }, { listJobs }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../core/jobs.ts"),
+      ]);
       const runtime = runtimeOf(command, cli);
       const jobs = await listJobs(runtime.config);
       if (flags.json) return printJson(jobs);
@@ -37,7 +39,12 @@ export function register(program: Command, cli: CliContext): void {
       )
       .argument("<jobs...>", "job names")
       .addHelpText("after", examples([`cairn ${name} app`, `cairn ${name} app billing`, "cairn jobs"]))
-      .action((jobs: string[], _flags: object, command: Command) => {
+      .action(async (jobs: string[], _flags: object, command: Command) => {
+        const [{ runtimeOf }, { jobConfig }, { setJobEnabled }] = await Promise.all([
+          import("../_runtime.ts"),
+          import("../../core/context.ts"),
+          import("../../core/jobs.ts"),
+        ]);
         const runtime = runtimeOf(command, cli);
         // Every name is checked before any job changes.
         for (const job of jobs) jobConfig(runtime.config, job);

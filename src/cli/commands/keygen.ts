@@ -1,8 +1,6 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { generateIdentity } from "../../age/index.ts";
 import { plainErrno } from "../../core/errno.ts";
-import { generateSigningKey } from "../../core/signing.ts";
 import { UsageError } from "../../errors.ts";
 import { examples, printJson } from "../_shared.ts";
 
@@ -24,8 +22,8 @@ export function register(program: Command): void {
         "cairn keygen -o - | pass insert -m backups/age   # straight into a password store",
       ]),
     )
-    .action((flags: { output: string; signing?: boolean; json?: boolean }) => {
-      const created = flags.signing ? signingKey() : ageKey();
+    .action(async (flags: { output: string; signing?: boolean; json?: boolean }) => {
+      const created = flags.signing ? await signingKey() : await ageKey();
       const label = flags.signing ? "public key (signing.public_key)" : "recipient";
       if (flags.output === "-") {
         process.stdout.write(created.text);
@@ -63,7 +61,8 @@ export function writeKeyFile(path: string, text: string): void {
   }
 }
 
-export function ageKey(): { text: string; publicKey: string } {
+export async function ageKey(): Promise<{ text: string; publicKey: string }> {
+  const { generateIdentity } = await import("../../age/index.ts");
   const { identity, recipient } = generateIdentity();
   return {
     text: `# created: ${new Date().toISOString()}\n# public key: ${recipient}\n${identity}\n`,
@@ -71,7 +70,8 @@ export function ageKey(): { text: string; publicKey: string } {
   };
 }
 
-function signingKey() {
+async function signingKey() {
+  const { generateSigningKey } = await import("../../core/signing.ts");
   const { privatePem, publicKey } = generateSigningKey();
   return { text: privatePem, publicKey };
 }

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { formatSize } from "../../config/size.ts";
-import { list } from "../../core/list.ts";
-import { type CliContext, examples, printJson, runtimeOf, table } from "../_shared.ts";
+import { type CliContext, examples, printJson, table } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   program
@@ -12,6 +11,10 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print JSON on stdout")
     .addHelpText("after", examples(["cairn list", "cairn list app --json"]))
     .action(async (job: string | undefined, flags: { json?: boolean }, command: Command) => {
+      const [{ runtimeOf }, { list }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../core/list.ts"),
+      ]);
       const runtime = runtimeOf(command, cli);
       const result = await list({
         config: runtime.config,

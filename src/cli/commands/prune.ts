@@ -1,14 +1,5 @@
 import type { Command } from "commander";
-import { prune } from "../../retention/prune.ts";
-import {
-  type CliContext,
-  examples,
-  printJson,
-  runtimeOf,
-  selectionOf,
-  table,
-  withSelection,
-} from "../_shared.ts";
+import { type CliContext, examples, printJson, selectionOf, table, withSelection } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   withSelection(program.command("prune"))
@@ -34,6 +25,10 @@ export function register(program: Command, cli: CliContext): void {
         flags: { destination?: string; dryRun?: boolean; json?: boolean; only?: string[]; skip?: string[] },
         command: Command,
       ) => {
+        const [{ runtimeOf }, { prune }] = await Promise.all([
+          import("../_runtime.ts"),
+          import("../../retention/prune.ts"),
+        ]);
         const runtime = runtimeOf(command, cli);
         const result = await prune({
           config: runtime.config,

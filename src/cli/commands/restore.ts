@@ -1,15 +1,5 @@
 import type { Command } from "commander";
-import { restore } from "../../core/restore.ts";
-import {
-  type CliContext,
-  collect,
-  examples,
-  type KeyFlags,
-  keysFrom,
-  printJson,
-  snapshotRequest,
-  withProgress,
-} from "../_shared.ts";
+import { type CliContext, collect, examples, type KeyFlags, printJson } from "../_shared.ts";
 
 interface Flags extends KeyFlags {
   source?: string;
@@ -57,6 +47,10 @@ export function register(program: Command, cli: CliContext): void {
       ]),
     )
     .action(async (spec: string, flags: Flags, command: Command) => {
+      const [{ keysFrom, snapshotRequest, withProgress }, { restore }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../core/restore.ts"),
+      ]);
       const request = await snapshotRequest(command, cli, spec, flags);
       const result = await withProgress(request.runtime, (onProgress) =>
         restore({

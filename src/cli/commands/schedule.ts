@@ -3,8 +3,8 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { CairnError } from "../../errors.ts";
-import { defaultDir, enableCommands, type ScheduleTarget, scheduleFiles } from "../../schedule/install.ts";
-import { type CliContext, examples, printJson, runtimeOf } from "../_shared.ts";
+import type { ScheduleTarget } from "../../schedule/install.ts";
+import { type CliContext, examples, printJson } from "../_shared.ts";
 
 interface Flags {
   cron?: boolean;
@@ -47,7 +47,11 @@ export function register(program: Command, cli: CliContext): void {
         "cairn schedule show --json | jq -r '.files[].path'",
       ]),
     )
-    .action((flags: Flags & { json?: boolean }, command: Command) => {
+    .action(async (flags: Flags & { json?: boolean }, command: Command) => {
+      const [{ runtimeOf }, { enableCommands, scheduleFiles }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../schedule/install.ts"),
+      ]);
       const runtime = runtimeOf(command, cli);
       if (flags.json) {
         printJson({
@@ -80,7 +84,11 @@ export function register(program: Command, cli: CliContext): void {
         "cairn schedule install --dir ./units --no-enable",
       ]),
     )
-    .action((flags: Flags, command: Command) => {
+    .action(async (flags: Flags, command: Command) => {
+      const [{ runtimeOf }, { defaultDir, enableCommands, scheduleFiles }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../schedule/install.ts"),
+      ]);
       const runtime = runtimeOf(command, cli);
       const target = targetOf(flags);
       if (flags.user && flags.cron)

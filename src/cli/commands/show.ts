@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { formatSize } from "../../config/size.ts";
-import { show } from "../../core/restore.ts";
-import { type CliContext, examples, printJson, snapshotRequest } from "../_shared.ts";
+import { type CliContext, examples, printJson } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   program
@@ -12,6 +11,10 @@ export function register(program: Command, cli: CliContext): void {
     .option("--json", "print the manifest as JSON on stdout")
     .addHelpText("after", examples(["cairn show app", "cairn show app@2026-11-23T07-45-12Z-3f9a --json"]))
     .action(async (spec: string, flags: { json?: boolean; destination?: string }, command: Command) => {
+      const [{ snapshotRequest }, { show }] = await Promise.all([
+        import("../_runtime.ts"),
+        import("../../core/restore.ts"),
+      ]);
       const result = await show(await snapshotRequest(command, cli, spec, flags));
       if (flags.json) {
         printJson(result);

@@ -1,16 +1,7 @@
 import type { Command } from "commander";
 import { formatDuration, parseDuration } from "../../config/duration.ts";
 import { UsageError } from "../../errors.ts";
-import { status } from "../../schedule/status.ts";
-import {
-  type CliContext,
-  examples,
-  printJson,
-  runtimeOf,
-  selectionOf,
-  table,
-  withSelection,
-} from "../_shared.ts";
+import { type CliContext, examples, printJson, selectionOf, table, withSelection } from "../_shared.ts";
 
 const NAGIOS = ["OK", "WARNING", "CRITICAL", "UNKNOWN"] as const;
 
@@ -56,6 +47,10 @@ export function register(program: Command, cli: CliContext): void {
         },
         command: Command,
       ) => {
+        const [{ runtimeOf }, { status }] = await Promise.all([
+          import("../_runtime.ts"),
+          import("../../schedule/status.ts"),
+        ]);
         const runtime = runtimeOf(command, cli);
         const warning = age(flags.warning, "--warning");
         const critical = age(flags.critical, "--critical");

@@ -2,10 +2,8 @@ import { createReadStream, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { formatSize } from "../../config/size.ts";
-import { upload } from "../../core/upload.ts";
 import { UsageError } from "../../errors.ts";
-import { createRegistry } from "../../registry.ts";
-import { type CliContext, examples, globalsOf, loggerFor, printJson } from "../_shared.ts";
+import { type CliContext, examples, globalsOf, printJson } from "../_shared.ts";
 import { destinationFromSpec } from "../oneoff.ts";
 
 export function register(program: Command, cli: CliContext): void {
@@ -45,6 +43,11 @@ export function register(program: Command, cli: CliContext): void {
             throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`);
           }
         }
+        const [{ loggerFor }, { upload }, { createRegistry }] = await Promise.all([
+          import("../_runtime.ts"),
+          import("../../core/upload.ts"),
+          import("../../registry.ts"),
+        ]);
         const registry = createRegistry();
         const destination = destinationFromSpec(spec, registry) as { type: string };
         const key = flags.name ?? basename(file);

@@ -1,15 +1,5 @@
 import type { Command } from "commander";
-import { verify } from "../../core/restore.ts";
-import {
-  type CliContext,
-  collect,
-  examples,
-  type KeyFlags,
-  keysFrom,
-  printJson,
-  snapshotRequest,
-  withProgress,
-} from "../_shared.ts";
+import { type CliContext, collect, examples, type KeyFlags, printJson } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
   program
@@ -37,6 +27,10 @@ export function register(program: Command, cli: CliContext): void {
         flags: KeyFlags & { destination?: string; json?: boolean; allowUnprotected?: boolean },
         command: Command,
       ) => {
+        const [{ keysFrom, snapshotRequest, withProgress }, { verify }] = await Promise.all([
+          import("../_runtime.ts"),
+          import("../../core/restore.ts"),
+        ]);
         const request = await snapshotRequest(command, cli, spec, flags);
         const result = await withProgress(request.runtime, (onProgress) =>
           verify({
