@@ -95,7 +95,17 @@ export const ageTransform = defineTransform({
           hint: "use the identity whose recipient is listed here",
         },
       );
-    return createDecryptStream({ identities: keys.identities });
+    const stream = createDecryptStream({ identities: keys.identities });
+    // The identity belongs to a recipient the manifest lists: if it does not open the header, the
+    // header is damaged; a wrong key was refused above.
+    if (wanted.size > 0)
+      stream.once("error", (error: Error) => {
+        if (error.name !== "AgeNoMatchError") return;
+        error.name = "AgeHeaderError";
+        error.message =
+          "the age header does not open with the identity of a recipient it was encrypted to: the header is damaged";
+      });
+    return stream;
   },
   shellDecode: (record) => (record.passphrase === true ? "age -d" : "age -d -i key.txt"),
 });

@@ -83,3 +83,19 @@ test("a damaged age header line (found by the robustness run): verify names the 
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /blob\.out\.age: the encrypted data is damaged or was altered: header MAC/);
 });
+
+test("a damaged recipient stanza is damaged data (exit 1), not a wrong key (found by the robustness run)", async () => {
+  const ws = workspace(tempDir());
+  job(ws, "./backups");
+  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+  const root = join(ws.dir, "backups/app");
+  const file = join(root, readdirSync(root)[0]!, "blob.out.age");
+  const bytes = readFileSync(file);
+  // The wrapped file key: the stanza body line after "-> X25519 <share>".
+  const body = bytes.indexOf("\n", bytes.indexOf("-> X25519 ")) + 1;
+  bytes[body] = bytes[body] === "A".charCodeAt(0) ? "B".charCodeAt(0) : "A".charCodeAt(0);
+  writeFileSync(file, bytes);
+  const r = await cairn(["verify", "app", "-i", ws.keyFile], { cwd: ws.dir, env: ws.env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /blob\.out\.age: the encrypted data is damaged or was altered: the age header does not open/);
+});
