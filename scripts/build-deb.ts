@@ -2,7 +2,8 @@
  * `npm run build:deb`: a Debian package around the single executable, made with dpkg-deb from
  * files on this machine (no network): /usr/bin/cairn, the man pages, the shell completions, an
  * example config in /etc/cairn, and systemd unit templates (cairn@JOB.timer, cairn-daemon).
- * Output: build/cairn_<version>_<arch>.deb
+ * Output: build/cairn_<version>_<arch>.deb (`npm run build:deb -- arm64` for arm64, whose Node
+ * binary comes from the npm registry).
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -28,7 +29,7 @@ const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   version: string;
   description: string;
 };
-const DEB_ARCH = ({ x64: "amd64", arm64: "arm64" } as Record<string, string>)[arch()] ?? arch();
+const debArch = (target: string) => ({ x64: "amd64", arm64: "arm64" })[target as "x64" | "arm64"] ?? target;
 
 const SERVICE = `[Unit]
 Description=cairn backup of job %i
@@ -70,9 +71,9 @@ Restart=on-failure
 WantedBy=multi-user.target
 `;
 
-const CONTROL = (size: number) => `Package: cairn
+const CONTROL = (size: number, target: string) => `Package: cairn
 Version: ${pkg.version}
-Architecture: ${DEB_ARCH}
+Architecture: ${debArch(target)}
 Maintainer: cairn developers <cairn@localhost>
 Installed-Size: ${size}
 Depends: libc6 (>= 2.28), libstdc++6 (>= 10), libgcc-s1
@@ -101,9 +102,9 @@ function installedSize(dir: string): number {
   );
 }
 
-export async function buildDeb(): Promise<string> {
-  const exe = await buildExecutable();
-  const tree = join(OUT, "deb");
+export async function buildDeb(target: string = arch()): Promise<string> {
+  const exe = await buildExecutable(target);
+  const tree = join(OUT, `deb-${target}`);
   rmSync(tree, { recursive: true, force: true });
   put(tree, "usr/bin/cairn", readFileSync(exe), 0o755);
   const generated = join(OUT, "shell-files");
@@ -147,14 +148,14 @@ export async function buildDeb(): Promise<string> {
     "usr/share/doc/cairn/copyright",
     `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: cairn\n\nFiles: *\nLicense: MIT\n\nFiles: usr/bin/cairn\nComment: includes Node.js (MIT) and the npm packages cairn depends on (their own licenses)\n`,
   );
-  put(tree, "DEBIAN/control", CONTROL(installedSize(tree)));
+  put(tree, "DEBIAN/control", CONTROL(installedSize(tree), target));
   put(tree, "DEBIAN/conffiles", "/etc/cairn/cairn.example.yaml\n");
-  const deb = join(OUT, `cairn_${pkg.version}_${DEB_ARCH}.deb`);
+  const deb = join(OUT, `cairn_${pkg.version}_${debArch(target)}.deb`);
   rmSync(deb, { force: true });
   execFileSync("dpkg-deb", ["--root-owner-group", "-Zxz", "-z6", "--build", tree, deb], {
     stdio: ["ignore", "ignore", "inherit"],
   });
-  copyFileSync(deb, join(OUT, "cairn.deb"));
+  if (target === arch()) copyFileSync(deb, join(OUT, "cairn.deb"));
   return deb;
 }
 

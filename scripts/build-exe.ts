@@ -2,10 +2,21 @@
  * `npm run build:exe`: cairn as one executable file (Node's single executable applications).
  * esbuild bundles the CLI into one CommonJS script, Node turns it into a blob (with its code
  * cache, so start-up skips parsing), and postject injects the blob into a copy of the pinned Node.
- * Output: build/cairn-linux-<arch> (and build/cairn, the host's). Nothing is fetched.
+ * Output: build/cairn-linux-<arch> (and build/cairn, the host's). For the host's architecture
+ * nothing is fetched; another one (`npm run build:exe -- arm64`) takes that architecture's Node
+ * binary from the npm registry.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { arch } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,7 +43,8 @@ function quietly(command: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`${args[0]} failed (${r.status}):\n${r.stdout}${r.stderr}`);
 }
 
-export async function buildExecutable(): Promise<string> {
+/** The bundle: the CLI and everything it imports, as one CommonJS script. */
+async function bundle(): Promise<string> {
   mkdirSync(OUT, { recursive: true });
   const script = join(OUT, "cairn.cjs");
   await build({
@@ -50,16 +62,41 @@ export async function buildExecutable(): Promise<string> {
     legalComments: "none",
     logLevel: "warning",
   });
-  const blob = join(OUT, "cairn.blob");
-  const seaConfig = join(OUT, "sea-config.json");
+  return script;
+}
+
+/**
+ * The Node binary to inject into: this one for the host's architecture, else the same version's
+ * official binary for the target, from the npm registry's node-linux-<arch> package (kept in
+ * build/node-<version>-<arch>/ for later builds).
+ */
+function nodeBinary(target: string): string {
+  if (target === arch()) return process.execPath;
+  const dir = join(OUT, `node-${process.versions.node}-${target}`);
+  const binary = join(dir, "package/bin/node");
+  if (existsSync(binary)) return binary;
+  mkdirSync(dir, { recursive: true });
+  const spec = `node-linux-${target}@${process.versions.node}`;
+  const packed = spawnSync("npm", ["pack", spec, "--silent"], { cwd: dir, encoding: "utf8" });
+  if (packed.status !== 0) throw new Error(`npm pack ${spec} failed: ${packed.stderr}`);
+  quietly("tar", ["-xzf", join(dir, packed.stdout.trim().split("\n").pop()!), "-C", dir]);
+  return binary;
+}
+
+export async function buildExecutable(target: string = arch()): Promise<string> {
+  const script = await bundle();
+  const blob = join(OUT, `cairn-${target}.blob`);
+  const seaConfig = join(OUT, `sea-config-${target}.json`);
+  // The code cache is compiled by the Node that writes the blob: only for the host's architecture.
+  const useCodeCache = target === arch();
   writeFileSync(
     seaConfig,
-    JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
+    JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache }),
   );
   quietly(process.execPath, ["--experimental-sea-config", seaConfig]);
-  const exe = join(OUT, `cairn-linux-${arch()}`);
+  const exe = join(OUT, `cairn-linux-${target}`);
   rmSync(exe, { force: true });
-  copyFileSync(process.execPath, exe);
+  copyFileSync(nodeBinary(target), exe);
   chmodSync(exe, 0o755);
   quietly(process.execPath, [
     join(ROOT, "node_modules/postject/dist/cli.js"),
@@ -69,13 +106,19 @@ export async function buildExecutable(): Promise<string> {
     "--sentinel-fuse",
     "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
   ]);
-  rmSync(join(OUT, "cairn"), { force: true });
-  copyFileSync(exe, join(OUT, "cairn"));
-  chmodSync(join(OUT, "cairn"), 0o755);
+  if (target === arch()) {
+    rmSync(join(OUT, "cairn"), { force: true });
+    copyFileSync(exe, join(OUT, "cairn"));
+    chmodSync(join(OUT, "cairn"), 0o755);
+  }
   return exe;
 }
 
 if (import.meta.main) {
-  const exe = await buildExecutable();
-  process.stdout.write(`${exe} (${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB)\n`);
+  // npm run build:exe [-- x64 arm64]: the host's architecture when none is named.
+  const targets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [arch()];
+  for (const target of targets) {
+    const exe = await buildExecutable(target);
+    process.stdout.write(`${exe} (${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB)\n`);
+  }
 }
