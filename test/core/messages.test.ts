@@ -48,6 +48,16 @@ test("a destination on a read-only file system says so, not ENOENT", async (t) =
   }
 });
 
+/** A backup of the test job, and its encrypted object's path and bytes, to damage. */
+async function backedUpObject() {
+  const ws = workspace(tempDir());
+  job(ws, "./backups");
+  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
+  const root = join(ws.dir, "backups/app");
+  const file = join(root, readdirSync(root)[0]!, "blob.out.age");
+  return { ws, file, bytes: readFileSync(file) };
+}
+
 test("a flipped bit in an encrypted object: verify and restore name the object, exit 1", async () => {
   const ws = workspace(tempDir());
   job(ws, "./backups");
@@ -70,12 +80,7 @@ test("a flipped bit in an encrypted object: verify and restore name the object, 
 });
 
 test("a damaged age header line (found by the robustness run): verify names the object, exit 1", async () => {
-  const ws = workspace(tempDir());
-  job(ws, "./backups");
-  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
-  const root = join(ws.dir, "backups/app");
-  const file = join(root, readdirSync(root)[0]!, "blob.out.age");
-  const bytes = readFileSync(file);
+  const { ws, file, bytes } = await backedUpObject();
   const mac = bytes.indexOf("\n--- ") + 6;
   bytes[mac] = "!".charCodeAt(0); // no longer base64
   writeFileSync(file, bytes);
@@ -85,17 +90,15 @@ test("a damaged age header line (found by the robustness run): verify names the 
 });
 
 test("a damaged recipient stanza is damaged data (exit 1), not a wrong key (found by the robustness run)", async () => {
-  const ws = workspace(tempDir());
-  job(ws, "./backups");
-  assert.equal((await cairn(["backup"], { cwd: ws.dir, env: ws.env })).code, 0);
-  const root = join(ws.dir, "backups/app");
-  const file = join(root, readdirSync(root)[0]!, "blob.out.age");
-  const bytes = readFileSync(file);
+  const { ws, file, bytes } = await backedUpObject();
   // The wrapped file key: the stanza body line after "-> X25519 <share>".
   const body = bytes.indexOf("\n", bytes.indexOf("-> X25519 ")) + 1;
   bytes[body] = bytes[body] === "A".charCodeAt(0) ? "B".charCodeAt(0) : "A".charCodeAt(0);
   writeFileSync(file, bytes);
   const r = await cairn(["verify", "app", "-i", ws.keyFile], { cwd: ws.dir, env: ws.env });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /blob\.out\.age: the encrypted data is damaged or was altered: the age header does not open/);
+  assert.match(
+    r.stderr,
+    /blob\.out\.age: the encrypted data is damaged or was altered: the age header does not open/,
+  );
 });
