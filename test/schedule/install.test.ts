@@ -4,11 +4,19 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { onCalendar } from "../../src/schedule/cron.ts";
-import { cairn, tempDir } from "../helpers/env.ts";
+import { cairn, ROOT, run, tempDir } from "../helpers/env.ts";
 import { workspace } from "../helpers/jobs.ts";
 
 const systemd = spawnSync("systemd-analyze", ["--version"]).status === 0;
@@ -156,4 +164,21 @@ test("schedule install --cron: one cron.d line per job, whose command makes a sn
   const nothing = await none.cli(["schedule", "show"]);
   assert.equal(nothing.code, 2);
   assert.match(nothing.stderr, /no job has a schedule/);
+});
+
+test("schedule refuses to point units at a cairn in npx's cache, which npm may empty", async () => {
+  const { dir } = setup(`  nightly:\n${job('"30 2 * * *"')}\n`);
+  // What `npx @cairn-backup/cairn` runs: the package's entry inside ~/.npm/_npx/<hash>/.
+  const cache = join(tempDir(), "_npx", "4f2a9c");
+  mkdirSync(join(cache, "entry"), { recursive: true });
+  for (const file of readdirSync(join(ROOT, "entry")))
+    writeFileSync(join(cache, "entry", file), readFileSync(join(ROOT, "entry", file)));
+  for (const link of ["src", "package.json", "node_modules"])
+    symlinkSync(join(ROOT, link), join(cache, link));
+  const r = await run(process.execPath, [join(cache, "entry/cairn.js"), "schedule", "show"], { cwd: dir });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /this cairn runs from npx's cache .*_npx.*, which npm may remove at any time\n {2}→ install cairn/,
+  );
 });
