@@ -116,6 +116,13 @@ test("keygen -o - writes the identity to stdout and the recipient to stderr", as
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^# created: .*\n# public key: age1\w{58}\nAGE-SECRET-KEY-1\w+\n$/);
   assert.match(r.stderr, /^its recipient: age1\w{58}\n$/);
+  const dir = tempDir();
+  const json = await cairn(["keygen", "-o", "k.txt", "--json"], { cwd: dir });
+  assert.equal(json.code, 0, json.stderr);
+  const made = JSON.parse(json.stdout);
+  assert.deepEqual(Object.keys(made), ["file", "kind", "public_key"]);
+  assert.equal(made.kind, "age");
+  assert.ok(readFileSync(join(dir, "k.txt"), "utf8").includes(`# public key: ${made.public_key}`));
 });
 
 test("bash completion completes commands, options, choices and files after a value option", async (t) => {
