@@ -1,8 +1,10 @@
+import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
 import { runProgram, spawnOutput } from "../core/exec.ts";
+import { findProgram } from "../core/which.ts";
 import { SourceError, UsageError } from "../errors.ts";
 import { type Artifact, defineSource, type PluginContext, type Source } from "../types.ts";
 import { extractTar, restoreFile } from "./_tar.ts";
@@ -86,6 +88,18 @@ export const commandSource = defineSource({
       processGroup: true,
     });
     return {
+      async check() {
+        const found = program!.includes("/") ? program : findProgram(program!);
+        if (!found || (program!.includes("/") && !existsSync(resolve(cwd ?? env.baseDir, program!))))
+          throw new SourceError(
+            `the program ${program} is not found${program!.includes("/") ? "" : " on PATH"}`,
+            {
+              hint: "install it, or write its absolute path in command",
+            },
+          );
+        return `${found} (not run: a check must not make a backup)`;
+      },
+
       async *backup(ctx): AsyncIterable<Artifact> {
         if (options.output === "stdout") {
           yield {

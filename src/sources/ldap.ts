@@ -3,6 +3,7 @@
  * both to LDIF; restore with `ldapadd` (all-or-nothing: the subtree is removed again if the load
  * fails) or `slapadd` (into a stopped slapd).
  */
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
@@ -126,6 +127,24 @@ export const ldapSource = defineSource({
   secrets: ["password"],
   create(options, env) {
     return {
+      async check(ctx) {
+        const ldap = new Ldap(options, ctx);
+        if (options.mode === "slapcat") {
+          if (!findProgram("slapcat", searchPath(options.bin_dir)))
+            throw new SourceError("slapcat is not installed", { hint: INSTALL_HINT });
+          if (!existsSync(options.config_dir))
+            throw new SourceError(`slapd's config folder ${options.config_dir} does not exist`, {
+              hint: "slapcat runs on the OpenLDAP server itself; set config_dir, or use mode: ldapsearch",
+            });
+          return `slapcat on this host, config ${options.config_dir}`;
+        }
+        if (!(await ldap.baseExists()))
+          throw new SourceError(`the base entry ${options.base} does not exist on ${options.uri}`, {
+            hint: "check base: it must be an entry the bind DN can read",
+          });
+        return `${options.uri}: ${options.base} readable`;
+      },
+
       async *backup(ctx): AsyncIterable<Artifact> {
         const ldap = new Ldap(options, ctx);
         const counter = new EntryCounter();

@@ -37,7 +37,10 @@ test("doctor checks sources, destinations and keys for real, and fails naming wh
       here: { type: local, path: ./backups }
       gone: { type: s3, bucket: abc, endpoint: "http://127.0.0.1:9", access_key_id: a, secret_access_key: b, retries: 1 }
   plain:
-    sources: { f: { type: files, paths: [.] } }
+    sources:
+      f: { type: files, paths: [.] }
+      run: { type: command, command: [no-such-dump-program-7, --all] }
+      echo: { type: command, command: [echo, hi] }
     destinations: { here: { type: local, path: ./backups } }
 `,
     );
@@ -67,6 +70,9 @@ test("doctor checks sources, destinations and keys for real, and fails naming wh
     assert.equal(find("CAIRN_IDENTITY_FILE").status, "ok");
     assert.equal(find("plain encryption").status, "warn");
     assert.equal(find("pg_dump").status, "ok");
+    assert.equal(find("plain/run").status, "fail");
+    assert.match(find("plain/run").detail, /the program no-such-dump-program-7 is not found on PATH/);
+    assert.equal(find("plain/echo").status, "ok");
     assert.deepEqual(readdirSync(join(dir, "backups")), [], "the probe object is deleted");
 
     const text = await cairn(["doctor"], { cwd: dir });

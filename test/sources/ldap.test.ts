@@ -162,3 +162,23 @@ test("ldap: a missing base and an ldapsearch killed mid-stream fail clearly; not
     assert.equal(listed.snapshots.length, 0, name);
   }
 });
+
+test("ldap: doctor checks the base entry on the real server, and names a wrong one", { skip }, async () => {
+  const ws = workspace(tempDir());
+  const source = await startSlapd(join(ws.dir, "a"));
+  source.add(awkwardDirectory(2));
+  writeFileSync(join(ws.dir, "cairn.yaml"), job(bind(source.uri), ws.recipient));
+  const good = JSON.parse((await cairn(["doctor", "--json"], { cwd: ws.dir, env: ws.env })).stdout);
+  const check = good.checks.find((c: { section: string }) => c.section === "source");
+  assert.equal(check.status, "ok", check.detail);
+  assert.equal(check.detail, `${source.uri}: ${SUFFIX} readable`);
+  writeFileSync(
+    join(ws.dir, "cairn.yaml"),
+    job(bind(source.uri), ws.recipient).replace(SUFFIX, `ou=nowhere,${SUFFIX}`),
+  );
+  const r = await cairn(["doctor", "--json"], { cwd: ws.dir, env: ws.env });
+  assert.equal(r.code, 1);
+  const bad = JSON.parse(r.stdout).checks.find((c: { section: string }) => c.section === "source");
+  assert.equal(bad.status, "fail");
+  assert.match(bad.detail, /the base entry ou=nowhere,.* does not exist on ldap:/);
+});
