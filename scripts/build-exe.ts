@@ -44,9 +44,10 @@ function quietly(command: string, args: string[]): void {
 }
 
 /** The bundle: the CLI and everything it imports, as one CommonJS script. */
-async function bundle(): Promise<string> {
+async function bundle(target: string): Promise<string> {
   mkdirSync(OUT, { recursive: true });
-  const script = join(OUT, "cairn.cjs");
+  // One per target: two builds at once (the system tests run side by side) never share a file.
+  const script = join(OUT, `cairn-${target}.cjs`);
   await build({
     entryPoints: [join(ROOT, "src/cli/exe.ts")],
     outfile: script,
@@ -84,7 +85,7 @@ function nodeBinary(target: string): string {
 }
 
 export async function buildExecutable(target: string = arch()): Promise<string> {
-  const script = await bundle();
+  const script = await bundle(target);
   const blob = join(OUT, `cairn-${target}.blob`);
   const seaConfig = join(OUT, `sea-config-${target}.json`);
   // The code cache is compiled by the Node that writes the blob: only for the host's architecture.

@@ -1,7 +1,8 @@
 /**
  * The linux-arm64 single executable, built here from the same bundle and the official arm64 Node
  * binary, run under qemu-user with Debian's arm64 libraries: it backs up a folder and a SQLite
- * file, verifies and restores them, byte for byte. `npm run test:system` (run by .ci/run).
+ * file, verifies and restores them, byte for byte. Part of `npm test`; `npm run test:system` runs
+ * the system tests alone.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

@@ -2,8 +2,8 @@
  * The .deb on a bare Debian: builds the single executable and the package, makes a minimal
  * Debian with debootstrap (no Node.js in it), installs the package with dpkg, and inside it backs
  * up a folder and a SQLite file, lists, verifies and restores them; the restored bytes and rows
- * equal the originals. Needs root, debootstrap and a Debian mirror; `npm run test:system`, run by
- * .ci/run after `npm test` (it takes about a minute).
+ * equal the originals. Needs root, debootstrap and a Debian mirror; part of `npm test` (skipped, saying
+ * why, without them); `npm run test:system` runs the system tests alone. About a minute.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
