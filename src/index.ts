@@ -5,6 +5,9 @@
  *   const config = loadConfig({ file: "cairn.yaml" });
  *   const report = await backup({ config, jobs: ["app"] });
  */
+
+/** cairn's zod: plugins make their schemas with it, so that they combine with cairn's own. */
+export { z } from "zod";
 export { generateIdentity, recipientOf } from "./age/index.ts";
 export { Catalog, type RunRow, type SnapshotRow } from "./catalog/catalog.ts";
 export {
@@ -12,7 +15,9 @@ export {
   configFromObject,
   type LoadConfigOptions,
   loadConfig,
+  loadConfigAsync,
   redactedConfig,
+  registryWith,
 } from "./config/load.ts";
 export type { JobConfig, PluginOptions } from "./config/schema.ts";
 export { parseSize } from "./config/size.ts";
@@ -52,6 +57,15 @@ export { backupToStream, type StreamBackupOptions, type StreamBackupResult } fro
 export { type UploadOptions, upload } from "./core/upload.ts";
 export * from "./errors.ts";
 export { updateMetricsFile } from "./metrics/textfile.ts";
+export { describePlugins, type OptionInfo, type PluginInfo } from "./plugins/describe.ts";
+export {
+  definePlugin,
+  type LoadedPlugin,
+  loadPlugins,
+  PLUGIN_API_VERSION,
+  type PluginExport,
+  type PluginModule,
+} from "./plugins/load.ts";
 export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
 export {
   type Decision,

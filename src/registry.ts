@@ -83,8 +83,14 @@ export class Registry {
   readonly storages = new Map<string, StorageDefinition>();
   readonly transforms = new Map<string, TransformDefinition>();
   readonly notifiers = new Map<string, NotifierDefinition>();
+  /** Where each plugin came from (`built-in`, `package@version`, a file), by `kind:type`. */
+  private readonly origins = new Map<string, string>();
 
-  register(definition: PluginDefinition): this {
+  originOf(definition: Pick<PluginDefinition, "kind" | "type">): string {
+    return this.origins.get(`${definition.kind}:${definition.type}`) ?? "built-in";
+  }
+
+  register(definition: PluginDefinition, origin = "built-in"): this {
     const table: Map<string, PluginDefinition> =
       definition.kind === "source"
         ? this.sources
@@ -94,8 +100,11 @@ export class Registry {
             ? this.notifiers
             : this.transforms;
     if (table.has(definition.type))
-      throw new Error(`a ${definition.kind} plugin "${definition.type}" is already registered`);
+      throw new Error(
+        `a ${definition.kind} plugin "${definition.type}" is already registered (${this.originOf(definition)})`,
+      );
     table.set(definition.type, definition);
+    this.origins.set(`${definition.kind}:${definition.type}`, origin);
     return this;
   }
 

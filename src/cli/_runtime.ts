@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { parseIdentityFile } from "../age/index.ts";
 import { Catalog } from "../catalog/catalog.ts";
-import { type Config, loadConfig } from "../config/load.ts";
+import { type Config, loadConfigAsync } from "../config/load.ts";
 import type { Progress } from "../core/backup.ts";
 import { plainErrno } from "../core/errno.ts";
 import { refuseOpenKeyFile } from "../core/key-files.ts";
@@ -29,8 +29,8 @@ export interface Runtime {
 }
 
 /** The config the global options name, its secrets added to those every error is cleaned of. */
-export function configOf(globals: GlobalOptions, cli: CliContext): Config {
-  const config = loadConfig({
+export async function configOf(globals: GlobalOptions, cli: CliContext): Promise<Config> {
+  const config = await loadConfigAsync({
     ...(globals.config ? { file: globals.config } : {}),
     ...(globals.configStdin ? { text: readFileSync(0, "utf8") } : {}),
   });
@@ -39,9 +39,9 @@ export function configOf(globals: GlobalOptions, cli: CliContext): Config {
 }
 
 /** The config and a logger that knows its secrets, for commands that need a config. */
-export function runtimeOf(command: Command, cli: CliContext): Runtime {
+export async function runtimeOf(command: Command, cli: CliContext): Promise<Runtime> {
   const globals = globalsOf(command);
-  const config = configOf(globals, cli);
+  const config = await configOf(globals, cli);
   const logger = loggerFor(globals, config.secrets, config);
   for (const warning of config.warnings ?? []) logger.warn(warning);
   return { config, logger, signal: cli.signal, globals };
@@ -54,7 +54,7 @@ export async function snapshotRequest(
   spec: string,
   flags: { destination?: string },
 ) {
-  const runtime = runtimeOf(command, cli);
+  const runtime = await runtimeOf(command, cli);
   const { job, snapshot } = await resolveSpec(runtime.config, spec);
   return {
     runtime,

@@ -15,6 +15,7 @@ import { register as registerInit } from "./commands/init.ts";
 import { register as registerJobs } from "./commands/jobs.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerList } from "./commands/list.ts";
+import { register as registerPlugins } from "./commands/plugins.ts";
 import { register as registerPrune } from "./commands/prune.ts";
 import { register as registerRestore } from "./commands/restore.ts";
 import { register as registerSchedule } from "./commands/schedule.ts";
@@ -97,6 +98,7 @@ export function buildProgram(cli: CliContext, questions = terminalQuestions(), j
   registerUpload(program, cli);
   registerInit(program);
   registerDoctor(program, cli);
+  registerPlugins(program, cli);
   registerKeygen(program);
   registerCompletion(program);
   program.exitOverride();

@@ -1,13 +1,14 @@
 import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { type Document, isMap, LineCounter, parseDocument } from "yaml";
+import { type Document, isMap, LineCounter, parseDocument, parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { plainErrno } from "../core/errno.ts";
 import type { SyslogSettings } from "../core/log-sinks.ts";
 import { didYouMean } from "../core/suggest.ts";
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import type { Hooks } from "../hooks/hooks.ts";
+import { type LoadedPlugin, loadPlugins, pluginSpecs } from "../plugins/load.ts";
 import { createRegistry, type Registry } from "../registry.ts";
 import type { PluginDefinition } from "../types.ts";
 import { interpolate } from "./interpolate.ts";
@@ -70,6 +71,55 @@ function findConfigFile(options: LoadConfigOptions, env: NodeJS.ProcessEnv, cwd:
     [{ path: "", message: `no configuration file: ${join(cwd, "cairn.yaml")} does not exist` }],
     { hint: "pass -c FILE or set CAIRN_CONFIG" },
   );
+}
+
+/**
+ * loadConfig with the plugins the config's `plugins:` and $CAIRN_PLUGINS name loaded first, so
+ * that their source, destination and notifier types validate; what the CLI uses.
+ */
+export async function loadConfigAsync(options: LoadConfigOptions = {}): Promise<Config> {
+  if (options.registry) return loadConfig(options);
+  const env = options.env ?? process.env;
+  const file = findConfigFile(options, env, options.cwd ?? process.cwd());
+  let raw: unknown;
+  let text: string | undefined;
+  try {
+    text = options.text ?? readFileSync(file, "utf8");
+    raw = parseYaml(text);
+  } catch {
+    return loadConfig(options); // it reports what is wrong with the file
+  }
+  const configured = (raw as { plugins?: unknown } | null)?.plugins;
+  const specs = pluginSpecs(
+    Array.isArray(configured) ? configured.filter((s) => typeof s === "string") : [],
+    env,
+  );
+  if (specs.length === 0) return loadConfig({ ...options, text });
+  const registry = registryWith(await loadPlugins(specs, dirname(file)));
+  return loadConfig({ ...options, text, registry });
+}
+
+/** The built-ins and the loaded plugins; a type two of them define is a ConfigError naming both. */
+export function registryWith(loaded: LoadedPlugin[]): Registry {
+  const registry = createRegistry();
+  for (const plugin of loaded)
+    for (const definition of plugin.module.plugins) {
+      const table = {
+        source: registry.sources,
+        storage: registry.storages,
+        transform: registry.transforms,
+        notifier: registry.notifiers,
+      }[definition.kind] as Map<string, unknown>;
+      if (table.has(definition.type))
+        throw new ConfigError([
+          {
+            path: "plugins",
+            message: `plugin ${plugin.spec}: its ${definition.kind} "${definition.type}" clashes with the one from ${registry.originOf(definition)}`,
+          },
+        ]);
+      registry.register(definition, plugin.origin);
+    }
+  return registry;
 }
 
 /** Reads, interpolates and validates a config file, reporting every problem at once. */

@@ -322,6 +322,12 @@ export function buildRootSchema(registry: Registry) {
   return z
     .object({
       state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
+      plugins: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          "plugin packages (resolved from the config's folder, then global installs) and files (./x.js, ./x.ts) that add sources, destinations, transforms and notifiers (docs/plugins.md)",
+        ),
       log: z
         .object({
           file: z

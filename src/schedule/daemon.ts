@@ -19,7 +19,7 @@ import { cairnCommand } from "./install.ts";
 
 export interface DaemonOptions {
   /** Loads the config: at start and on each SIGHUP. */
-  load: () => Config;
+  load: () => Config | Promise<Config>;
   logger: Logger;
   /** Aborting it stops the daemon the SIGTERM way. */
   signal: AbortSignal;
@@ -61,7 +61,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   };
   const now = options.now ?? (() => new Date());
   const { logger } = options;
-  let config = options.load();
+  let config = await options.load();
   const statePath = join(config.stateDir, "daemon.json");
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const state = readState(statePath);
@@ -161,9 +161,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     child.once("exit", finish);
   };
 
-  const reload = () => {
+  const reload = async () => {
     try {
-      config = options.load();
+      config = await options.load();
       logger.info("configuration reloaded");
       plan(false);
     } catch (error) {

@@ -163,4 +163,20 @@ test("the .deb installs on a bare Debian without Node.js and backs up, verifies 
   assert.match(units.stdout, /ExecStart=\/usr\/bin\/cairn /, "timers run the installed binary");
   const completion = inside("cairn completion bash");
   assert.match(completion.stdout, /complete -o default -F _cairn cairn/);
+
+  // A plugin file works with the installed executable too (it has no Node to import cairn from).
+  mkdirSync(join(root, "etc/cairn/plugins"), { recursive: true });
+  writeFileSync(
+    join(root, "etc/cairn/plugins/dir-store.mjs"),
+    readFileSync(join(import.meta.dirname, "../fixtures/plugins/dir-store.mjs")),
+  );
+  writeFileSync(
+    join(root, "etc/cairn/plugin.yaml"),
+    "plugins: [./plugins/dir-store.mjs]\njobs:\n  hello:\n    sources: { hi: { type: greeting, text: from a plugin } }\n    encryption: none\n    destinations: { store: { type: dirstore, root: /var/backups/dirstore } }\n",
+  );
+  const withPlugin = inside(
+    "cairn -c /etc/cairn/plugin.yaml backup && cairn -c /etc/cairn/plugin.yaml restore hello --to-dir /restore/plugin",
+  );
+  assert.equal(withPlugin.code, 0, withPlugin.stderr);
+  assert.equal(readFileSync(join(root, "restore/plugin/hi.txt"), "utf8"), "from a plugin");
 });

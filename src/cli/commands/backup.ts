@@ -163,7 +163,7 @@ export function register(program: Command, cli: CliContext): void {
           import("../../core/backup.ts"),
           import("../../metrics/textfile.ts"),
         ]);
-        const runtime = runtimeOf(command, cli);
+        const runtime = await runtimeOf(command, cli);
         const report = await withProgress(runtime, (onProgress) =>
           backup({
             config: runtime.config,

@@ -17,7 +17,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../_runtime.ts"),
         import("../../core/list.ts"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const results = await rebuildCatalog({
         config: runtime.config,
         logger: runtime.logger,
@@ -42,7 +42,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../_runtime.ts"),
         import("../../catalog/catalog.ts"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const db = await Catalog.open(runtime.config.stateDir);
       try {
         const runs = db.runs(job, Number(flags.limit) || 20);

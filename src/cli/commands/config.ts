@@ -17,7 +17,7 @@ export function register(program: Command, cli: CliContext): void {
     )
     .action(async (flags: { json?: boolean }, command: Command) => {
       const { runtimeOf } = await import("../_runtime.ts");
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const jobs = Object.keys(runtime.config.jobs);
       if (flags.json) {
         printJson({ file: runtime.config.file, ok: true, jobs, warnings: runtime.config.warnings ?? [] });
@@ -39,7 +39,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../../config/load.ts"),
         import("yaml"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const shown = redactedConfig(runtime.config);
       if (flags.json) printJson(shown);
       else process.stdout.write(stringify(shown));

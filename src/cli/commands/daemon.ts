@@ -21,7 +21,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../_runtime.ts"),
         import("../../schedule/daemon.ts"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const globals = globalsOf(command);
       // A reload reads the file the daemon started with, wherever it was found.
       const reload = { ...globals, config: runtime.config.file ?? globals.config, configStdin: false };

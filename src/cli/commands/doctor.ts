@@ -29,7 +29,7 @@ export function register(program: Command, cli: CliContext): void {
       const globals = globalsOf(command);
       let config: Config | Error;
       try {
-        config = configOf(globals, cli);
+        config = await configOf(globals, cli);
       } catch (error) {
         config = error as Error;
       }

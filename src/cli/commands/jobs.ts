@@ -12,7 +12,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../_runtime.ts"),
         import("../../core/jobs.ts"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const jobs = await listJobs(runtime.config);
       if (flags.json) return printJson(jobs);
       const rows = [["JOB", "ENABLED", "SOURCES", "DESTINATIONS", "LAST RUN"]];
@@ -45,7 +45,7 @@ export function register(program: Command, cli: CliContext): void {
           import("../../core/context.ts"),
           import("../../core/jobs.ts"),
         ]);
-        const runtime = runtimeOf(command, cli);
+        const runtime = await runtimeOf(command, cli);
         // Every name is checked before any job changes.
         for (const job of jobs) jobConfig(runtime.config, job);
         for (const job of jobs) {

@@ -15,7 +15,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../_runtime.ts"),
         import("../../core/list.ts"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const result = await list({
         config: runtime.config,
         logger: runtime.logger,

@@ -29,7 +29,7 @@ export function register(program: Command, cli: CliContext): void {
           import("../_runtime.ts"),
           import("../../retention/prune.ts"),
         ]);
-        const runtime = runtimeOf(command, cli);
+        const runtime = await runtimeOf(command, cli);
         const result = await prune({
           config: runtime.config,
           logger: runtime.logger,

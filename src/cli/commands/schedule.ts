@@ -52,7 +52,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../_runtime.ts"),
         import("../../schedule/install.ts"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       if (flags.json) {
         printJson({
           files: scheduleFiles(runtime.config, targetOf(flags)),
@@ -89,7 +89,7 @@ export function register(program: Command, cli: CliContext): void {
         import("../_runtime.ts"),
         import("../../schedule/install.ts"),
       ]);
-      const runtime = runtimeOf(command, cli);
+      const runtime = await runtimeOf(command, cli);
       const target = targetOf(flags);
       if (flags.user && flags.cron)
         throw new CairnError("USAGE", "--cron --user cannot edit your crontab safely", {

@@ -51,7 +51,7 @@ export function register(program: Command, cli: CliContext): void {
           import("../_runtime.ts"),
           import("../../schedule/status.ts"),
         ]);
-        const runtime = runtimeOf(command, cli);
+        const runtime = await runtimeOf(command, cli);
         const warning = age(flags.warning, "--warning");
         const critical = age(flags.critical, "--critical");
         const rows = await status({
