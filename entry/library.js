@@ -7,6 +7,7 @@ const cairn = await import(codeUrl("index"));
 export const {
   AbortedError,
   CairnError,
+  CairnEvents,
   Catalog,
   ConfigError,
   DecryptError,
@@ -38,6 +39,7 @@ export const {
   describeError,
   describePlugins,
   disabledJobs,
+  events,
   exitCodeOf,
   generateIdentity,
   isCairnError,

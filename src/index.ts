@@ -56,6 +56,14 @@ export { type Chosen, choose, type Selected, type Selection, select } from "./co
 export { backupToStream, type StreamBackupOptions, type StreamBackupResult } from "./core/stream.ts";
 export { type UploadOptions, upload } from "./core/upload.ts";
 export * from "./errors.ts";
+export {
+  CairnEvents,
+  type EventHandler,
+  type EventMap,
+  type EventName,
+  events,
+  type SessionFacts,
+} from "./events/events.ts";
 export { updateMetricsFile } from "./metrics/textfile.ts";
 export { describePlugins, type OptionInfo, type PluginInfo } from "./plugins/describe.ts";
 export {

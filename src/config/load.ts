@@ -94,9 +94,10 @@ export async function loadConfigAsync(options: LoadConfigOptions = {}): Promise<
     Array.isArray(configured) ? configured.filter((s) => typeof s === "string") : [],
     env,
   );
-  if (specs.length === 0) return loadConfig({ ...options, text });
+  // The file is read again: given no text, loadConfig also checks who may read it.
+  if (specs.length === 0) return loadConfig(options);
   const registry = registryWith(await loadPlugins(specs, dirname(file)));
-  return loadConfig({ ...options, text, registry });
+  return loadConfig({ ...options, registry });
 }
 
 /** The built-ins and the loaded plugins; a type two of them define is a ConfigError naming both. */

@@ -6,6 +6,7 @@ import { Catalog } from "../catalog/catalog.ts";
 import type { Config } from "../config/load.ts";
 import { splitDestinationOptions } from "../config/schema.ts";
 import { AbortedError, CairnError, describeError, SourceError, StorageError } from "../errors.ts";
+import { events, newSession } from "../events/events.ts";
 import { type HookName, runHook } from "../hooks/hooks.ts";
 import { type DestinationLock, type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { notify } from "../notify/notify.ts";
@@ -35,7 +36,7 @@ import {
 } from "./context.ts";
 import { crashPoint } from "./crash.ts";
 import { disabledJobs } from "./jobs.ts";
-import { createRedactor } from "./logger.ts";
+import { createRedactor, silentLogger } from "./logger.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { choose, type Selection } from "./select.ts";
 import { loadSigningKey, SIGNATURE_NAME, signManifest } from "./signing.ts";
@@ -72,6 +73,8 @@ export interface BackupOptions extends RunOptions, Selection {
   onProgress?: (progress: Progress) => void;
   /** Record runs in the catalog (default true). */
   catalog?: boolean;
+  /** Set by backup() for each job's run; not for callers. */
+  session?: string;
   /** Run the sources and transforms, store nothing, record nothing. */
   dryRun?: boolean;
   /** Run even where the frequency says the job (or a destination) is not due. */
@@ -145,12 +148,17 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       ...(options.signal ? { signal: options.signal } : {}),
     };
     for (const name of chosen.jobs) {
+      // One session per job's run: its log lines, hooks and events carry the id.
+      const session = newSession();
+      const run = { ...options, logger: (options.logger ?? silentLogger).child({ session }), session };
+      await events.emit("before_backup", { session, job: name }, run.logger);
       if (!options.dryRun) await notify(options.config, startEvent(name), notifyOptions);
-      const done = await backupJob(name, options, catalog, chosen.destinations(name));
+      const done = await backupJob(name, run, catalog, chosen.destinations(name));
       if (done.ok && !done.skipped && !options.dryRun) {
-        const pruned = await pruneAfterBackup(name, options, chosen.destinations(name));
+        const pruned = await pruneAfterBackup(name, run, chosen.destinations(name));
         if (pruned.length) done.pruned = pruned;
       }
+      await events.emit("on_backup", { session, job: name, result: done }, run.logger);
       if (!options.dryRun) {
         const failures = await notify(
           options.config,
@@ -227,6 +235,7 @@ async function pruneAfterBackup(
     try {
       const result = await prune({
         config: options.config,
+        ...(options.session ? { session: options.session } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         job,
@@ -337,7 +346,14 @@ async function backupJob(
           name,
           config.hooks,
           settings.hooks,
-          { job, snapshot: id, status: now, folders, ...(hookError ? { error: hookError } : {}) },
+          {
+            job,
+            snapshot: id,
+            status: now,
+            folders,
+            ...(options.session ? { session: options.session } : {}),
+            ...(hookError ? { error: hookError } : {}),
+          },
           ctx,
           config.baseDir,
         );

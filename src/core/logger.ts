@@ -41,7 +41,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         write(redact(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all })), level);
         return;
       }
-      const extra = Object.entries(all)
+      // The session id (a long UUID) goes last, so the fields people read come first.
+      const { session, ...rest } = all;
+      const extra = Object.entries({ ...rest, session })
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${formatValue(v)}`)
         .join(" ");

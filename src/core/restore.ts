@@ -6,6 +6,7 @@ import { finished, pipeline as pipe } from "node:stream/promises";
 import { parseIdentityFile } from "../age/index.ts";
 import type { Config } from "../config/load.ts";
 import { CairnError, DecryptError, IntegrityError, RestoreError, UsageError } from "../errors.ts";
+import { events, newSession } from "../events/events.ts";
 import type {
   ArtifactRecord,
   DecodeKeys,
@@ -19,6 +20,7 @@ import { type Progress, safely } from "./backup.ts";
 import { createSource, jobConfig, type RunOptions } from "./context.ts";
 import { refuseOpenKeyFile } from "./key-files.ts";
 import { type SnapshotSummary, summarize, withSnapshot } from "./list.ts";
+import { silentLogger } from "./logger.ts";
 import { requireProtected } from "./signing.ts";
 import { HoldBackLast, ObjectVerifier, through } from "./streams.ts";
 
@@ -282,6 +284,21 @@ function readProgress(
 }
 
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+  const session = newSession();
+  const logger = (options.logger ?? silentLogger).child({ session });
+  const facts = { session, job: options.job, snapshot: options.snapshot ?? "latest" };
+  await events.emit("before_restore", facts, logger);
+  try {
+    const result = await restoreSnapshot({ ...options, logger });
+    await events.emit("on_restore", { ...facts, snapshot: result.snapshot, result }, logger);
+    return result;
+  } catch (error) {
+    await events.emit("on_restore", { ...facts, error }, logger);
+    throw error;
+  }
+}
+
+async function restoreSnapshot(options: RestoreOptions): Promise<RestoreResult> {
   const target: RestoreTarget = {
     ...(options.toDir !== undefined ? { dir: options.toDir } : {}),
     ...(options.toDatabase !== undefined ? { database: options.toDatabase } : {}),

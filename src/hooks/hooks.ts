@@ -34,6 +34,8 @@ export type HookName = keyof Hooks;
 
 export interface HookEnvironment {
   job: string;
+  /** The action's session id ($CAIRN_SESSION_ID), as in its log lines and events. */
+  session?: string;
   snapshot: string;
   /** success, failed or partial; empty before the job ran. */
   status: string;
@@ -61,6 +63,7 @@ export async function runHook(
   const env = {
     CAIRN_HOOK: name,
     CAIRN_JOB: facts.job,
+    CAIRN_SESSION_ID: facts.session ?? "",
     CAIRN_SNAPSHOT: facts.snapshot,
     CAIRN_STATUS: facts.status,
     CAIRN_DESTINATIONS: Object.keys(facts.folders).join(","),

@@ -23,6 +23,7 @@ import {
   snapshotTime,
   type UnfinishedFolder,
 } from "../core/snapshot.ts";
+import { events, newSession } from "../events/events.ts";
 import { type DestinationLock, type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
 import { MANIFEST_NAME, type PluginContext } from "../types.ts";
 import { type Decision, futureSnapshots, planRetention, type SnapshotFacts } from "./policy.ts";
@@ -37,6 +38,8 @@ export interface PruneOptions extends RunOptions, Selection {
   dryRun?: boolean;
   /** "now" for max_age and leftovers (tests). */
   now?: Date;
+  /** The session of the action this prune belongs to (a backup's, after it); default a new one per job. */
+  session?: string;
 }
 
 export interface DestinationPrune {
@@ -67,9 +70,24 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   );
   const now = options.now ?? new Date();
   const dryRun = options.dryRun ?? false;
-  return withContext(options, async (ctx) => {
+  return withContext(options, async (outer) => {
     const destinations: DestinationPrune[] = [];
     for (const job of chosen.jobs) {
+      const session = options.session ?? newSession();
+      const ctx = { ...outer, logger: outer.logger.child({ session }) };
+      const done = destinations.length;
+      await events.emit("before_prune", { session, job }, ctx.logger);
+      try {
+        await pruneJob(job, session, ctx);
+      } catch (error) {
+        await events.emit("on_prune", { session, job, error }, ctx.logger);
+        throw error;
+      }
+      await events.emit("on_prune", { session, job, result: destinations.slice(done) }, ctx.logger);
+    }
+    return { dryRun, destinations };
+
+    async function pruneJob(job: string, session: string, ctx: PluginContext): Promise<void> {
       const opened = await openDestinations(options.config, job, options.destination, {
         include: chosen.destinations(job),
       });
@@ -85,14 +103,13 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
         }
         for (const destination of opened) {
           const clock = held ? await destinationClock(destination, held, ctx) : undefined;
-          destinations.push(await pruneOne(job, destination, { now, clock, dryRun, held }, ctx));
+          destinations.push(await pruneOne(job, destination, { now, clock, dryRun, held, session }, ctx));
         }
       } finally {
         for (const lock of locks.reverse()) await lock.release().catch(() => {});
         await closeDestinations(opened);
       }
     }
-    return { dryRun, destinations };
   });
 }
 
@@ -116,6 +133,7 @@ interface PruneTimes {
   /** The destination's clock against this host's, when it has one. */
   clock: { remote: number; local: number } | undefined;
   dryRun: boolean;
+  session: string;
   /** The destination locks of this prune: checked before each removal. */
   held?: DestinationLock | undefined;
 }
@@ -219,11 +237,19 @@ async function pruneOne(
     plan.remove.map((d) => d.id),
     async (id) => {
       const folder = folderOf.get(id) as string;
-      // The manifest goes first: from then on the snapshot is not good, whatever remains.
-      await storage.delete(`${folder}/${MANIFEST_NAME}`, ctx);
-      crashPoint("prune:manifest-removed");
-      await removeFolder(destination, folder, ctx);
+      const facts = { session: times.session, job, destination: destination.name, snapshot: id };
+      await events.emit("before_delete", facts, ctx.logger);
+      try {
+        // The manifest goes first: from then on the snapshot is not good, whatever remains.
+        await storage.delete(`${folder}/${MANIFEST_NAME}`, ctx);
+        crashPoint("prune:manifest-removed");
+        await removeFolder(destination, folder, ctx);
+      } catch (error) {
+        await events.emit("on_delete", { ...facts, error }, ctx.logger);
+        throw error;
+      }
       ctx.logger.info("removed snapshot", { ...where, id, why: reasonsOf.get(id) });
+      await events.emit("on_delete", facts, ctx.logger);
     },
     removing,
   );
