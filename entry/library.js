@@ -24,6 +24,7 @@ export const {
   StorageError,
   UsageError,
   VERSION,
+  activatePlugins,
   backup,
   backupToStream,
   builtinPlugins,

@@ -67,10 +67,12 @@ export {
 export { updateMetricsFile } from "./metrics/textfile.ts";
 export { describePlugins, type OptionInfo, type PluginInfo } from "./plugins/describe.ts";
 export {
+  activatePlugins,
   definePlugin,
   type LoadedPlugin,
   loadPlugins,
   PLUGIN_API_VERSION,
+  type PluginActivation,
   type PluginExport,
   type PluginModule,
 } from "./plugins/load.ts";

@@ -17,8 +17,16 @@ import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../core/log-sinks
 import { createLogger, LEVELS } from "../core/logger.ts";
 import type { KeyOptions } from "../core/restore.ts";
 import { NotFoundError, UsageError } from "../errors.ts";
+import { activatePlugins } from "../plugins/load.ts";
 import type { Logger, LogLevel } from "../types.ts";
-import { type CliContext, type GlobalOptions, globalsOf, type KeyFlags, sinkOnce } from "./_shared.ts";
+import {
+  atCommandEnd,
+  type CliContext,
+  type GlobalOptions,
+  globalsOf,
+  type KeyFlags,
+  sinkOnce,
+} from "./_shared.ts";
 import { progressReporter, writeLogLine } from "./progress.ts";
 
 export interface Runtime {
@@ -39,11 +47,17 @@ export async function configOf(globals: GlobalOptions, cli: CliContext): Promise
 }
 
 /** The config and a logger that knows its secrets, for commands that need a config. */
+let activated = false;
+
 export async function runtimeOf(command: Command, cli: CliContext): Promise<Runtime> {
   const globals = globalsOf(command);
   const config = await configOf(globals, cli);
   const logger = loggerFor(globals, config.secrets, config);
   for (const warning of config.warnings ?? []) logger.warn(warning);
+  if (config.plugins?.length && !activated) {
+    activated = true;
+    atCommandEnd(await activatePlugins(config.plugins, logger));
+  }
   return { config, logger, signal: cli.signal, globals };
 }
 

@@ -51,6 +51,17 @@ export async function closeLogSinks(): Promise<void> {
   await Promise.all(sinks.splice(0).map((sink) => sink.close?.()));
 }
 
+/** What must run when the command ends, whatever happened (plugins' deactivate). */
+const endings: (() => Promise<void>)[] = [];
+
+export function atCommandEnd(ending: () => Promise<void>): void {
+  endings.push(ending);
+}
+
+export async function runCommandEnds(): Promise<void> {
+  for (const ending of endings.splice(0).reverse()) await ending().catch(() => {});
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -4,7 +4,7 @@ import { describeSystemError } from "../core/errno.ts";
 import { createRedactor } from "../core/logger.ts";
 import { CairnError, ConfigError, EXIT, exitCodeOf, SourceError, UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { type CliContext, closeLogSinks, examples, logToSinks } from "./_shared.ts";
+import { type CliContext, closeLogSinks, examples, logToSinks, runCommandEnds } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";
 import { register as registerCompletion } from "./commands/completion.ts";
@@ -199,6 +199,7 @@ export async function main(argv: string[]): Promise<number> {
     process.off("SIGTERM", stop);
     setCommandEcho(undefined);
     questions.close();
+    await runCommandEnds();
     await closeLogSinks();
   }
 }

@@ -41,6 +41,10 @@ export interface Config {
   /** Every secret value in the config (declared secret options, `${file:…}` values): never printed. */
   secrets: string[];
   registry: Registry;
+  /** The plugins loaded for it (loadConfigAsync), each with its options from the config. */
+  plugins?: LoadedPlugin[];
+  /** `plugins:` entries' options, by plugin name. */
+  pluginOptions?: Record<string, Record<string, unknown>>;
   /** What the operator should fix though it works (e.g. an inline secret in a file others can read). */
   warnings?: string[];
 }
@@ -90,14 +94,22 @@ export async function loadConfigAsync(options: LoadConfigOptions = {}): Promise<
     return loadConfig(options); // it reports what is wrong with the file
   }
   const configured = (raw as { plugins?: unknown } | null)?.plugins;
+  const names = (Array.isArray(configured) ? configured : []).map((entry) =>
+    typeof entry === "object" && entry !== null ? (entry as { name?: unknown }).name : entry,
+  );
   const specs = pluginSpecs(
-    Array.isArray(configured) ? configured.filter((s) => typeof s === "string") : [],
+    names.filter((s): s is string => typeof s === "string"),
     env,
   );
   // The file is read again: given no text, loadConfig also checks who may read it.
   if (specs.length === 0) return loadConfig(options);
-  const registry = registryWith(await loadPlugins(specs, dirname(file)));
-  return loadConfig({ ...options, registry });
+  const loaded = await loadPlugins(specs, dirname(file));
+  const config = loadConfig({ ...options, registry: registryWith(loaded) });
+  // Each plugin's options as validated and expanded (${VAR}, ${file:…}) with the rest of the config.
+  return {
+    ...config,
+    plugins: loaded.map((plugin) => ({ ...plugin, options: config.pluginOptions?.[plugin.spec] ?? {} })),
+  };
 }
 
 /** The built-ins and the loaded plugins; a type two of them define is a ConfigError naming both. */
@@ -260,6 +272,11 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     jobs: root.jobs,
     ...(root.hooks ? { hooks: root.hooks } : {}),
     notifications: root.notifications ?? {},
+    pluginOptions: Object.fromEntries(
+      (root.plugins ?? []).flatMap((entry) =>
+        typeof entry === "string" ? [] : [[entry.name, entry.options ?? {}]],
+      ),
+    ),
     secrets: [...collectSecrets(root, registry), ...expanded.fileValues.filter((v) => !isPublicKeys(v))],
     registry,
   };

@@ -62,6 +62,7 @@ export interface DaemonSettings {
 
 export interface RootConfig {
   state_dir?: string;
+  plugins?: (string | { name: string; options?: Record<string, unknown> })[];
   log?: { file?: string; syslog?: SyslogSettings };
   metrics_file?: string;
   daemon: DaemonSettings;
@@ -323,7 +324,20 @@ export function buildRootSchema(registry: Registry) {
     .object({
       state_dir: z.string().optional().describe("Where the catalog lives; default $XDG_STATE_HOME/cairn"),
       plugins: z
-        .array(z.string().min(1))
+        .array(
+          z.union([
+            z.string().min(1),
+            z
+              .object({
+                name: z.string().min(1).describe("the package or file"),
+                options: z
+                  .record(z.string(), z.unknown())
+                  .optional()
+                  .describe("handed to the plugin's activate()"),
+              })
+              .strict(),
+          ]),
+        )
         .optional()
         .describe(
           "plugin packages (resolved from the config's folder, then global installs) and files (./x.js, ./x.ts) that add sources, destinations, transforms and notifiers (docs/plugins.md)",

@@ -9,7 +9,8 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { isSea } from "node:sea";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
-import type { PluginDefinition } from "../types.ts";
+import { type CairnEvents, events } from "../events/events.ts";
+import type { Logger, PluginDefinition } from "../types.ts";
 
 /** The plugin API this cairn offers; a plugin built for another major version is refused. */
 export const PLUGIN_API_VERSION = 1;
@@ -19,6 +20,16 @@ export interface PluginModule {
   /** Shown by `cairn plugins`; default: the package name or file. */
   name?: string;
   plugins: readonly PluginDefinition[];
+  /** Called before a command uses the config: the logger, the events, its `options` from the config. */
+  activate?(ctx: PluginActivation): void | Promise<void>;
+  /** Called when the command ends, whatever happened. */
+  deactivate?(): void | Promise<void>;
+}
+
+export interface PluginActivation {
+  logger: Logger;
+  events: CairnEvents;
+  options: Record<string, unknown>;
 }
 
 export const definePlugin = (plugin: PluginModule): PluginModule => plugin;
@@ -33,6 +44,8 @@ export type PluginExport = PluginModule | ((cairn: typeof import("../index.ts"))
 
 export interface LoadedPlugin {
   spec: string;
+  /** Its `options` from the config's `plugins:` entry (`{ name, options }`), expanded. */
+  options?: Record<string, unknown>;
   /** Where it came from: `package@version` or the file's path. */
   origin: string;
   module: PluginModule;
@@ -136,4 +149,37 @@ export async function loadPlugins(specs: readonly string[], baseDir: string): Pr
     loaded.push({ spec, origin, module: await check(spec, module) });
   }
   return loaded;
+}
+
+/**
+ * Activates every plugin of the config, in order; returns what deactivates them (in reverse). A
+ * plugin that fails to activate is a ConfigError naming it; the ones before it are deactivated.
+ */
+export async function activatePlugins(
+  plugins: readonly LoadedPlugin[],
+  logger: Logger,
+): Promise<() => Promise<void>> {
+  const active: LoadedPlugin[] = [];
+  const deactivate = async () => {
+    for (const plugin of active.splice(0).reverse())
+      try {
+        await plugin.module.deactivate?.();
+      } catch (error) {
+        logger.warn(`plugin ${plugin.spec}: deactivate failed`, { error: (error as Error).message });
+      }
+  };
+  for (const plugin of plugins) {
+    try {
+      await plugin.module.activate?.({
+        logger: logger.child({ plugin: plugin.spec }),
+        events,
+        options: plugin.options ?? {},
+      });
+    } catch (error) {
+      await deactivate();
+      throw problem(plugin.spec, `activate failed: ${(error as Error).message}`);
+    }
+    active.push(plugin);
+  }
+  return deactivate;
 }

@@ -169,3 +169,46 @@ test("a plugin written in TypeScript loads from a checkout", async () => {
   const r = await cairn(["backup"], { cwd: dir, env });
   assert.equal(r.code, 0, r.stderr);
 });
+
+test("activate gets its options (expanded), the logger and the events; deactivate runs at the end", async () => {
+  const { dir, env } = workspace(
+    'plugins:\n  - ./plugins/dir-store.mjs\n  - { name: ./plugins/audit.mjs, options: { file: ./audit.log, token: "${AUDIT_TOKEN}" } }',
+  );
+  writeFileSync(
+    join(dir, "plugins/audit.mjs"),
+    `import { appendFileSync } from "node:fs";
+export default ({ definePlugin, PLUGIN_API_VERSION }) => {
+  let stop;
+  return definePlugin({
+    apiVersion: PLUGIN_API_VERSION,
+    plugins: [],
+    activate({ logger, events, options }) {
+      const log = (line) => appendFileSync(options.file, line + "\\n");
+      log("activate token=" + options.token);
+      logger.info("audit plugin ready");
+      stop = events.on("on_backup", ({ job, session, result }) => log("on_backup " + job + " " + result.ok + " " + session.length));
+    },
+    deactivate() {
+      stop();
+      appendFileSync("./audit.log", "deactivate\\n");
+    },
+  });
+};
+`,
+  );
+  const r = await cairn(["backup"], { cwd: dir, env: { ...env, AUDIT_TOKEN: "t0k3n" } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /audit plugin ready {2}plugin=\.\/plugins\/audit\.mjs/);
+  assert.equal(
+    readFileSync(join(dir, "audit.log"), "utf8"),
+    "activate token=t0k3n\non_backup app true 36\ndeactivate\n",
+  );
+
+  writeFileSync(
+    join(dir, "plugins/audit.mjs"),
+    "export default ({ definePlugin }) => definePlugin({ apiVersion: 1, plugins: [], activate() { throw new Error('no licence'); } });\n",
+  );
+  const failed = await cairn(["backup"], { cwd: dir, env: { ...env, AUDIT_TOKEN: "x" } });
+  assert.equal(failed.code, 2);
+  assert.match(failed.stderr, /plugin \.\/plugins\/audit\.mjs: activate failed: no licence/);
+});
