@@ -9,7 +9,7 @@ import {
   type RunOptions,
   withContext,
 } from "./context.ts";
-import { listSnapshots, type SnapshotRef, type UnreadableManifest } from "./snapshot.ts";
+import { byStart, listSnapshots, type SnapshotRef, type UnreadableManifest } from "./snapshot.ts";
 
 export interface SnapshotSummary {
   job: string;
@@ -94,7 +94,7 @@ export async function list(options: ListOptions): Promise<ListResult> {
       }
     }
     const snapshots = [...byKey.values()].map((e) => summarize(e.manifest, e.destinations));
-    snapshots.sort((a, b) => a.job.localeCompare(b.job) || a.id.localeCompare(b.id));
+    snapshots.sort((a, b) => a.job.localeCompare(b.job) || byStart(a, b) || a.id.localeCompare(b.id));
     return { snapshots, unreadable };
   });
 }

@@ -13,6 +13,10 @@ export function newSnapshotId(now: Date = new Date()): string {
   return `${stamp}-${randomBytes(2).toString("hex")}`;
 }
 
+/** Oldest first, by the time a snapshot's run started (milliseconds, unlike its id). */
+export const byStart = (a: { startedAt: string }, b: { startedAt: string }): number =>
+  Date.parse(a.startedAt) - Date.parse(b.startedAt);
+
 export const SNAPSHOT_ID_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{4}$/;
 
 /** The time a snapshot id names. */
@@ -235,7 +239,8 @@ export async function listSnapshots(
       unreadable.push({ destination, key: object.key, error: (error as Error).message });
     }
   }
-  snapshots.sort((a, b) => a.id.localeCompare(b.id));
+  // By start time: two snapshots of one second have ids that differ only in a random suffix.
+  snapshots.sort((a, b) => byStart(a.manifest, b.manifest) || a.id.localeCompare(b.id));
   // A folder without a manifest cannot say whose it is: only one the job's template makes is its.
   const unfinished = [...folders]
     .filter(([folder, seen]) => !seen.manifest && own.test(folder))
