@@ -8,21 +8,12 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { buildRootSchema, destinationCommon, notifierCommon } from "../src/config/schema.ts";
 import { hooksSchema } from "../src/hooks/hooks.ts";
+import type { JsonSchema } from "../src/plugins/describe.ts";
 import { createRegistry } from "../src/registry.ts";
 import { retentionSchema } from "../src/retention/schema.ts";
 import type { PluginDefinition } from "../src/types.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-
-interface JsonSchema {
-  type?: string | string[];
-  default?: unknown;
-  description?: string;
-  enum?: unknown[];
-  items?: JsonSchema;
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-}
 
 function typeOf(schema: JsonSchema): string {
   if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" \\| ");

@@ -3,7 +3,7 @@
  * schemas: every option of the chosen source and destination with its default and description,
  * the required ones filled with an example to edit, the rest commented out.
  */
-import { z } from "zod";
+import { type OptionInfo, optionsOf } from "../plugins/describe.ts";
 import type { Registry } from "../registry.ts";
 import type { PluginDefinition } from "../types.ts";
 
@@ -15,18 +15,6 @@ export interface SampleChoices {
   recipients: string[];
   /** Where the identity is, for the comment beside the recipients. */
   identityFile?: string;
-}
-
-interface JsonSchema {
-  type?: string | string[];
-  format?: string;
-  default?: unknown;
-  description?: string;
-  enum?: unknown[];
-  items?: JsonSchema;
-  anyOf?: JsonSchema[];
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
 }
 
 /**
@@ -53,12 +41,12 @@ const EXAMPLES: Record<string, unknown> = {
   "swift.container": "backups",
 };
 
-function exampleValue(plugin: string, key: string, schema: JsonSchema): unknown {
-  const known = EXAMPLES[`${plugin}.${key}`];
+function exampleValue(plugin: string, option: OptionInfo): unknown {
+  const known = EXAMPLES[`${plugin}.${option.name}`];
   if (known !== undefined) return known;
-  const suggested = schema.description?.match(/e\.g\. "?([^\s",]+)"?/)?.[1];
+  const suggested = option.description?.match(/e\.g\. "?([^\s",]+)"?/)?.[1];
   if (suggested) return suggested;
-  if (schema.type === "array") return ["CHANGE-ME"];
+  if (option.type.startsWith("list of")) return ["CHANGE-ME"];
   return "CHANGE-ME";
 }
 
@@ -74,37 +62,27 @@ function yamlValue(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
-function typeName(schema: JsonSchema): string {
-  if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
-  if (schema.anyOf) return schema.anyOf.map(typeName).join(" or ");
-  if (schema.type === "array") return `list of ${typeName(schema.items ?? {})}`;
-  return Array.isArray(schema.type) ? schema.type.join(" | ") : (schema.type ?? "any");
-}
-
 /** The plugin's options as YAML lines at `indent`: required ones set, the others commented. */
 function optionLines(definition: PluginDefinition, indent: string): string[] {
-  const json = z.toJSONSchema(definition.schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
-  const required = new Set(json.required ?? []);
   const lines = [`${indent}type: ${definition.type}`];
-  for (const [key, schema] of Object.entries(json.properties ?? {})) {
-    if (key === "type") continue;
-    const secret = definition.secrets?.includes(key);
+  for (const option of optionsOf(definition)) {
     const about = [
-      schema.description,
-      typeName(schema),
-      secret ? "a secret: write ${ENV_VAR} or ${file:/path}, not the value" : "",
+      option.description,
+      option.type,
+      option.secret ? "a secret: write ${ENV_VAR} or ${file:/path}, not the value" : "",
     ].filter(Boolean);
     const comment = about.join("; ").replaceAll("\n", " ");
-    if (required.has(key) || EXAMPLES[`${definition.type}.${key}`] !== undefined) {
-      lines.push(`${indent}${key}: ${yamlValue(exampleValue(definition.type, key, schema))}  # ${comment}`);
+    if (option.required || EXAMPLES[`${definition.type}.${option.name}`] !== undefined) {
+      lines.push(
+        `${indent}${option.name}: ${yamlValue(exampleValue(definition.type, option))}  # ${comment}`,
+      );
       continue;
     }
-    const shown = secret ? `\${${definition.type.toUpperCase()}_${key.toUpperCase()}}` : schema.default;
+    const shown = option.secret
+      ? `\${${definition.type.toUpperCase()}_${option.name.toUpperCase()}}`
+      : option.default;
     lines.push(
-      `${indent}# ${key}: ${shown === undefined ? "" : yamlValue(shown)}  # ${comment}`.replace(
-        ":   #",
-        ":  #",
-      ),
+      `${indent}# ${option.name}: ${shown === undefined ? "" : `${yamlValue(shown)} `} # ${comment}`,
     );
   }
   return lines;

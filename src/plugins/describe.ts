@@ -20,7 +20,8 @@ export interface PluginInfo {
   options: OptionInfo[];
 }
 
-interface JsonSchema {
+/** The part of a JSON Schema cairn reads (zod's toJSONSchema of a plugin's options). */
+export interface JsonSchema {
   type?: string | string[];
   default?: unknown;
   description?: string;
