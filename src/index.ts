@@ -89,6 +89,12 @@ export { type RetentionSettings, retentionSchema } from "./retention/schema.ts";
 export { nextRun, onCalendar, previousRun, type Schedule } from "./schedule/cron.ts";
 export { type DaemonOptions, runDaemon } from "./schedule/daemon.ts";
 export { type DestinationStatus, status } from "./schedule/status.ts";
+export {
+  type BackupSession,
+  type QuickBackupOptions,
+  quickBackup,
+  withBackupSession,
+} from "./session/quick.ts";
 export * from "./types.ts";
 export { VERSION } from "./version.ts";
 export {

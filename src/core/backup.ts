@@ -73,7 +73,7 @@ export interface BackupOptions extends RunOptions, Selection {
   onProgress?: (progress: Progress) => void;
   /** Record runs in the catalog (default true). */
   catalog?: boolean;
-  /** Set by backup() for each job's run; not for callers. */
+  /** The session id of the runs (default: a new one per job), in their logs, hooks and events. */
   session?: string;
   /** Run the sources and transforms, store nothing, record nothing. */
   dryRun?: boolean;
@@ -149,7 +149,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
     };
     for (const name of chosen.jobs) {
       // One session per job's run: its log lines, hooks and events carry the id.
-      const session = newSession();
+      const session = options.session ?? newSession();
       const run = { ...options, logger: (options.logger ?? silentLogger).child({ session }), session };
       await events.emit("before_backup", { session, job: name }, run.logger);
       if (!options.dryRun) await notify(options.config, startEvent(name), notifyOptions);
