@@ -204,6 +204,8 @@ export interface RunEvent {
   /** `start`: the job is about to run (for heartbeat services); then `success` or `failure`. */
   kind: "start" | "success" | "failure";
   job: string;
+  /** The run's session id, as in its log lines, hooks and events. */
+  session?: string;
   snapshot: string;
   host: string;
   startedAt: string;

@@ -152,7 +152,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       const session = options.session ?? newSession();
       const run = { ...options, logger: (options.logger ?? silentLogger).child({ session }), session };
       await events.emit("before_backup", { session, job: name }, run.logger);
-      if (!options.dryRun) await notify(options.config, startEvent(name), notifyOptions);
+      if (!options.dryRun) await notify(options.config, { ...startEvent(name), session }, notifyOptions);
       const done = await backupJob(name, run, catalog, chosen.destinations(name));
       if (done.ok && !done.skipped && !options.dryRun) {
         const pruned = await pruneAfterBackup(name, run, chosen.destinations(name));
@@ -162,7 +162,7 @@ export async function backup(options: BackupOptions): Promise<BackupReport> {
       if (!options.dryRun) {
         const failures = await notify(
           options.config,
-          eventOf(done),
+          { ...eventOf(done), session },
           notifyOptions,
           done.skipped !== undefined,
         );

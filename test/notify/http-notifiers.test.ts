@@ -44,6 +44,8 @@ jobs:
   const event = JSON.parse(hook!.body);
   assert.equal(event.kind, "failure");
   assert.equal(event.job, "db");
+  assert.match(event.session, /^[0-9a-f-]{36}$/, "the run's session id, as in its log lines");
+  assert.match(failed.stderr, new RegExp(`session=${event.session}`));
   assert.match(event.error.message, /exit(ed)? (with )?(code )?3|status 3/);
   assert.match(event.error.stderr, /FATAL: role backup does not exist/);
   const slack = JSON.parse(capture.on("/slack/T000/B000/xyz")[0]!.body);
