@@ -90,15 +90,22 @@ export class Registry {
     return this.origins.get(`${definition.kind}:${definition.type}`) ?? "built-in";
   }
 
+  private tableOf(kind: PluginDefinition["kind"]): Map<string, PluginDefinition> {
+    return {
+      source: this.sources,
+      storage: this.storages,
+      notifier: this.notifiers,
+      transform: this.transforms,
+    }[kind];
+  }
+
+  /** Whether a plugin of this kind and type is registered already. */
+  has(definition: Pick<PluginDefinition, "kind" | "type">): boolean {
+    return this.tableOf(definition.kind).has(definition.type);
+  }
+
   register(definition: PluginDefinition, origin = "built-in"): this {
-    const table: Map<string, PluginDefinition> =
-      definition.kind === "source"
-        ? this.sources
-        : definition.kind === "storage"
-          ? this.storages
-          : definition.kind === "notifier"
-            ? this.notifiers
-            : this.transforms;
+    const table = this.tableOf(definition.kind);
     if (table.has(definition.type))
       throw new Error(
         `a ${definition.kind} plugin "${definition.type}" is already registered (${this.originOf(definition)})`,

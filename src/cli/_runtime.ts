@@ -46,9 +46,10 @@ export async function configOf(globals: GlobalOptions, cli: CliContext): Promise
   return config;
 }
 
-/** The config and a logger that knows its secrets, for commands that need a config. */
+/** Plugins are activated once per process, by the first command that uses the config. */
 let activated = false;
 
+/** The config and a logger that knows its secrets, for commands that need a config. */
 export async function runtimeOf(command: Command, cli: CliContext): Promise<Runtime> {
   const globals = globalsOf(command);
   const config = await configOf(globals, cli);

@@ -75,7 +75,6 @@ export interface KeyFlags {
   passphraseFile?: string;
 }
 
-/** Keys from flags, then the environment: CAIRN_IDENTITY_FILE, CAIRN_PASSPHRASE. Never from argv values. */
 /** `--only` / `--skip`, repeatable globs on job and destination names and tags (core/select.ts). */
 export function withSelection(command: Command): Command {
   return command

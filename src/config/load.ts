@@ -59,7 +59,8 @@ export interface LoadConfigOptions {
   registry?: Registry;
 }
 
-const DEFAULT_NAMES = ["cairn.yaml", "cairn.yml", "cairn.json"];
+/** The config files looked for in the current folder when neither -c nor $CAIRN_CONFIG names one. */
+export const DEFAULT_NAMES = ["cairn.yaml", "cairn.yml", "cairn.json"];
 
 function findConfigFile(options: LoadConfigOptions, env: NodeJS.ProcessEnv, cwd: string): string {
   const explicit = options.file ?? env.CAIRN_CONFIG;
@@ -117,13 +118,7 @@ export function registryWith(loaded: LoadedPlugin[]): Registry {
   const registry = createRegistry();
   for (const plugin of loaded)
     for (const definition of plugin.module.plugins) {
-      const table = {
-        source: registry.sources,
-        storage: registry.storages,
-        transform: registry.transforms,
-        notifier: registry.notifiers,
-      }[definition.kind] as Map<string, unknown>;
-      if (table.has(definition.type))
+      if (registry.has(definition))
         throw new ConfigError([
           {
             path: "plugins",

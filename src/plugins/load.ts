@@ -17,8 +17,6 @@ export const PLUGIN_API_VERSION = 1;
 
 export interface PluginModule {
   apiVersion: number;
-  /** Shown by `cairn plugins`; default: the package name or file. */
-  name?: string;
   plugins: readonly PluginDefinition[];
   /** Called before a command uses the config: the logger, the events, its `options` from the config. */
   activate?(ctx: PluginActivation): void | Promise<void>;

@@ -8,17 +8,14 @@ const optionLine = (o: OptionInfo) =>
 
 /** The config's plugins when there is a config; else the built-ins and $CAIRN_PLUGINS. */
 async function registryFor(globals: GlobalOptions, cli: CliContext) {
-  const hasConfig =
-    Boolean(globals.config || process.env.CAIRN_CONFIG) ||
-    ["cairn.yaml", "cairn.yml", "cairn.json"].some((f) => existsSync(f));
-  if (hasConfig) {
-    const { configOf } = await import("../_runtime.ts");
-    return (await configOf(globals, cli)).registry;
-  }
-  const [{ registryWith }, { loadPlugins, pluginSpecs }] = await Promise.all([
+  const [{ DEFAULT_NAMES, registryWith }, { loadPlugins, pluginSpecs }] = await Promise.all([
     import("../../config/load.ts"),
     import("../../plugins/load.ts"),
   ]);
+  if (globals.config || process.env.CAIRN_CONFIG || DEFAULT_NAMES.some((name) => existsSync(name))) {
+    const { configOf } = await import("../_runtime.ts");
+    return (await configOf(globals, cli)).registry;
+  }
   return registryWith(await loadPlugins(pluginSpecs([], process.env), process.cwd()));
 }
 
