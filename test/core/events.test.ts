@@ -3,19 +3,11 @@
  * action and in its hooks ($CAIRN_SESSION_ID); a handler that throws is logged and changes nothing.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, test } from "node:test";
-import {
-  backup,
-  configFromObject,
-  createLogger,
-  type EventName,
-  events,
-  prune,
-  restore,
-} from "../../src/index.ts";
-import { tempDir } from "../helpers/env.ts";
+import { backup, createLogger, type EventName, events, prune, restore } from "../../src/index.ts";
+import { localFilesJob } from "../helpers/jobs.ts";
 
 const stops: (() => void)[] = [];
 afterEach(() => {
@@ -36,26 +28,12 @@ function record(names: EventName[]) {
 }
 
 function setup() {
-  const dir = tempDir();
-  mkdirSync(join(dir, "data"));
-  writeFileSync(join(dir, "data/a.txt"), "a\n");
   const lines: string[] = [];
   const logger = createLogger({ format: "json", level: "debug", write: (line) => void lines.push(line) });
-  const config = configFromObject(
-    {
-      state_dir: "./state",
-      jobs: {
-        app: {
-          sources: { files: { type: "files", paths: ["./data"] } },
-          encryption: "none",
-          hooks: { before: ['echo "$CAIRN_SESSION_ID" > session.txt'] },
-          retention: { keep_last: 1, min_age: "0s", prune: "after_backup" },
-          destinations: { here: { type: "local", path: "./backups" } },
-        },
-      },
-    },
-    { baseDir: dir },
-  );
+  const { dir, config } = localFilesJob({
+    hooks: { before: ['echo "$CAIRN_SESSION_ID" > session.txt'] },
+    retention: { keep_last: 1, min_age: "0s", prune: "after_backup" },
+  });
   return { dir, config, logger, lines };
 }
 

@@ -4,31 +4,14 @@
  * replayed the binary logs of the older snapshot).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { mock, test } from "node:test";
-import { backup, configFromObject, list, show } from "../../src/index.ts";
-import { tempDir } from "../helpers/env.ts";
+import { backup, list, show } from "../../src/index.ts";
+import { localFilesJob } from "../helpers/jobs.ts";
 
 test("two backups in the same second: latest is the one that started last", async () => {
   let reversed = 0;
   for (let attempt = 0; attempt < 30 && reversed < 2; attempt++) {
-    const dir = tempDir();
-    mkdirSync(join(dir, "data"));
-    writeFileSync(join(dir, "data/a.txt"), "a\n");
-    const config = configFromObject(
-      {
-        state_dir: "./state",
-        jobs: {
-          app: {
-            sources: { files: { type: "files", paths: ["./data"] } },
-            encryption: "none",
-            destinations: { here: { type: "local", path: "./backups" } },
-          },
-        },
-      },
-      { baseDir: dir },
-    );
+    const { config } = localFilesJob();
     const second = Date.UTC(2026, 0, 1, 0, 0, 0);
     mock.timers.enable({ apis: ["Date"], now: second + 100 });
     try {

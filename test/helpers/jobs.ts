@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity } from "../../src/age/index.ts";
+import { configFromObject } from "../../src/config/load.ts";
 import { cairn, psql, tempDir } from "./env.ts";
 
 export interface Workspace {
@@ -171,4 +172,29 @@ ${extra}    destinations:
   );
   const cli = (args: string[]) => cairn(args, { cwd: ws.dir, env: ws.env });
   return { ws, cli };
+}
+
+/**
+ * A folder with `data/a.txt` and a config (as an object, for the library) whose job `app` backs
+ * it up unencrypted to `./backups`; `extra` adds job options (hooks, retention).
+ */
+export function localFilesJob(extra: Record<string, unknown> = {}) {
+  const dir = tempDir();
+  mkdirSync(join(dir, "data"));
+  writeFileSync(join(dir, "data/a.txt"), "a\n");
+  const config = configFromObject(
+    {
+      state_dir: "./state",
+      jobs: {
+        app: {
+          sources: { files: { type: "files", paths: ["./data"] } },
+          encryption: "none",
+          ...extra,
+          destinations: { here: { type: "local", path: "./backups" } },
+        },
+      },
+    },
+    { baseDir: dir },
+  );
+  return { dir, config };
 }
