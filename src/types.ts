@@ -173,8 +173,18 @@ interface PluginDefinitionBase<S extends Schema> {
   secrets?: readonly string[];
 }
 
+/** A program a source runs, for `cairn doctor`: found on PATH under one of its names, or how to install it. */
+export interface SourceTool {
+  names: readonly string[];
+  purpose: string;
+  install: string;
+  /** How it tells its version, when not with `--version`. */
+  versionArgs?: readonly string[];
+}
+
 export interface SourceDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {
   kind: "source";
+  tools?: readonly SourceTool[];
   create(options: z.output<S>, env: PluginEnvironment): Source;
 }
 

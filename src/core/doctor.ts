@@ -14,7 +14,8 @@ import { Readable } from "node:stream";
 import { parseIdentityFile } from "../age/index.ts";
 import type { Config } from "../config/load.ts";
 import { CairnError } from "../errors.ts";
-import type { Logger, PluginContext } from "../types.ts";
+import { createRegistry, type Registry } from "../registry.ts";
+import type { Logger, PluginContext, SourceTool } from "../types.ts";
 import { VERSION } from "../version.ts";
 import { closeDestinations, createSource, openDestinations, withContext } from "./context.ts";
 import { describeSystemError } from "./errno.ts";
@@ -39,100 +40,29 @@ export interface DoctorOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-interface Tool {
-  names: string[];
-  /** Source types that need it; empty: optional for everyone. */
-  neededBy: string[];
-  purpose: string;
-  install: string;
-}
-
-const TOOLS: Tool[] = [
-  {
-    names: ["pg_dump"],
-    neededBy: ["postgres"],
-    purpose: "PostgreSQL dumps",
-    install: "apt-get install postgresql-client",
-  },
-  {
-    names: ["pg_restore"],
-    neededBy: ["postgres"],
-    purpose: "PostgreSQL restores and verify",
-    install: "apt-get install postgresql-client",
-  },
-  {
-    names: ["psql"],
-    neededBy: ["postgres"],
-    purpose: "PostgreSQL queries",
-    install: "apt-get install postgresql-client",
-  },
-  {
-    names: ["mariadb-dump", "mysqldump"],
-    neededBy: ["mysql"],
-    purpose: "MySQL/MariaDB dumps",
-    install: "apt-get install mariadb-client",
-  },
-  {
-    names: ["mariadb", "mysql"],
-    neededBy: ["mysql"],
-    purpose: "MySQL/MariaDB queries and restores",
-    install: "apt-get install mariadb-client",
-  },
-  {
-    names: ["redis-cli"],
-    neededBy: ["redis"],
-    purpose: "Redis backups",
-    install: "apt-get install redis-tools",
-  },
-  {
-    names: ["mongodump"],
-    neededBy: ["mongodb"],
-    purpose: "MongoDB dumps",
-    install: "MongoDB's database tools (mongodb-database-tools)",
-  },
-  {
-    names: ["ldapsearch", "slapcat"],
-    neededBy: ["ldap"],
-    purpose: "LDAP exports",
-    install: "apt-get install ldap-utils (or slapd for slapcat)",
-  },
-  {
-    names: ["doveadm"],
-    neededBy: ["mail"],
-    purpose: "Dovecot mail backups",
-    install: "apt-get install dovecot-core",
-  },
+/** Programs no source needs but cairn uses when they are there; the sources declare their own. */
+const OPTIONAL_TOOLS: SourceTool[] = [
   {
     names: ["tar"],
-    neededBy: [],
     purpose: "faster file backups (GNU tar; cairn has its own writer)",
     install: "apt-get install tar",
   },
-  {
-    names: ["zstd"],
-    neededBy: [],
-    purpose: "faster zstd (cairn has it built in)",
-    install: "apt-get install zstd",
-  },
+  { names: ["zstd"], purpose: "faster zstd (cairn has it built in)", install: "apt-get install zstd" },
   {
     names: ["age"],
-    neededBy: [],
     purpose: "restoring without cairn (cairn has age built in)",
     install: "apt-get install age",
   },
 ];
 
-/** How a tool says its version, where it is not `--version`. */
-const VERSION_ARGS: Record<string, string[]> = { ldapsearch: ["-VV"], slapcat: ["-VV"] };
-
-function versionOf(path: string): string {
+function versionOf(path: string, args: readonly string[] = ["--version"]): string {
   const name = path.split("/").pop()!;
   if (name === "doveadm") {
     const dovecot =
       findProgram("dovecot") ?? (existsSync("/usr/sbin/dovecot") ? "/usr/sbin/dovecot" : undefined);
     return dovecot ? `Dovecot ${versionOf(dovecot)}` : "version unknown";
   }
-  const answer = spawnSync(path, VERSION_ARGS[name] ?? ["--version"], { encoding: "utf8", timeout: 5000 });
+  const answer = spawnSync(path, [...args], { encoding: "utf8", timeout: 5000 });
   const line = `${answer.stdout ?? ""}${answer.stderr ?? ""}`.split("\n").find((l) => l.trim()) ?? "";
   return line.trim().slice(0, 80) || "version unknown";
 }
@@ -144,19 +74,28 @@ function runtimeChecks(): Check[] {
   return [{ section: "cairn", name: "cairn", status: "ok", detail: `${VERSION}, ${runtime}` }];
 }
 
-function toolChecks(types: Set<string>): Check[] {
-  return TOOLS.map((tool) => {
+/** Every source type's tools (needed when the config uses the type), then the optional ones. */
+function toolChecks(registry: Registry, types: Set<string>): Check[] {
+  const declared = [...registry.sources.values()].flatMap((source) =>
+    (source.tools ?? []).map((tool) => ({ tool, needed: types.has(source.type), optional: false })),
+  );
+  const optional = OPTIONAL_TOOLS.map((tool) => ({ tool, needed: false, optional: true }));
+  return [...declared, ...optional].map(({ tool, needed, optional: always }) => {
     const found = tool.names.map((name) => findProgram(name)).find(Boolean);
-    const needed = tool.neededBy.some((type) => types.has(type));
     const name = tool.names.join(" | ");
     if (found)
-      return { section: "tool", name, status: "ok", detail: `${found}: ${versionOf(found)}` } satisfies Check;
+      return {
+        section: "tool",
+        name,
+        status: "ok",
+        detail: `${found}: ${versionOf(found, tool.versionArgs)}`,
+      } satisfies Check;
     return {
       section: "tool",
       name,
       status: needed ? "fail" : "skip",
       detail: needed ? `not found on PATH; needed for ${tool.purpose}` : `not installed (${tool.purpose})`,
-      ...(needed || tool.neededBy.length === 0 ? { fix: tool.install } : {}),
+      ...(needed || always ? { fix: tool.install } : {}),
     } satisfies Check;
   });
 }
@@ -302,7 +241,7 @@ export async function doctor(options: DoctorOptions): Promise<Check[]> {
   const types = new Set(
     Object.values(config?.jobs ?? {}).flatMap((job) => Object.values(job.sources).map((s) => s.type)),
   );
-  const checks = [...runtimeChecks(), ...toolChecks(types)];
+  const checks = [...runtimeChecks(), ...toolChecks(config?.registry ?? createRegistry(), types)];
   if (!config) {
     checks.push({ section: "config", name: "config", status: "fail", ...failure(options.config) });
     return checks;

@@ -122,6 +122,14 @@ class Ldap {
 
 export const ldapSource = defineSource({
   type: "ldap",
+  tools: [
+    {
+      names: ["ldapsearch", "slapcat"],
+      purpose: "LDAP exports",
+      install: INSTALL_HINT,
+      versionArgs: ["-VV"],
+    },
+  ],
   description: "An LDAP subtree as LDIF: ldapsearch over the network, or slapcat on the OpenLDAP server",
   schema,
   secrets: ["password"],

@@ -116,6 +116,7 @@ function checkedUser(user: string): string {
 
 export const mailSource = defineSource({
   type: "mail",
+  tools: [{ names: ["doveadm"], purpose: "Dovecot mail backups", install: INSTALL_HINT }],
   description:
     "Dovecot mail: maildir trees without Dovecot's rebuildable caches, or doveadm backup of each user",
   schema,

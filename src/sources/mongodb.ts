@@ -81,6 +81,7 @@ class MagicCheck extends Transform {
 
 export const mongodbSource = defineSource({
   type: "mongodb",
+  tools: [{ names: ["mongodump"], purpose: "MongoDB dumps", install: INSTALL_HINT }],
   description:
     "MongoDB with mongodump --archive (all databases, one, or one collection); restore with mongorestore",
   schema: schema.refine((o) => !o.collection || o.database, { message: "collection needs database" }),

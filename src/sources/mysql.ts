@@ -313,6 +313,10 @@ class BinlogPosition extends Transform {
 
 export const mysqlSource = defineSource({
   type: "mysql",
+  tools: [
+    { names: ["mariadb-dump", "mysqldump"], purpose: "MySQL/MariaDB dumps", install: INSTALL_HINT },
+    { names: ["mariadb", "mysql"], purpose: "MySQL/MariaDB queries and restores", install: INSTALL_HINT },
+  ],
   description:
     "MariaDB/MySQL databases with mariadb-dump/mysqldump (one, a list or all; routines, triggers, events), accounts and binary logs",
   schema,

@@ -275,6 +275,11 @@ const UNREADABLE_TABLES = `SELECT quote_ident(n.nspname) || '.' || quote_ident(c
 
 export const postgresSource = defineSource({
   type: "postgres",
+  tools: [
+    { names: ["pg_dump"], purpose: "PostgreSQL dumps", install: INSTALL_HINT },
+    { names: ["pg_restore"], purpose: "PostgreSQL restores and verify", install: INSTALL_HINT },
+    { names: ["psql"], purpose: "PostgreSQL queries", install: INSTALL_HINT },
+  ],
   description:
     "PostgreSQL databases with pg_dump (one, a list or all; custom or parallel directory format) and roles/tablespaces with pg_dumpall --globals-only",
   schema,

@@ -79,6 +79,7 @@ async function checkRdb(options: Options, file: string, ctx: PluginContext): Pro
 
 export const redisSource = defineSource({
   type: "redis",
+  tools: [{ names: ["redis-cli"], purpose: "Redis backups", install: INSTALL_HINT }],
   description: "A live Redis server's dataset as an RDB snapshot, taken by replication (redis-cli --rdb)",
   schema,
   secrets: ["password"],
