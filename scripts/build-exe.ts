@@ -30,7 +30,7 @@ const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as
 const versionInline: Plugin = {
   name: "version-inline",
   setup(build) {
-    build.onLoad({ filter: /[/\\]src[/\\]version\.ts$/ }, () => ({
+    build.onLoad({ filter: /[/\\]src[/\\]kit[/\\]version\.ts$/ }, () => ({
       contents: `export const VERSION = ${JSON.stringify(version)};`,
       loader: "ts",
     }));

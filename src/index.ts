@@ -20,7 +20,6 @@ export {
   registryWith,
 } from "./config/load.ts";
 export type { JobConfig, PluginOptions } from "./config/schema.ts";
-export { parseSize } from "./config/size.ts";
 export {
   type ArtifactSummary,
   type BackupOptions,
@@ -28,10 +27,14 @@ export {
   backup,
   type JobResult,
   type Progress,
-} from "./core/backup.ts";
-export type { RunOptions } from "./core/context.ts";
-export { type CommandEcho, setCommandEcho } from "./core/echo.ts";
-export { disabledJobs, type JobInfo, listJobs, setJobEnabled } from "./core/jobs.ts";
+} from "./engine/backup.ts";
+export {
+  backupToStream,
+  type StreamBackupOptions,
+  type StreamBackupResult,
+} from "./engine/backup-to-stream.ts";
+export type { RunOptions } from "./engine/context.ts";
+export { disabledJobs, type JobInfo, listJobs, setJobEnabled } from "./engine/jobs.ts";
 export {
   type ListOptions,
   type ListResult,
@@ -39,8 +42,7 @@ export {
   parseSnapshotSpec,
   rebuildCatalog,
   type SnapshotSummary,
-} from "./core/list.ts";
-export { createLogger, type LoggerOptions, silentLogger } from "./core/logger.ts";
+} from "./engine/list.ts";
 export {
   type RestoreOptions,
   type RestoreResult,
@@ -51,11 +53,9 @@ export {
   type VerifyOptions,
   type VerifyResult,
   verify,
-} from "./core/restore.ts";
-export { type Chosen, choose, type Selected, type Selection, select } from "./core/select.ts";
-export { backupToStream, type StreamBackupOptions, type StreamBackupResult } from "./core/stream.ts";
-export { type UploadOptions, upload } from "./core/upload.ts";
-export * from "./errors.ts";
+} from "./engine/restore.ts";
+export { type Chosen, choose, type Selected, type Selection, select } from "./engine/select.ts";
+export { type UploadOptions, upload } from "./engine/upload.ts";
 export {
   CairnEvents,
   type EventHandler,
@@ -64,18 +64,22 @@ export {
   events,
   type SessionFacts,
 } from "./events/events.ts";
+export * from "./kit/contracts.ts";
+export { type CommandEcho, setCommandEcho } from "./kit/echo.ts";
+export * from "./kit/errors.ts";
+export { createLogger, type LoggerOptions, silentLogger } from "./kit/logger.ts";
+export { parseSize } from "./kit/size.ts";
+export { VERSION } from "./kit/version.ts";
 export { updateMetricsFile } from "./metrics/textfile.ts";
 export { describePlugins, type OptionInfo, type PluginInfo } from "./plugins/describe.ts";
+export { activatePlugins, type LoadedPlugin, loadPlugins } from "./plugins/load.ts";
 export {
-  activatePlugins,
   definePlugin,
-  type LoadedPlugin,
-  loadPlugins,
   PLUGIN_API_VERSION,
   type PluginActivation,
   type PluginExport,
   type PluginModule,
-} from "./plugins/load.ts";
+} from "./plugins/module.ts";
 export { builtinPlugins, createRegistry, Registry } from "./registry.ts";
 export {
   type Decision,
@@ -95,8 +99,6 @@ export {
   quickBackup,
   withBackupSession,
 } from "./session/quick.ts";
-export * from "./types.ts";
-export { VERSION } from "./version.ts";
 export {
   type WrapperOptions,
   withBandwidthLimit,

@@ -1,3 +1,10 @@
+import type {
+  NotifierDefinition,
+  PluginDefinition,
+  SourceDefinition,
+  StorageDefinition,
+  TransformDefinition,
+} from "./kit/contracts.ts";
 import { discordNotifier } from "./notifiers/discord.ts";
 import { emailNotifier } from "./notifiers/email.ts";
 import { gotifyNotifier } from "./notifiers/gotify.ts";
@@ -32,13 +39,6 @@ import { ageTransform } from "./transforms/age.ts";
 import { gzipTransform } from "./transforms/gzip.ts";
 import { noCompression } from "./transforms/none.ts";
 import { zstdTransform } from "./transforms/zstd.ts";
-import type {
-  NotifierDefinition,
-  PluginDefinition,
-  SourceDefinition,
-  StorageDefinition,
-  TransformDefinition,
-} from "./types.ts";
 
 /** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
 export const builtinPlugins: readonly PluginDefinition[] = [

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { jsonSchema, libraryEntry, reference } from "../scripts/docs.ts";
+import { ENTRIES, entryFile, jsonSchema, reference } from "../scripts/docs.ts";
 import { ROOT } from "./helpers/env.ts";
 
 test("docs/reference.md and docs/cairn.schema.json are up to date", () => {
@@ -11,12 +11,13 @@ test("docs/reference.md and docs/cairn.schema.json are up to date", () => {
   assert.equal(readFileSync(join(ROOT, "docs/cairn.schema.json"), "utf8"), jsonSchema(), "run: npm run docs");
 });
 
-test("entry/library.js exports every name of src/index.ts", async () => {
-  assert.equal(
-    readFileSync(join(ROOT, "entry/library.js"), "utf8"),
-    await libraryEntry(),
-    "run: npm run docs",
-  );
+test("entry/library.js, plugin.js and testing.js export every name of their modules", async () => {
+  for (const entry of ENTRIES)
+    assert.equal(
+      readFileSync(join(ROOT, entry.file), "utf8"),
+      await entryFile(entry.module),
+      `run: npm run docs (${entry.file})`,
+    );
 });
 
 test("every doc page the README links to exists", () => {

@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
-import type { SnapshotRef } from "../core/snapshot.ts";
+import type { SnapshotRef } from "../engine/snapshot.ts";
 
 /** `partial`: some sources failed, the others were stored as a snapshot marked partial. */
 export type RunStatus = "running" | "success" | "partial" | "failed" | "interrupted" | "skipped";

@@ -9,16 +9,16 @@ import type { Command } from "commander";
 import { parseIdentityFile } from "../age/index.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import { type Config, loadConfigAsync } from "../config/load.ts";
-import type { Progress } from "../core/backup.ts";
-import { plainErrno } from "../core/errno.ts";
-import { refuseOpenKeyFile } from "../core/key-files.ts";
-import { parseSnapshotSpec } from "../core/list.ts";
-import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../core/log-sinks.ts";
-import { createLogger, LEVELS } from "../core/logger.ts";
-import type { KeyOptions } from "../core/restore.ts";
-import { NotFoundError, UsageError } from "../errors.ts";
+import type { Progress } from "../engine/backup.ts";
+import { refuseOpenKeyFile } from "../engine/key-files.ts";
+import { parseSnapshotSpec } from "../engine/list.ts";
+import { fileSink, LOCAL_SYSLOG, type Sink, syslogSink } from "../engine/log-sinks.ts";
+import type { KeyOptions } from "../engine/restore.ts";
+import type { Logger, LogLevel } from "../kit/contracts.ts";
+import { plainErrno } from "../kit/errno.ts";
+import { NotFoundError, UsageError } from "../kit/errors.ts";
+import { createLogger, LEVELS } from "../kit/logger.ts";
 import { activatePlugins } from "../plugins/load.ts";
-import type { Logger, LogLevel } from "../types.ts";
 import {
   atCommandEnd,
   type CliContext,

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import type { Sink } from "../core/log-sinks.ts";
-import { LEVELS } from "../core/logger.ts";
-import type { LogLevel } from "../types.ts";
+import type { Sink } from "../engine/log-sinks.ts";
+import type { LogLevel } from "../kit/contracts.ts";
+import { LEVELS } from "../kit/logger.ts";
 import type { ProgressMode } from "./progress.ts";
 
 export interface GlobalOptions {

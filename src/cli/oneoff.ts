@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { z } from "zod";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../kit/errors.ts";
 import type { Registry } from "../registry.ts";
 
 /** Shorter or familiar names for source types on the command line. */

@@ -1,9 +1,9 @@
 import { Command, CommanderError, Option } from "commander";
-import { setCommandEcho } from "../core/echo.ts";
-import { describeSystemError } from "../core/errno.ts";
-import { createRedactor } from "../core/logger.ts";
-import { CairnError, ConfigError, EXIT, exitCodeOf, SourceError, UsageError } from "../errors.ts";
-import { VERSION } from "../version.ts";
+import { setCommandEcho } from "../kit/echo.ts";
+import { describeSystemError } from "../kit/errno.ts";
+import { CairnError, ConfigError, EXIT, exitCodeOf, SourceError, UsageError } from "../kit/errors.ts";
+import { createRedactor } from "../kit/logger.ts";
+import { VERSION } from "../kit/version.ts";
 import { type CliContext, closeLogSinks, examples, logToSinks, runCommandEnds } from "./_shared.ts";
 import { register as registerBackup } from "./commands/backup.ts";
 import { register as registerCatalog } from "./commands/catalog.ts";

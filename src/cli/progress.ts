@@ -3,8 +3,9 @@
  * rate, ETA), cleared before any log line is written and drawn again by the next update; `--progress plain`
  * writes it as a log line every 10 seconds instead, on any output; nothing elsewhere.
  */
-import { formatSize } from "../config/size.ts";
-import type { Progress } from "../core/backup.ts";
+
+import type { Progress } from "../engine/backup.ts";
+import { formatSize } from "../kit/size.ts";
 
 export type ProgressMode = "auto" | "plain" | "none";
 export const PROGRESS_MODES: ProgressMode[] = ["auto", "plain", "none"];

@@ -3,14 +3,14 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Document, isMap, LineCounter, parseDocument, parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { plainErrno } from "../core/errno.ts";
-import type { SyslogSettings } from "../core/log-sinks.ts";
-import { didYouMean } from "../core/suggest.ts";
-import { ConfigError, type ConfigProblem } from "../errors.ts";
+import type { SyslogSettings } from "../engine/log-sinks.ts";
+import { didYouMean } from "../engine/suggest.ts";
 import type { Hooks } from "../hooks/hooks.ts";
+import type { PluginDefinition } from "../kit/contracts.ts";
+import { plainErrno } from "../kit/errno.ts";
+import { ConfigError, type ConfigProblem } from "../kit/errors.ts";
 import { type LoadedPlugin, loadPlugins, pluginSpecs } from "../plugins/load.ts";
 import { createRegistry, type Registry } from "../registry.ts";
-import type { PluginDefinition } from "../types.ts";
 import { interpolate } from "./interpolate.ts";
 import {
   buildRootSchema,

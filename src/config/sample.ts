@@ -3,9 +3,10 @@
  * schemas: every option of the chosen source and destination with its default and description,
  * the required ones filled with an example to edit, the rest commented out.
  */
+
+import type { PluginDefinition } from "../kit/contracts.ts";
 import { type OptionInfo, optionsOf } from "../plugins/describe.ts";
 import type { Registry } from "../registry.ts";
-import type { PluginDefinition } from "../types.ts";
 
 export interface SampleChoices {
   job: string;

@@ -3,16 +3,16 @@
  * plugin adds its options to validation, `config check`, the JSON Schema and the docs at once.
  */
 import { z } from "zod";
-import { type SyslogSettings, syslogSchema } from "../core/log-sinks.ts";
-import { didYouMean } from "../core/suggest.ts";
+import { type SyslogSettings, syslogSchema } from "../engine/log-sinks.ts";
+import { didYouMean } from "../engine/suggest.ts";
 import { type Hooks, hooksSchema } from "../hooks/hooks.ts";
+import type { TransformDefinition } from "../kit/contracts.ts";
+import { parseDuration } from "../kit/duration.ts";
+import { sizeField } from "../kit/schema.ts";
 import type { Registry } from "../registry.ts";
 import { type RetentionSettings, retentionSchema } from "../retention/schema.ts";
 import { type Schedule, scheduleSchema } from "../schedule/cron.ts";
 import { frequencySchema } from "../schedule/frequency.ts";
-import type { TransformDefinition } from "../types.ts";
-import { parseDuration } from "./duration.ts";
-import { parseSize } from "./size.ts";
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const name = (what: string) =>
@@ -69,29 +69,6 @@ export interface RootConfig {
   hooks?: Hooks;
   notifications?: Record<string, PluginOptions>;
   jobs: Record<string, JobConfig>;
-}
-
-/**
- * A size option (`16MiB`, `1.5GiB`, a number of bytes) parsed to bytes; `invalid` says what is wrong
- * with a value that is no size or outside [min, max].
- */
-export function sizeField({
-  invalid,
-  min = 1,
-  max = Number.POSITIVE_INFINITY,
-}: {
-  invalid: (value: string | number) => string;
-  min?: number;
-  max?: number;
-}) {
-  return z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const bytes = parseSize(value);
-    if (bytes === undefined || bytes < min || bytes > max) {
-      ctx.addIssue({ code: "custom", message: invalid(value) });
-      return z.NEVER;
-    }
-    return bytes;
-  });
 }
 
 /** Options every destination has, whatever its type. */

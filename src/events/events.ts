@@ -6,10 +6,10 @@
  * nothing.
  */
 import { randomUUID } from "node:crypto";
-import type { JobResult } from "../core/backup.ts";
-import type { RestoreResult } from "../core/restore.ts";
+import type { JobResult } from "../engine/backup.ts";
+import type { RestoreResult } from "../engine/restore.ts";
+import type { Logger } from "../kit/contracts.ts";
 import type { DestinationPrune } from "../retention/prune.ts";
-import type { Logger } from "../types.ts";
 
 export interface SessionFacts {
   session: string;

@@ -6,9 +6,9 @@
  * or a list of them run in order; the job is described in CAIRN_* variables.
  */
 import { z } from "zod";
-import { runProgram } from "../core/exec.ts";
-import { SourceError } from "../errors.ts";
-import type { PluginContext } from "../types.ts";
+import type { PluginContext } from "../kit/contracts.ts";
+import { SourceError } from "../kit/errors.ts";
+import { runProgram } from "../kit/exec.ts";
 
 const lines = z
   .union([

@@ -17,10 +17,10 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Destination } from "../core/context.ts";
-import { readText } from "../core/snapshot.ts";
-import { CairnError, LockError, NotFoundError } from "../errors.ts";
-import type { ObjectInfo, PluginContext, Storage } from "../types.ts";
+import type { Destination } from "../engine/context.ts";
+import { readText } from "../engine/snapshot.ts";
+import type { ObjectInfo, PluginContext, Storage } from "../kit/contracts.ts";
+import { CairnError, LockError, NotFoundError } from "../kit/errors.ts";
 import { retryTransient } from "../wrappers/retry.ts";
 import { alive, describe, type Lock, type LockHolder } from "./holder.ts";
 

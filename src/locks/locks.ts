@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { LockError } from "../errors.ts";
+import { LockError } from "../kit/errors.ts";
 import { alive, describe, type Lock, type LockHolder } from "./holder.ts";
 
 export type { Lock, LockHolder } from "./holder.ts";

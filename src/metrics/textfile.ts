@@ -6,8 +6,8 @@
  * so the collector never reads half a file.
  */
 import { closeSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
-import type { BackupReport } from "../core/backup.ts";
-import { replaceFile } from "../core/replace-file.ts";
+import type { BackupReport } from "../engine/backup.ts";
+import { replaceFile } from "../engine/replace-file.ts";
 
 const METRICS = {
   cairn_backup_last_run_timestamp_seconds: "When the job's last backup run ended (Unix time).",

@@ -1,8 +1,9 @@
 /** What every notifier says, and how the HTTP ones send it. */
-import { formatDuration } from "../config/duration.ts";
-import { formatSize } from "../config/size.ts";
-import { CairnError } from "../errors.ts";
-import type { PluginContext, RunEvent } from "../types.ts";
+
+import type { PluginContext, RunEvent } from "../kit/contracts.ts";
+import { formatDuration } from "../kit/duration.ts";
+import { CairnError } from "../kit/errors.ts";
+import { formatSize } from "../kit/size.ts";
 
 export class NotifyError extends CairnError {
   constructor(message: string) {

@@ -1,6 +1,6 @@
 /** Discord channel webhooks. */
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
 import { json, send, text } from "./_shared.ts";
 
 const schema = z.object({ webhook_url: z.url().describe("the channel webhook's URL (a secret)") });

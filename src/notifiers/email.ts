@@ -2,8 +2,8 @@
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
 import { z } from "zod";
-import { readPasswordFile } from "../storages/_shared.ts";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
+import { readPasswordFile } from "../kit/secrets.ts";
 import { NotifyError, text, title } from "./_shared.ts";
 
 const schema = z.object({

@@ -1,6 +1,6 @@
 /** Gotify: a message to a self-hosted server with an application token. */
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
 import { json, send, text, title } from "./_shared.ts";
 
 const schema = z.object({

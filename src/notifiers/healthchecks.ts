@@ -1,6 +1,6 @@
 /** healthchecks.io-style pings (also Uptime Kuma push, Cronitor …): /start, success, /fail. */
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
 import { send, text } from "./_shared.ts";
 
 const schema = z.object({

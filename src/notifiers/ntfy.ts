@@ -1,6 +1,6 @@
 /** ntfy (ntfy.sh or self-hosted): a push message to a topic. */
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
 import { send, text, title } from "./_shared.ts";
 
 const schema = z.object({

@@ -1,8 +1,8 @@
 /** Sentry: a failed run as an event (Sentry's store API), the job and host as tags. */
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
-import { VERSION } from "../version.ts";
+import { defineNotifier } from "../kit/contracts.ts";
+import { VERSION } from "../kit/version.ts";
 import { json, NotifyError, send, title } from "./_shared.ts";
 
 const schema = z.object({

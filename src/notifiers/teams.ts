@@ -1,6 +1,6 @@
 /** Microsoft Teams incoming webhooks (a connector or a Workflows webhook URL). */
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
 import { json, send, text, title } from "./_shared.ts";
 
 const schema = z.object({ webhook_url: z.url().describe("the channel webhook's URL (a secret)") });

@@ -1,6 +1,6 @@
 /** Telegram through a bot: sendMessage to a chat. */
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
 import { json, send, text } from "./_shared.ts";
 
 const schema = z.object({

@@ -1,6 +1,6 @@
 /** A generic webhook: the run as JSON, or a body made from a template (e.g. an SMS gateway's form). */
 import { z } from "zod";
-import { defineNotifier } from "../types.ts";
+import { defineNotifier } from "../kit/contracts.ts";
 import { json, send, text, title } from "./_shared.ts";
 
 const schema = z.object({

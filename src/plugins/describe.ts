@@ -1,7 +1,7 @@
 /** Every plugin of a registry with where it came from and its options, read from its schema. */
 import { z } from "zod";
+import type { PluginDefinition } from "../kit/contracts.ts";
 import type { Registry } from "../registry.ts";
-import type { PluginDefinition } from "../types.ts";
 
 export interface OptionInfo {
   name: string;

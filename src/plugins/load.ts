@@ -8,37 +8,10 @@ import { createRequire } from "node:module";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { isSea } from "node:sea";
 import { pathToFileURL } from "node:url";
-import { ConfigError } from "../errors.ts";
 import { type CairnEvents, events } from "../events/events.ts";
-import type { Logger, PluginDefinition } from "../types.ts";
-
-/** The plugin API this cairn offers; a plugin built for another major version is refused. */
-export const PLUGIN_API_VERSION = 1;
-
-export interface PluginModule {
-  apiVersion: number;
-  plugins: readonly PluginDefinition[];
-  /** Called before a command uses the config: the logger, the events, its `options` from the config. */
-  activate?(ctx: PluginActivation): void | Promise<void>;
-  /** Called when the command ends, whatever happened. */
-  deactivate?(): void | Promise<void>;
-}
-
-export interface PluginActivation {
-  logger: Logger;
-  events: CairnEvents;
-  options: Record<string, unknown>;
-}
-
-export const definePlugin = (plugin: PluginModule): PluginModule => plugin;
-
-/**
- * What a plugin module exports: the plugin, or a function that receives cairn's own library (the
- * define* helpers, zod as `z`, the errors) and returns it. The function form needs no import of
- * cairn, so the same file works with the npm package and the single executable, and its schemas
- * are made by cairn's own zod.
- */
-export type PluginExport = PluginModule | ((cairn: typeof import("../index.ts")) => PluginModule);
+import type { Logger } from "../kit/contracts.ts";
+import { ConfigError } from "../kit/errors.ts";
+import { PLUGIN_API_VERSION, type PluginModule } from "./module.ts";
 
 export interface LoadedPlugin {
   spec: string;
@@ -108,7 +81,7 @@ async function check(spec: string, loaded: unknown): Promise<PluginModule> {
   let exported = (loaded as { default?: unknown }).default ?? loaded;
   if (typeof exported === "function") {
     try {
-      exported = (exported as (cairn: unknown) => unknown)(await import("../index.ts"));
+      exported = (exported as (cairn: unknown) => unknown)(await import("../plugin.ts"));
     } catch (error) {
       throw problem(spec, `its plugin function failed: ${(error as Error).message}`);
     }

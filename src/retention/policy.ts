@@ -6,7 +6,7 @@
  * are ISO weeks, starting on Monday, which is the default here), `max_age`, and the newest good
  * snapshot, which is never removed whatever the policy says.
  */
-import { dayNumber, type WallClock, wallClock } from "../core/clock.ts";
+import { dayNumber, type WallClock, wallClock } from "../engine/clock.ts";
 
 export interface RetentionPolicy {
   /** The n newest snapshots. -1: all. */

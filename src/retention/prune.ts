@@ -12,9 +12,9 @@ import {
   openDestinations,
   type RunOptions,
   withContext,
-} from "../core/context.ts";
-import { crashPoint } from "../core/crash.ts";
-import { choose, type Selection } from "../core/select.ts";
+} from "../engine/context.ts";
+import { crashPoint } from "../engine/crash.ts";
+import { choose, type Selection } from "../engine/select.ts";
 import {
   listingPrefix,
   listSnapshots,
@@ -22,10 +22,10 @@ import {
   snapshotFolderPattern,
   snapshotTime,
   type UnfinishedFolder,
-} from "../core/snapshot.ts";
+} from "../engine/snapshot.ts";
 import { events, newSession } from "../events/events.ts";
+import { MANIFEST_NAME, type PluginContext } from "../kit/contracts.ts";
 import { type DestinationLock, type Lock, lockDestinations, lockLocally } from "../locks/locks.ts";
-import { MANIFEST_NAME, type PluginContext } from "../types.ts";
 import { type Decision, futureSnapshots, planRetention, type SnapshotFacts } from "./policy.ts";
 import { policyOf } from "./schema.ts";
 

@@ -1,6 +1,6 @@
 /** The `retention:` block of a job or of one of its destinations. */
 import { z } from "zod";
-import { parseDuration } from "../config/duration.ts";
+import { parseDuration } from "../kit/duration.ts";
 import type { RetentionPolicy } from "./policy.ts";
 
 const WEEK_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;

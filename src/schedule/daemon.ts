@@ -10,10 +10,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatDuration } from "../config/duration.ts";
 import type { Config } from "../config/load.ts";
-import { replaceFile } from "../core/replace-file.ts";
-import type { Logger } from "../types.ts";
+import { replaceFile } from "../engine/replace-file.ts";
+import type { Logger } from "../kit/contracts.ts";
+import { formatDuration } from "../kit/duration.ts";
 import { nextRun, previousRun, type Schedule } from "./cron.ts";
 import { cairnCommand } from "./install.ts";
 

@@ -1,7 +1,7 @@
 /** Which destinations of a job are due for a snapshot now, read from the destinations themselves. */
-import type { Destination } from "../core/context.ts";
-import { listingPrefix, parseManifest, readText, SNAPSHOT_ID_PATTERN } from "../core/snapshot.ts";
-import { MANIFEST_NAME, type PluginContext } from "../types.ts";
+import type { Destination } from "../engine/context.ts";
+import { listingPrefix, parseManifest, readText, SNAPSHOT_ID_PATTERN } from "../engine/snapshot.ts";
+import { MANIFEST_NAME, type PluginContext } from "../kit/contracts.ts";
 import { isDue } from "./frequency.ts";
 
 /**

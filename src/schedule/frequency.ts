@@ -6,8 +6,8 @@
  * after the last good snapshot".
  */
 import { z } from "zod";
-import { formatDuration, parseDuration } from "../config/duration.ts";
-import { dayNumber, type WallClock, wallClock } from "../core/clock.ts";
+import { dayNumber, type WallClock, wallClock } from "../engine/clock.ts";
+import { formatDuration, parseDuration } from "../kit/duration.ts";
 
 export type Frequency =
   | { kind: "hourly" | "daily" | "weekly" }

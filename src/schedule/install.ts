@@ -8,8 +8,8 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { isSea } from "node:sea";
 import type { Config } from "../config/load.ts";
-import { shellWord } from "../core/shell.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../kit/errors.ts";
+import { shellWord } from "../kit/shell.ts";
 import { crontabFields, onCalendar, UnsupportedSchedule } from "./cron.ts";
 
 export interface ScheduleFile {

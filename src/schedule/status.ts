@@ -3,8 +3,8 @@
  * destination, and whether it is older than the job's frequency (or schedule) allows — the failure that never
  * produced an error (cron stopped, the machine is off, the job was disabled by mistake).
  */
-import { closeDestinations, openDestinations, type RunOptions, withContext } from "../core/context.ts";
-import { choose, type Selection } from "../core/select.ts";
+import { closeDestinations, openDestinations, type RunOptions, withContext } from "../engine/context.ts";
+import { choose, type Selection } from "../engine/select.ts";
 import { previousRun, type Schedule } from "./cron.ts";
 import { newestGood } from "./due.ts";
 import { isDue, parseFrequency } from "./frequency.ts";

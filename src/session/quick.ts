@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { configFromObject } from "../config/load.ts";
 import type { PluginOptions } from "../config/schema.ts";
-import { type BackupReport, backup, type JobResult } from "../core/backup.ts";
+import { type BackupReport, backup, type JobResult } from "../engine/backup.ts";
 import { newSession } from "../events/events.ts";
+import type { Logger } from "../kit/contracts.ts";
 import type { RetentionSettings } from "../retention/schema.ts";
-import type { Logger } from "../types.ts";
 
 export interface QuickBackupOptions {
   /** Files and folders to back up. */

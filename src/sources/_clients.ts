@@ -1,9 +1,9 @@
 /** Finding every installed copy of a client program and asking each its version, to pick the one that fits a server. */
 import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
-import { runProgram } from "../core/exec.ts";
-import { findProgram } from "../core/which.ts";
-import type { PluginContext } from "../types.ts";
+import type { PluginContext } from "../kit/contracts.ts";
+import { runProgram } from "../kit/exec.ts";
+import { findProgram } from "../kit/which.ts";
 
 export interface InstalledClient {
   path: string;

@@ -5,7 +5,7 @@
  * `-e NAME` (the value travels in the environment); kubectl cannot, so it refuses a password.
  */
 import { z } from "zod";
-import { SourceError } from "../errors.ts";
+import { SourceError } from "../kit/errors.ts";
 
 export const containerSchema = z
   .object({

@@ -9,7 +9,7 @@
  * byte and `intSize` little-endian bytes; a string is an int length (-1: null) and its bytes.
  */
 import { Transform, type TransformCallback } from "node:stream";
-import { SourceError } from "../errors.ts";
+import { SourceError } from "../kit/errors.ts";
 
 const BLK_DATA = 1;
 const BLK_BLOBS = 3;

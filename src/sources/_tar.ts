@@ -24,8 +24,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
-import { RestoreError } from "../errors.ts";
-import type { Logger } from "../types.ts";
+import type { Logger } from "../kit/contracts.ts";
+import { RestoreError } from "../kit/errors.ts";
 
 /** Splits an archive name into safe relative segments, or throws. */
 export function safeSegments(name: string): string[] {

@@ -3,10 +3,10 @@ import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { runProgram, spawnOutput } from "../core/exec.ts";
-import { findProgram } from "../core/which.ts";
-import { SourceError, UsageError } from "../errors.ts";
-import { type Artifact, defineSource, type PluginContext, type Source } from "../types.ts";
+import { type Artifact, defineSource, type PluginContext, type Source } from "../kit/contracts.ts";
+import { SourceError, UsageError } from "../kit/errors.ts";
+import { runProgram, spawnOutput } from "../kit/exec.ts";
+import { findProgram } from "../kit/which.ts";
 import { extractTar, restoreFile } from "./_tar.ts";
 import { filesSource } from "./files.ts";
 

@@ -7,10 +7,10 @@ import { PassThrough, type Readable, type Writable } from "node:stream";
 import picomatch from "picomatch";
 import * as tar from "tar-stream";
 import { z } from "zod";
-import { spawnProducer } from "../core/exec.ts";
-import { findProgram } from "../core/which.ts";
-import { SourceError, UsageError } from "../errors.ts";
-import { type Artifact, defineSource, type Logger } from "../types.ts";
+import { type Artifact, defineSource, type Logger } from "../kit/contracts.ts";
+import { SourceError, UsageError } from "../kit/errors.ts";
+import { spawnProducer } from "../kit/exec.ts";
+import { findProgram } from "../kit/which.ts";
 import { extractTar, listTar } from "./_tar.ts";
 
 const SMALL_FILE = 1024 * 1024;

@@ -8,11 +8,11 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
-import { runProgram, spawnOutput } from "../core/exec.ts";
-import { through } from "../core/streams.ts";
-import { findProgram, searchPath } from "../core/which.ts";
-import { RestoreError, SourceError } from "../errors.ts";
-import { type Artifact, defineSource, type PluginContext } from "../types.ts";
+import { type Artifact, defineSource, type PluginContext } from "../kit/contracts.ts";
+import { RestoreError, SourceError } from "../kit/errors.ts";
+import { runProgram, spawnOutput } from "../kit/exec.ts";
+import { through } from "../kit/streams.ts";
+import { findProgram, searchPath } from "../kit/which.ts";
 import { restoreFile } from "./_tar.ts";
 
 const INSTALL_HINT =

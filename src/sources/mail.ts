@@ -7,10 +7,10 @@ import { chmod, chown, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { runProgram, spawnOutput } from "../core/exec.ts";
-import { findProgram, searchPath } from "../core/which.ts";
-import { SourceError, UsageError } from "../errors.ts";
-import { type Artifact, defineSource, type PluginContext } from "../types.ts";
+import { type Artifact, defineSource, type PluginContext } from "../kit/contracts.ts";
+import { SourceError, UsageError } from "../kit/errors.ts";
+import { runProgram, spawnOutput } from "../kit/exec.ts";
+import { findProgram, searchPath } from "../kit/which.ts";
 import { extractTar, listTar } from "./_tar.ts";
 import { filesSource } from "./files.ts";
 

@@ -2,11 +2,11 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
-import { runProgram, spawnOutput } from "../core/exec.ts";
-import { through } from "../core/streams.ts";
-import { findProgram, searchPath } from "../core/which.ts";
-import { SourceError, UsageError } from "../errors.ts";
-import { type Artifact, defineSource, type PluginContext } from "../types.ts";
+import { type Artifact, defineSource, type PluginContext } from "../kit/contracts.ts";
+import { SourceError, UsageError } from "../kit/errors.ts";
+import { runProgram, spawnOutput } from "../kit/exec.ts";
+import { through } from "../kit/streams.ts";
+import { findProgram, searchPath } from "../kit/which.ts";
 
 const INSTALL_HINT = "install the MongoDB Database Tools (mongodump, mongorestore) from MongoDB's packages";
 /** A mongodump archive starts with this magic number (0x8199e26d, little-endian). */

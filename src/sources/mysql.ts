@@ -1,13 +1,14 @@
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
-import { runProgram, spawnOutput } from "../core/exec.ts";
-import { safeFileName } from "../core/snapshot.ts";
-import { EndMarkerCheck, through } from "../core/streams.ts";
-import { findProgram, searchPath } from "../core/which.ts";
-import { RestoreError, SourceError, UsageError } from "../errors.ts";
-import { type Artifact, type ArtifactRecord, defineSource, type PluginContext } from "../types.ts";
+import { type Artifact, type ArtifactRecord, defineSource, type PluginContext } from "../kit/contracts.ts";
+import { RestoreError, SourceError, UsageError } from "../kit/errors.ts";
+import { runProgram, spawnOutput } from "../kit/exec.ts";
+import { safeFileName } from "../kit/names.ts";
+import { privateFile } from "../kit/secrets.ts";
+import { EndMarkerCheck, through } from "../kit/streams.ts";
+import { findProgram, searchPath } from "../kit/which.ts";
 import {
   compareVersions,
   describeClients,
@@ -176,8 +177,7 @@ class MySql {
       lines.push(`port=${o.port}`);
       if (o.user) lines.push(`user=${optionValue(o.user)}`);
       if (o.password !== undefined) lines.push(`password=${optionValue(o.password)}`);
-      this.defaultsFile = join(this.ctx.workDir, "my.cnf");
-      await writeFile(this.defaultsFile, `${lines.join("\n")}\n`, { mode: 0o600 });
+      this.defaultsFile = await privateFile(this.ctx, "my.cnf", `${lines.join("\n")}\n`);
     }
     return { program, args: [`--defaults-extra-file=${this.defaultsFile}`, ...args], env: {} };
   }

@@ -1,12 +1,13 @@
-import { rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
-import { runProgram, spawnOutput } from "../core/exec.ts";
-import { safeFileName } from "../core/snapshot.ts";
-import { EndMarkerCheck, through } from "../core/streams.ts";
-import { RestoreError, SourceError, UsageError } from "../errors.ts";
-import { type Artifact, type ArtifactRecord, defineSource, type PluginContext } from "../types.ts";
+import { type Artifact, type ArtifactRecord, defineSource, type PluginContext } from "../kit/contracts.ts";
+import { RestoreError, SourceError, UsageError } from "../kit/errors.ts";
+import { runProgram, spawnOutput } from "../kit/exec.ts";
+import { safeFileName } from "../kit/names.ts";
+import { privateFile } from "../kit/secrets.ts";
+import { EndMarkerCheck, through } from "../kit/streams.ts";
 import {
   compareVersions,
   describeClients,
@@ -134,8 +135,7 @@ class Postgres {
     if (o.password !== undefined && o.container) secret = { PGPASSWORD: o.password };
     else if (o.password !== undefined) {
       if (!this.passfile) {
-        this.passfile = join(this.ctx.workDir, "pgpass");
-        await writeFile(this.passfile, `*:*:*:*:${passfileField(o.password)}\n`, { mode: 0o600 });
+        this.passfile = await privateFile(this.ctx, "pgpass", `*:*:*:*:${passfileField(o.password)}\n`);
       }
       secret = { PGPASSFILE: this.passfile, PGPASSWORD: undefined };
     }

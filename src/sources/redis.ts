@@ -3,11 +3,11 @@ import { dirname, join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { runProgram, spawnOutput } from "../core/exec.ts";
-import { through } from "../core/streams.ts";
-import { findProgram, searchPath } from "../core/which.ts";
-import { SourceError, UsageError } from "../errors.ts";
-import { type Artifact, defineSource, type PluginContext } from "../types.ts";
+import { type Artifact, defineSource, type PluginContext } from "../kit/contracts.ts";
+import { SourceError, UsageError } from "../kit/errors.ts";
+import { runProgram, spawnOutput } from "../kit/exec.ts";
+import { through } from "../kit/streams.ts";
+import { findProgram, searchPath } from "../kit/which.ts";
 import { restoreFile } from "./_tar.ts";
 
 const INSTALL_HINT = "install redis-cli (Debian/Ubuntu: apt-get install redis-tools)";

@@ -3,8 +3,8 @@ import { access, rm, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { RestoreError, SourceError, UsageError } from "../errors.ts";
-import { type Artifact, defineSource } from "../types.ts";
+import { type Artifact, defineSource } from "../kit/contracts.ts";
+import { RestoreError, SourceError, UsageError } from "../kit/errors.ts";
 import { restoreFile } from "./_tar.ts";
 
 const schema = z.object({

@@ -2,7 +2,7 @@
  * Creating the git destination's project through the GitLab REST API (v4) when it does not exist
  * yet: look the project up by its path, find its group or user namespace, create it there.
  */
-import { StorageError } from "../errors.ts";
+import { StorageError } from "../kit/errors.ts";
 
 export interface GitlabProjectOptions {
   /** The API's base, e.g. https://gitlab.example.net (the git remote's host by default). */

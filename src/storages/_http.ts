@@ -5,9 +5,9 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { describeSystemError } from "../core/errno.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import type { ObjectInfo } from "../types.ts";
+import type { ObjectInfo } from "../kit/contracts.ts";
+import { describeSystemError } from "../kit/errno.ts";
+import { CairnError, NotFoundError, StorageError } from "../kit/errors.ts";
 import { certificateHint } from "./_shared.ts";
 
 export interface HttpResponse {

@@ -1,22 +1,9 @@
 /** Small helpers several destinations share. */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { posix } from "node:path";
-import { showCommand } from "../core/echo.ts";
-import { StorageError } from "../errors.ts";
-
-/** The password in `file` (for destinations given as URLs, where a password may not be written). */
-export function readPasswordFile(file: string, baseDir: string, destination: string): string {
-  const path = posix.resolve(baseDir, file);
-  try {
-    return readFileSync(path, "utf8").trim();
-  } catch (error) {
-    throw new StorageError(
-      `destination ${destination}: cannot read password_file ${path} (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
-}
+import { showCommand } from "../kit/echo.ts";
+import { StorageError } from "../kit/errors.ts";
 
 /** Prefix of the temporary names uploads are written under before they are renamed into place. */
 export const TEMP_MARKER = ".cairn-tmp-";

@@ -7,16 +7,16 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
-import { sizeField } from "../config/schema.ts";
-import { ByteCounter, through } from "../core/streams.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
 import {
   defineStorage,
   type ObjectInfo,
   type PluginContext,
   type Storage,
   type StorageCapabilities,
-} from "../types.ts";
+} from "../kit/contracts.ts";
+import { CairnError, NotFoundError, StorageError } from "../kit/errors.ts";
+import { sizeField } from "../kit/schema.ts";
+import { ByteCounter, through } from "../kit/streams.ts";
 import { alreadyExists, checkedKey } from "./_shared.ts";
 
 const schema = z.object({

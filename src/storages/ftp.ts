@@ -9,16 +9,16 @@ import { posix } from "node:path";
 import { PassThrough, type Readable, Writable } from "node:stream";
 import { Client, FTPError } from "basic-ftp";
 import { z } from "zod";
-import { ByteCounter, through } from "../core/streams.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
+import { CairnError, NotFoundError, StorageError } from "../kit/errors.ts";
+import { readPasswordFile } from "../kit/secrets.ts";
+import { ByteCounter, through } from "../kit/streams.ts";
 import {
   alreadyExists,
   certificateHint,
   checkedKey,
   checkStoredSize,
   loginFromUrl,
-  readPasswordFile,
   TEMP_MARKER,
   tempKeyFor,
 } from "./_shared.ts";

@@ -7,9 +7,10 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { ByteCounter, through } from "../core/streams.ts";
-import { type CairnError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
+import { type CairnError, StorageError } from "../kit/errors.ts";
+import { readPasswordFile } from "../kit/secrets.ts";
+import { ByteCounter, through } from "../kit/streams.ts";
 import {
   bodyOf,
   HttpClient,
@@ -20,7 +21,7 @@ import {
   retryableStatus,
   transportFailure,
 } from "./_http.ts";
-import { alreadyExists, checkedKey, checkStoredSize, readPasswordFile } from "./_shared.ts";
+import { alreadyExists, checkedKey, checkStoredSize } from "./_shared.ts";
 
 const schema = z.object({
   url: z.url().describe("base URL objects are stored under, e.g. https://backup.example.net/cairn"),

@@ -15,8 +15,8 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
+import { NotFoundError, StorageError } from "../kit/errors.ts";
 import { alreadyExists, TEMP_MARKER } from "./_shared.ts";
 
 const REASONS: Record<string, string> = {

@@ -12,8 +12,8 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
+import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../kit/contracts.ts";
+import { StorageError } from "../kit/errors.ts";
 import { WebDavStorage } from "./webdav.ts";
 
 const INSTALL_HINT = "install rclone (apt-get install rclone, or https://rclone.org/install/)";

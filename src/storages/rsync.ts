@@ -14,11 +14,11 @@ import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { Batcher } from "../core/batch.ts";
-import { shellWord } from "../core/shell.ts";
-import { CairnError, NotFoundError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../types.ts";
-import { Semaphore } from "../wrappers/limits.ts";
+import { Batcher } from "../kit/batch.ts";
+import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../kit/contracts.ts";
+import { CairnError, NotFoundError, StorageError } from "../kit/errors.ts";
+import { Semaphore } from "../kit/semaphore.ts";
+import { shellWord } from "../kit/shell.ts";
 import {
   alreadyExists,
   checkedKey,

@@ -15,10 +15,6 @@ import type {
   StorageClass,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { sizeField } from "../config/schema.ts";
-import { describeSystemError } from "../core/errno.ts";
-import { through } from "../core/streams.ts";
-import { CairnError, IntegrityError, NotFoundError, StorageError } from "../errors.ts";
 import {
   defineStorage,
   MANIFEST_NAME,
@@ -26,7 +22,11 @@ import {
   type PluginContext,
   type Storage,
   type StorageCapabilities,
-} from "../types.ts";
+} from "../kit/contracts.ts";
+import { describeSystemError } from "../kit/errno.ts";
+import { CairnError, IntegrityError, NotFoundError, StorageError } from "../kit/errors.ts";
+import { sizeField } from "../kit/schema.ts";
+import { through } from "../kit/streams.ts";
 import { EtagDigest } from "./_etag.ts";
 import { alreadyExists } from "./_shared.ts";
 

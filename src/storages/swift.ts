@@ -11,9 +11,10 @@ import { createHash, type Hash, randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
-import { sizeField } from "../config/schema.ts";
-import { type CairnError, StorageError } from "../errors.ts";
-import { defineStorage, type ObjectInfo, type Storage } from "../types.ts";
+import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
+import { type CairnError, StorageError } from "../kit/errors.ts";
+import { sizeField } from "../kit/schema.ts";
+import { readPasswordFile } from "../kit/secrets.ts";
 import {
   bodyOf,
   HttpClient,
@@ -24,7 +25,7 @@ import {
   retryableStatus,
   transportFailure,
 } from "./_http.ts";
-import { alreadyExists, checkedKey, checkStoredSize, readPasswordFile } from "./_shared.ts";
+import { alreadyExists, checkedKey, checkStoredSize } from "./_shared.ts";
 
 const MiB = 1024 * 1024;
 

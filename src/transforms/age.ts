@@ -2,10 +2,10 @@ import type { Readable } from "node:stream";
 import { z } from "zod";
 import { createDecryptStream, createEncryptStream, recipientOf } from "../age/index.ts";
 import { parseRecipient } from "../age/keys.ts";
-import { spawnReader } from "../core/exec.ts";
-import { findProgram } from "../core/which.ts";
-import { DecryptError } from "../errors.ts";
-import { defineTransform, type PluginContext, type TransformRecord } from "../types.ts";
+import { defineTransform, type PluginContext, type TransformRecord } from "../kit/contracts.ts";
+import { DecryptError } from "../kit/errors.ts";
+import { spawnReader } from "../kit/exec.ts";
+import { findProgram } from "../kit/which.ts";
 
 const recipient = z.string().refine(
   (value) => {

@@ -1,6 +1,6 @@
 import { createGunzip, createGzip } from "node:zlib";
 import { z } from "zod";
-import { defineTransform } from "../types.ts";
+import { defineTransform } from "../kit/contracts.ts";
 
 export const gzipTransform = defineTransform({
   type: "gzip",

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { z } from "zod";
-import { defineTransform } from "../types.ts";
+import { defineTransform } from "../kit/contracts.ts";
 
 export const noCompression = defineTransform({
   type: "none",

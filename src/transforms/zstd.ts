@@ -1,10 +1,10 @@
 import { Duplex, pipeline } from "node:stream";
 import { constants, createZstdCompress, createZstdDecompress } from "node:zlib";
 import { z } from "zod";
-import { spawnFilter, spawnReader } from "../core/exec.ts";
-import { Coalesce } from "../core/streams.ts";
-import { findProgram } from "../core/which.ts";
-import { defineTransform } from "../types.ts";
+import { defineTransform } from "../kit/contracts.ts";
+import { spawnFilter, spawnReader } from "../kit/exec.ts";
+import { Coalesce } from "../kit/streams.ts";
+import { findProgram } from "../kit/which.ts";
 
 /**
  * Zstandard. The `zstd` tool, when installed, compresses in its own process on every core (`-T0`):

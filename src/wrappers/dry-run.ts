@@ -2,7 +2,7 @@
  * Dry run as a wrapper around any Storage: reads go to the destination, writes do not. A put reads
  * its body to the end (so the whole backup runs and its size is known) and stores nothing.
  */
-import type { Storage } from "../types.ts";
+import type { Storage } from "../kit/contracts.ts";
 import { wrap } from "./wrap.ts";
 
 export function withDryRun(storage: Storage): Storage {

@@ -1,5 +1,5 @@
 /** Cross-cutting behaviour of every destination, as wrappers around its Storage (decision 011). */
-import type { Storage } from "../types.ts";
+import type { Storage } from "../kit/contracts.ts";
 import { withDryRun } from "./dry-run.ts";
 import { withBandwidthLimit, withConcurrencyLimit } from "./limits.ts";
 import { withRetries } from "./retry.ts";

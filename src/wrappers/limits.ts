@@ -3,42 +3,10 @@
  * many bytes per second all of its transfers together may move.
  */
 import { type Readable, Transform, type TransformCallback } from "node:stream";
-import { through } from "../core/streams.ts";
-import type { Storage } from "../types.ts";
+import type { Storage } from "../kit/contracts.ts";
+import { Semaphore } from "../kit/semaphore.ts";
+import { through } from "../kit/streams.ts";
 import { wrap } from "./wrap.ts";
-
-export class Semaphore {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-  constructor(slots: number) {
-    this.free = slots;
-  }
-  async acquire(signal: AbortSignal): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else
-      await new Promise<void>((resolve, reject) => {
-        const wake = () => {
-          signal.removeEventListener("abort", abort);
-          resolve();
-        };
-        const abort = () => {
-          this.waiting.splice(this.waiting.indexOf(wake), 1);
-          reject(signal.reason);
-        };
-        if (signal.aborted) return reject(signal.reason);
-        signal.addEventListener("abort", abort, { once: true });
-        this.waiting.push(wake);
-      });
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    };
-  }
-}
 
 /**
  * At most `slots` transfers at once: a put holds its slot until stored, a get until its stream has

@@ -4,8 +4,9 @@
  * tried again with exponential backoff and full jitter. Uploads are not retried here: their body
  * is a stream that has been consumed; the SDKs retry their own parts.
  */
-import { NotFoundError } from "../errors.ts";
-import type { ObjectInfo, PluginContext, Storage } from "../types.ts";
+
+import type { ObjectInfo, PluginContext, Storage } from "../kit/contracts.ts";
+import { NotFoundError } from "../kit/errors.ts";
 import { wrap } from "./wrap.ts";
 
 export interface RetryPolicy {

@@ -2,9 +2,10 @@
  * Announces each put and delete (core/echo.ts) as the command that would do the same by hand —
  * `aws s3 cp - URL`, `curl -T - URL`, `rm -f PATH` … — before doing it.
  */
-import { announceWrite } from "../core/echo.ts";
-import { shellWord } from "../core/shell.ts";
-import type { Storage } from "../types.ts";
+
+import type { Storage } from "../kit/contracts.ts";
+import { announceWrite } from "../kit/echo.ts";
+import { shellWord } from "../kit/shell.ts";
 import { wrap } from "./wrap.ts";
 
 /** The hand-made command for a write at `location/key`; the object's bytes come on stdin. */

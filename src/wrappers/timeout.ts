@@ -5,10 +5,10 @@
  * waiting for the source (a slow dump) or for the reader (a slow restore) does not count.
  */
 import { type Readable, Transform, type TransformCallback } from "node:stream";
-import { formatDuration } from "../config/duration.ts";
-import { through } from "../core/streams.ts";
-import { StorageError } from "../errors.ts";
-import type { PluginContext, Storage } from "../types.ts";
+import type { PluginContext, Storage } from "../kit/contracts.ts";
+import { formatDuration } from "../kit/duration.ts";
+import { StorageError } from "../kit/errors.ts";
+import { through } from "../kit/streams.ts";
 import { wrap } from "./wrap.ts";
 
 /** Counts the bytes that pass, so a watcher can tell who is waiting for whom. */

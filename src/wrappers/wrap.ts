@@ -1,4 +1,4 @@
-import type { Storage } from "../types.ts";
+import type { Storage } from "../kit/contracts.ts";
 
 /** A Storage that forwards everything to `inner` except the operations given. */
 export function wrap(

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadConfig, redactedConfig } from "../../src/config/load.ts";
-import { ConfigError } from "../../src/errors.ts";
+import { ConfigError } from "../../src/kit/errors.ts";
 import { cairn, tempDir } from "../helpers/env.ts";
 
 test("config check lists every problem with file, line, key and what is expected; exit 2", async () => {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { closest, editDistance } from "../../src/core/suggest.ts";
+import { closest, editDistance } from "../../src/engine/suggest.ts";
 import { cairn, tempDir } from "../helpers/env.ts";
 
 const MISTAKES = `jobs:

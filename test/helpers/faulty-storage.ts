@@ -4,7 +4,7 @@
  * order. Put faults act on the bytes going in; get faults on the bytes coming out.
  */
 import { type Readable, Transform, type TransformCallback } from "node:stream";
-import type { ObjectInfo, PluginContext, Storage } from "../../src/types.ts";
+import type { ObjectInfo, PluginContext, Storage } from "../../src/kit/contracts.ts";
 import { wrap } from "../../src/wrappers/wrap.ts";
 
 export type Fault =

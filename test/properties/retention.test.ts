@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { newSnapshotId, snapshotFolder, snapshotFolderPattern } from "../../src/core/snapshot.ts";
+import { newSnapshotId, snapshotFolder, snapshotFolderPattern } from "../../src/engine/snapshot.ts";
 import { planRetention, type RetentionPolicy, type SnapshotFacts } from "../../src/retention/policy.ts";
 import { random, seedFrom } from "../helpers/random.ts";
 

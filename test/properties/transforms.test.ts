@@ -13,10 +13,10 @@ import { pipeline } from "node:stream/promises";
 import { test } from "node:test";
 import { generateIdentity } from "../../src/age/index.ts";
 import { configFromObject } from "../../src/config/load.ts";
-import { silentLogger } from "../../src/core/logger.ts";
-import { openArtifact } from "../../src/core/restore.ts";
+import { openArtifact } from "../../src/engine/restore.ts";
+import type { ArtifactRecord, TransformRecord } from "../../src/kit/contracts.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { LocalStorage } from "../../src/storages/local.ts";
-import type { ArtifactRecord, TransformRecord } from "../../src/types.ts";
 import { tempDir } from "../helpers/env.ts";
 import { random, seedFrom } from "../helpers/random.ts";
 

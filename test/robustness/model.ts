@@ -11,7 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { generateIdentity } from "../../src/age/index.ts";
 import { configFromObject } from "../../src/config/load.ts";
-import { CRASH_POINTS } from "../../src/core/crash.ts";
+import { CRASH_POINTS } from "../../src/engine/crash.ts";
 import { backup, list, prune, restore, verify } from "../../src/index.ts";
 import { CLI, tempDir, treeContents } from "../helpers/env.ts";
 import { random } from "../helpers/random.ts";

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import * as tar from "tar-stream";
-import { createLogger } from "../../src/core/logger.ts";
+import { createLogger } from "../../src/kit/logger.ts";
 import { extractTar } from "../../src/sources/_tar.ts";
 import { cairn, run, tempDir } from "../helpers/env.ts";
 import { workspace } from "../helpers/jobs.ts";

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { test } from "node:test";
-import { silentLogger } from "../../src/core/logger.ts";
-import { StorageError } from "../../src/errors.ts";
+import type { Storage } from "../../src/kit/contracts.ts";
+import { StorageError } from "../../src/kit/errors.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { FtpStorage } from "../../src/storages/ftp.ts";
-import type { Storage } from "../../src/types.ts";
 import { hasProgram, tempDir } from "../helpers/env.ts";
 import { startFtpd } from "../helpers/ftpd.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";

@@ -6,11 +6,11 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, test } from "node:test";
-import { silentLogger } from "../../src/core/logger.ts";
-import { StorageError } from "../../src/errors.ts";
+import type { Storage } from "../../src/kit/contracts.ts";
+import { StorageError } from "../../src/kit/errors.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { gitlabProjectOf } from "../../src/storages/_gitlab.ts";
 import { gitStorage } from "../../src/storages/git.ts";
-import type { Storage } from "../../src/types.ts";
 import {
   ensureBackupUser,
   forBackupUser,

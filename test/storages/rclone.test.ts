@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
-import { silentLogger } from "../../src/core/logger.ts";
-import { StorageError } from "../../src/errors.ts";
+import type { Storage } from "../../src/kit/contracts.ts";
+import { StorageError } from "../../src/kit/errors.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { RcloneStorage } from "../../src/storages/rclone.ts";
-import type { Storage } from "../../src/types.ts";
 import { hasProgram, tempDir } from "../helpers/env.ts";
 import { startSshd } from "../helpers/sshd.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";

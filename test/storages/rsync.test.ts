@@ -4,10 +4,10 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
-import { silentLogger } from "../../src/core/logger.ts";
-import { StorageError } from "../../src/errors.ts";
+import type { Storage } from "../../src/kit/contracts.ts";
+import { StorageError } from "../../src/kit/errors.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { rsyncStorage } from "../../src/storages/rsync.ts";
-import type { Storage } from "../../src/types.ts";
 import {
   ensureBackupUser,
   forBackupUser,

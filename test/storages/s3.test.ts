@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { configFromObject } from "../../src/config/load.ts";
-import { backup } from "../../src/core/backup.ts";
-import { list } from "../../src/core/list.ts";
+import { backup } from "../../src/engine/backup.ts";
+import { list } from "../../src/engine/list.ts";
 import { prune } from "../../src/retention/prune.ts";
 import { S3Storage, s3Storage, withProvider } from "../../src/storages/s3.ts";
 import { tempDir } from "../helpers/env.ts";
@@ -167,7 +167,7 @@ test("s3: pruning keeps what the storage class bills for a minimum time anyway, 
 
 test("s3: an upload aborted mid-way says why it was aborted, not only 'The operation was aborted' (#13.17)", async () => {
   const { PassThrough } = await import("node:stream");
-  const { silentLogger } = await import("../../src/core/logger.ts");
+  const { silentLogger } = await import("../../src/kit/logger.ts");
   const controller = new AbortController();
   const body = new PassThrough();
   body.write(Buffer.alloc(6 * 1024 * 1024)); // more than a part: the multipart upload has begun

@@ -8,10 +8,10 @@ import { appendFileSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
-import { silentLogger } from "../../src/core/logger.ts";
-import { StorageError } from "../../src/errors.ts";
+import type { Storage } from "../../src/kit/contracts.ts";
+import { StorageError } from "../../src/kit/errors.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { SftpStorage, sftpStorage, transportFor } from "../../src/storages/sftp.ts";
-import type { Storage } from "../../src/types.ts";
 import {
   ensureBackupUser,
   forBackupUser,

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { test } from "node:test";
-import { silentLogger } from "../../src/core/logger.ts";
-import { NotFoundError, StorageError } from "../../src/errors.ts";
-import type { ObjectInfo, Storage } from "../../src/types.ts";
+import type { ObjectInfo, Storage } from "../../src/kit/contracts.ts";
+import { NotFoundError, StorageError } from "../../src/kit/errors.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { isTransient, withRetries } from "../../src/wrappers/retry.ts";
 
 const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: "/nonexistent" };

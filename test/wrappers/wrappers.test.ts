@@ -4,12 +4,12 @@ import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { Readable } from "node:stream";
 import { test } from "node:test";
-import { parseDuration } from "../../src/config/duration.ts";
-import { silentLogger } from "../../src/core/logger.ts";
-import { StorageError } from "../../src/errors.ts";
 import { wrapStorage } from "../../src/index.ts";
+import type { PluginContext, Storage } from "../../src/kit/contracts.ts";
+import { parseDuration } from "../../src/kit/duration.ts";
+import { StorageError } from "../../src/kit/errors.ts";
+import { silentLogger } from "../../src/kit/logger.ts";
 import { LocalStorage } from "../../src/storages/local.ts";
-import type { PluginContext, Storage } from "../../src/types.ts";
 import {
   withBandwidthLimit,
   withConcurrencyLimit,

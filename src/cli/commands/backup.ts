@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { formatSize } from "../../config/size.ts";
-import type { BackupReport, JobResult } from "../../core/backup.ts";
-import { EXIT, exitCodeOf, mostSevere, UsageError } from "../../errors.ts";
+import type { BackupReport, JobResult } from "../../engine/backup.ts";
+import { EXIT, exitCodeOf, mostSevere, UsageError } from "../../kit/errors.ts";
+import { formatSize } from "../../kit/size.ts";
 import { type CliContext, examples, globalsOf, printJson, selectionOf, withSelection } from "../_shared.ts";
 import { oneOffConfig, parseOneOff, sourceType } from "../oneoff.ts";
 
@@ -160,7 +160,7 @@ export function register(program: Command, cli: CliContext): void {
           );
         const [{ runtimeOf, withProgress }, { backup }, { updateMetricsFile }] = await Promise.all([
           import("../_runtime.ts"),
-          import("../../core/backup.ts"),
+          import("../../engine/backup.ts"),
           import("../../metrics/textfile.ts"),
         ]);
         const runtime = await runtimeOf(command, cli);
@@ -194,8 +194,8 @@ async function oneOff(command: Command, cli: CliContext): Promise<void> {
       import("../_runtime.ts"),
       import("../../registry.ts"),
       import("../../config/load.ts"),
-      import("../../core/backup.ts"),
-      import("../../core/stream.ts"),
+      import("../../engine/backup.ts"),
+      import("../../engine/backup-to-stream.ts"),
     ]);
   const registry = createRegistry();
   const run = parseOneOff(wordsAfterBackup(command), registry);

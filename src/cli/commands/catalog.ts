@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { formatSize } from "../../config/size.ts";
+import { formatSize } from "../../kit/size.ts";
 import { type CliContext, examples, printJson, table } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
@@ -15,7 +15,7 @@ export function register(program: Command, cli: CliContext): void {
     .action(async (job: string | undefined, _flags: object, command: Command) => {
       const [{ runtimeOf }, { rebuildCatalog }] = await Promise.all([
         import("../_runtime.ts"),
-        import("../../core/list.ts"),
+        import("../../engine/list.ts"),
       ]);
       const runtime = await runtimeOf(command, cli);
       const results = await rebuildCatalog({

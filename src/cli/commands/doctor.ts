@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Config } from "../../config/load.ts";
-import type { Check } from "../../core/doctor.ts";
-import { EXIT } from "../../errors.ts";
+import type { Check } from "../../engine/doctor.ts";
+import { EXIT } from "../../kit/errors.ts";
 import { type CliContext, examples, globalsOf, printJson, table } from "../_shared.ts";
 
 const MARK: Record<Check["status"], string> = { ok: "ok", warn: "WARN", fail: "FAIL", skip: "-" };
@@ -24,7 +24,7 @@ export function register(program: Command, cli: CliContext): void {
     .action(async (flags: { json?: boolean }, command: Command) => {
       const [{ configOf, loggerFor }, { doctor }] = await Promise.all([
         import("../_runtime.ts"),
-        import("../../core/doctor.ts"),
+        import("../../engine/doctor.ts"),
       ]);
       const globals = globalsOf(command);
       let config: Config | Error;

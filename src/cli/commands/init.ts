@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { UsageError } from "../../errors.ts";
+import { UsageError } from "../../kit/errors.ts";
 import type { Registry } from "../../registry.ts";
 import { collect, examples, globalsOf } from "../_shared.ts";
 import { terminalQuestions } from "../questions.ts";

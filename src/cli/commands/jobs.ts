@@ -10,7 +10,7 @@ export function register(program: Command, cli: CliContext): void {
     .action(async (flags: { json?: boolean }, command: Command) => {
       const [{ runtimeOf }, { listJobs }] = await Promise.all([
         import("../_runtime.ts"),
-        import("../../core/jobs.ts"),
+        import("../../engine/jobs.ts"),
       ]);
       const runtime = await runtimeOf(command, cli);
       const jobs = await listJobs(runtime.config);
@@ -42,8 +42,8 @@ export function register(program: Command, cli: CliContext): void {
       .action(async (jobs: string[], _flags: object, command: Command) => {
         const [{ runtimeOf }, { jobConfig }, { setJobEnabled }] = await Promise.all([
           import("../_runtime.ts"),
-          import("../../core/context.ts"),
-          import("../../core/jobs.ts"),
+          import("../../engine/context.ts"),
+          import("../../engine/jobs.ts"),
         ]);
         const runtime = await runtimeOf(command, cli);
         // Every name is checked before any job changes.

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { plainErrno } from "../../core/errno.ts";
-import { UsageError } from "../../errors.ts";
+import { plainErrno } from "../../kit/errno.ts";
+import { UsageError } from "../../kit/errors.ts";
 import { examples, printJson } from "../_shared.ts";
 
 export function register(program: Command): void {
@@ -71,7 +71,7 @@ export async function ageKey(): Promise<{ text: string; publicKey: string }> {
 }
 
 async function signingKey() {
-  const { generateSigningKey } = await import("../../core/signing.ts");
+  const { generateSigningKey } = await import("../../engine/signing.ts");
   const { privatePem, publicKey } = generateSigningKey();
   return { text: privatePem, publicKey };
 }

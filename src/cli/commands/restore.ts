@@ -49,7 +49,7 @@ export function register(program: Command, cli: CliContext): void {
     .action(async (spec: string, flags: Flags, command: Command) => {
       const [{ keysFrom, snapshotRequest, withProgress }, { restore }] = await Promise.all([
         import("../_runtime.ts"),
-        import("../../core/restore.ts"),
+        import("../../engine/restore.ts"),
       ]);
       const request = await snapshotRequest(command, cli, spec, flags);
       const result = await withProgress(request.runtime, (onProgress) =>

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
-import { CairnError } from "../../errors.ts";
+import { CairnError } from "../../kit/errors.ts";
 import type { ScheduleTarget } from "../../schedule/install.ts";
 import { type CliContext, examples, printJson } from "../_shared.ts";
 

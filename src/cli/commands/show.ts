@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { formatSize } from "../../config/size.ts";
+import { formatSize } from "../../kit/size.ts";
 import { type CliContext, examples, printJson } from "../_shared.ts";
 
 export function register(program: Command, cli: CliContext): void {
@@ -13,7 +13,7 @@ export function register(program: Command, cli: CliContext): void {
     .action(async (spec: string, flags: { json?: boolean; destination?: string }, command: Command) => {
       const [{ snapshotRequest }, { show }] = await Promise.all([
         import("../_runtime.ts"),
-        import("../../core/restore.ts"),
+        import("../../engine/restore.ts"),
       ]);
       const result = await show(await snapshotRequest(command, cli, spec, flags));
       if (flags.json) {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { formatDuration, parseDuration } from "../../config/duration.ts";
-import { UsageError } from "../../errors.ts";
+import { formatDuration, parseDuration } from "../../kit/duration.ts";
+import { UsageError } from "../../kit/errors.ts";
 import { type CliContext, examples, printJson, selectionOf, table, withSelection } from "../_shared.ts";
 
 const NAGIOS = ["OK", "WARNING", "CRITICAL", "UNKNOWN"] as const;

@@ -1,8 +1,8 @@
 import { createReadStream, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
-import { formatSize } from "../../config/size.ts";
-import { UsageError } from "../../errors.ts";
+import { UsageError } from "../../kit/errors.ts";
+import { formatSize } from "../../kit/size.ts";
 import { type CliContext, examples, globalsOf, printJson } from "../_shared.ts";
 import { destinationFromSpec } from "../oneoff.ts";
 
@@ -45,7 +45,7 @@ export function register(program: Command, cli: CliContext): void {
         }
         const [{ loggerFor }, { upload }, { createRegistry }] = await Promise.all([
           import("../_runtime.ts"),
-          import("../../core/upload.ts"),
+          import("../../engine/upload.ts"),
           import("../../registry.ts"),
         ]);
         const registry = createRegistry();

@@ -29,7 +29,7 @@ export function register(program: Command, cli: CliContext): void {
       ) => {
         const [{ keysFrom, snapshotRequest, withProgress }, { verify }] = await Promise.all([
           import("../_runtime.ts"),
-          import("../../core/restore.ts"),
+          import("../../engine/restore.ts"),
         ]);
         const request = await snapshotRequest(command, cli, spec, flags);
         const result = await withProgress(request.runtime, (onProgress) =>

@@ -2,7 +2,7 @@
  * Man pages (`man cairn`, `man cairn-backup`, …) in roff, generated from the command tree: one
  * page per command, with its options, subcommands, examples and the exit codes.
  */
-import { VERSION } from "../../version.ts";
+import { VERSION } from "../../kit/version.ts";
 import { allCommands, type CommandInfo } from "./tree.ts";
 
 /** Text as roff shows it literally: backslashes and hyphens escaped, no line read as a request. */
