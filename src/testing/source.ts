@@ -1,7 +1,8 @@
 /**
  * The source round trip every built-in source passes against a real server, for plugin authors
  * too: back up (compressed, age-encrypted, to a temporary folder), verify at the full level (the
- * source's own verify reads the decoded artifact), restore into a fresh target, and compare.
+ * source's own verify reads the decoded artifact), restore into a fresh target and compare, then
+ * restore again into the same target and see it refused, the target untouched.
  *
  *   registerCases(test, sourceRoundTrip({ plugins: mine.plugins, source: { type: "mine", … },
  *     compare: (target) => assert.deepEqual(readBack(target), original) }), "mine");
@@ -32,6 +33,13 @@ export interface SourceRoundTripOptions {
   compare: (target: RestoreTarget, prepared: unknown) => void | Promise<void>;
   /** The compression: `gzip` (default), `zstd` or `none`. */
   compression?: string;
+  /** Folder relative paths in `source` are resolved from (default: a temporary folder). */
+  baseDir?: string;
+  /**
+   * A second restore into the same, now occupied, target must be refused and leave it as it was
+   * (default true: every built-in source refuses; say false for a source that merges).
+   */
+  refusesOccupiedTarget?: boolean;
 }
 
 const fresh = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
@@ -58,7 +66,10 @@ export function sourceRoundTrip(options: SourceRoundTripOptions): TestCase[] {
               },
             },
           },
-          { registry: createRegistry([...builtinPlugins, ...(options.plugins ?? [])]), baseDir: work },
+          {
+            registry: createRegistry([...builtinPlugins, ...(options.plugins ?? [])]),
+            baseDir: options.baseDir ?? work,
+          },
         );
         const prepared = await options.prepare?.();
         const report = await backup({ config });
@@ -71,15 +82,20 @@ export function sourceRoundTrip(options: SourceRoundTripOptions): TestCase[] {
         assert.equal(checked.artifacts.length, job.artifacts.length, "verify checked every artifact");
 
         const target = (await options.target?.()) ?? { dir: fresh("cairn-restored-") };
-        const restored = await restore({
-          config,
-          job: "roundtrip",
-          identityFiles: [identityFile],
-          ...(target.dir ? { toDir: target.dir } : {}),
-          ...(target.database ? { toDatabase: target.database } : {}),
-          ...(target.force ? { force: true } : {}),
-        });
+        const restoreInto = () =>
+          restore({
+            config,
+            job: "roundtrip",
+            identityFiles: [identityFile],
+            ...(target.dir ? { toDir: target.dir } : {}),
+            ...(target.database ? { toDatabase: target.database } : {}),
+            ...(target.force ? { force: true } : {}),
+          });
+        const restored = await restoreInto();
         assert.equal(restored.restored.length, job.artifacts.length, "every artifact was restored");
+        await options.compare(target, prepared);
+        if (options.refusesOccupiedTarget === false || target.force) return;
+        await assert.rejects(restoreInto(), "a restore into the occupied target is refused");
         await options.compare(target, prepared);
       },
     },
