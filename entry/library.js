@@ -32,6 +32,7 @@ export const {
   configFromObject,
   createLogger,
   createRegistry,
+  defineConfig,
   defineNotifier,
   definePlugin,
   defineSource,

@@ -21,6 +21,14 @@ export {
 } from "./config/load.ts";
 export type { JobConfig, PluginOptions } from "./config/schema.ts";
 export {
+  type ConfigInput,
+  type DestinationInput,
+  defineConfig,
+  type JobInput,
+  type NotifierInput,
+  type SourceInput,
+} from "./config/typed.ts";
+export {
   type ArtifactSummary,
   type BackupOptions,
   type BackupReport,

@@ -40,8 +40,8 @@ import { gzipTransform } from "./transforms/gzip.ts";
 import { noCompression } from "./transforms/none.ts";
 import { zstdTransform } from "./transforms/zstd.ts";
 
-/** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
-export const builtinPlugins: readonly PluginDefinition[] = [
+/** Every plugin cairn ships, each with its literal type (config/typed.ts reads them). */
+export const builtins = [
   commandSource,
   filesSource,
   ldapSource,
@@ -76,7 +76,10 @@ export const builtinPlugins: readonly PluginDefinition[] = [
   gotifyNotifier,
   healthchecksNotifier,
   sentryNotifier,
-];
+] as const;
+
+/** Every plugin cairn ships. Plugins from packages register through the same `register` call. */
+export const builtinPlugins: readonly PluginDefinition[] = builtins;
 
 export class Registry {
   readonly sources = new Map<string, SourceDefinition>();

@@ -242,21 +242,24 @@ export type PluginDefinition =
   | TransformDefinition
   | NotifierDefinition;
 
-export const defineSource = <S extends Schema>(
-  d: Omit<SourceDefinition<S>, "kind">,
-): SourceDefinition<S> => ({
-  kind: "source",
-  ...d,
-});
-export const defineStorage = <S extends Schema>(
-  d: Omit<StorageDefinition<S>, "kind">,
-): StorageDefinition<S> => ({ kind: "storage", ...d });
-export const defineNotifier = <S extends Schema>(
-  d: Omit<NotifierDefinition<S>, "kind">,
-): NotifierDefinition<S> => ({ kind: "notifier", ...d });
-export const defineTransform = <S extends Schema>(
-  d: Omit<TransformDefinition<S>, "kind">,
-): TransformDefinition<S> => ({ kind: "transform", ...d });
+// The define* helpers keep the literal `type` and the schema's type, so that configs can be typed
+// from the definitions (config/typed.ts: a typo in a config object fails to compile).
+export const defineSource = <const T extends string, S extends Schema>(
+  d: Omit<SourceDefinition<S>, "kind" | "type"> & { type: T },
+): SourceDefinition<S> & { type: T } => ({ kind: "source", ...d });
+export const defineStorage = <const T extends string, S extends Schema>(
+  d: Omit<StorageDefinition<S>, "kind" | "type"> & { type: T },
+): StorageDefinition<S> & { type: T } => ({ kind: "storage", ...d });
+export const defineNotifier = <const T extends string, S extends Schema>(
+  d: Omit<NotifierDefinition<S>, "kind" | "type"> & { type: T },
+): NotifierDefinition<S> & { type: T } => ({ kind: "notifier", ...d });
+export const defineTransform = <
+  const T extends string,
+  S extends Schema,
+  const R extends TransformDefinition["role"],
+>(
+  d: Omit<TransformDefinition<S>, "kind" | "type" | "role"> & { type: T; role: R },
+): TransformDefinition<S> & { type: T; role: R } => ({ kind: "transform", ...d });
 
 // ── Snapshot format ────────────────────────────────────────────────────────
 
