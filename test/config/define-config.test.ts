@@ -103,9 +103,14 @@ test("a plugin's source types its options too, when its definitions are named", 
       },
     },
   });
-  // @ts-expect-error `uri` is no option of mine
   defineConfig<typeof mine>({
-    jobs: { a: { sources: { s: { type: "mine", uri: "x" } }, destinations: {} } },
+    jobs: {
+      a: {
+        // @ts-expect-error `uri` is no option of mine
+        sources: { s: { type: "mine", uri: "x" } },
+        destinations: {},
+      },
+    },
   });
   assert.equal(config.jobs.a!.sources.s!.type, "mine");
 });
