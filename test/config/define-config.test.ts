@@ -21,7 +21,7 @@ const good = defineConfig({
       encryption: { age: { recipients: ["age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"] } },
       destinations: {
         local: { type: "local", path: "/tmp/cairn-typed", retries: 2 },
-        offsite: { type: "s3", bucket: "b", endpoint: "http://127.0.0.1:9000", tags: ["offsite"] },
+        offsite: { type: "s3", bucket: "backups", endpoint: "http://127.0.0.1:9000", tags: ["offsite"] },
       },
       retention: { keep_daily: 7 },
     },
