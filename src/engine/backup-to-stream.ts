@@ -7,8 +7,9 @@ import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { UsageError } from "../kit/errors.ts";
 import { ByteCounter } from "../kit/streams.ts";
-import { transformsOf, untilComplete } from "./backup.ts";
-import { createSource, jobConfig, type RunOptions, withContext } from "./context.ts";
+import { type RunOptions, withContext } from "./context.ts";
+import { createSource, createTransforms, planOf } from "./plan.ts";
+import { untilComplete } from "./store.ts";
 import { TrailerWriter } from "./trailer.ts";
 
 export interface StreamBackupOptions extends RunOptions {
@@ -24,16 +25,18 @@ export interface StreamBackupResult {
 }
 
 export async function backupToStream(options: StreamBackupOptions): Promise<StreamBackupResult> {
-  const settings = jobConfig(options.config, options.job);
-  const sources = Object.entries(settings.sources);
-  if (sources.length !== 1)
-    throw new UsageError(`a backup to a stream takes one source; job ${options.job} has ${sources.length}`);
-  const [name, sourceOptions] = sources[0]!;
-  const transforms = transformsOf(options.config, options.job);
+  const plan = planOf(options.config, options.job);
+  if (plan.sources.length !== 1)
+    throw new UsageError(
+      `a backup to a stream takes one source; job ${options.job} has ${plan.sources.length}`,
+    );
+  const sourcePlan = plan.sources[0]!;
+  const name = sourcePlan.name;
+  const transforms = createTransforms(options.config, plan);
   return withContext(
     options,
     async (ctx) => {
-      const source = createSource(options.config, name, sourceOptions);
+      const source = createSource(options.config, sourcePlan);
       let result: StreamBackupResult | undefined;
       for await (const artifact of source.backup(ctx)) {
         if (result) {

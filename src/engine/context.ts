@@ -1,11 +1,12 @@
 import { rm } from "node:fs/promises";
 import type { Config } from "../config/load.ts";
-import { type DestinationCommon, type PluginOptions, splitDestinationOptions } from "../config/schema.ts";
-import type { Logger, PluginContext, Source, Storage } from "../kit/contracts.ts";
-import { ConfigError, UsageError } from "../kit/errors.ts";
+import type { DestinationCommon } from "../config/schema.ts";
+import type { Logger, PluginContext, Storage } from "../kit/contracts.ts";
+import { ConfigError } from "../kit/errors.ts";
 import { silentLogger } from "../kit/logger.ts";
 import type { RetentionSettings } from "../retention/schema.ts";
 import { type WrapperOptions, wrapStorage } from "../wrappers/index.ts";
+import { type DestinationPlan, plannedDestinations, planOf } from "./plan.ts";
 import { makeWorkDir, removeDeadWorkDirs } from "./workdir.ts";
 
 /** What every library entry point accepts besides its own options. */
@@ -35,17 +36,6 @@ export async function withContext<T>(
   }
 }
 
-export function jobConfig(config: Config, job: string) {
-  const found = config.jobs[job];
-  if (!found) {
-    const known = Object.keys(config.jobs);
-    throw new UsageError(`no job named "${job}" in the configuration`, {
-      hint: known.length ? `configured jobs: ${known.join(", ")}` : "the configuration has no jobs",
-    });
-  }
-  return found;
-}
-
 export interface Destination {
   name: string;
   storage: Storage;
@@ -58,35 +48,34 @@ export interface Destination {
   uploadCheck?: "size" | "read";
 }
 
-export async function openDestinations(
+/** Opens the job's destinations (those `only` and `include` keep), each wrapped as its options say. */
+export function openDestinations(
   config: Config,
   job: string,
   only?: string,
   { dryRun = false, include }: { dryRun?: boolean; include?: Set<string> | undefined } = {},
 ): Promise<Destination[]> {
-  const entries = Object.entries(jobConfig(config, job).destinations).filter(
-    ([name]) => (!only || name === only) && (!include || include.has(name)),
-  );
-  if (only && entries.length === 0)
-    throw new UsageError(`job "${job}" has no destination named "${only}"`, {
-      hint: `destinations: ${Object.keys(jobConfig(config, job).destinations).join(", ")}`,
-    });
+  return openPlanned(config, plannedDestinations(planOf(config, job), { only, include }), dryRun);
+}
+
+export function openPlanned(
+  config: Config,
+  planned: readonly DestinationPlan[],
+  dryRun = false,
+): Promise<Destination[]> {
   return Promise.all(
-    entries.map(async ([name, options]) => {
-      const definition = config.registry.storages.get(options.type);
+    planned.map(async (d) => {
+      const definition = config.registry.storages.get(d.own.type);
       if (!definition)
-        throw new ConfigError([{ path: `jobs.${job}.destinations.${name}.type`, message: "unknown type" }]);
-      const { common, own } = splitDestinationOptions(options);
-      const storage = await definition.create(own, { name, baseDir: config.baseDir });
-      const retention = common.retention ?? jobConfig(config, job).retention;
-      const frequency = common.frequency ?? jobConfig(config, job).frequency;
+        throw new ConfigError([{ path: `destinations.${d.name}.type`, message: "unknown type" }]);
+      const storage = await definition.create(d.own, { name: d.name, baseDir: config.baseDir });
       return {
-        name,
-        template: common.template,
-        uploadCheck: common.upload_check,
-        ...(retention ? { retention } : {}),
-        ...(frequency ? { frequency } : {}),
-        storage: wrapStorage(storage, wrapperOptions(common, dryRun)),
+        name: d.name,
+        template: d.common.template,
+        uploadCheck: d.common.upload_check,
+        ...(d.retention ? { retention: d.retention } : {}),
+        ...(d.frequency ? { frequency: d.frequency } : {}),
+        storage: wrapStorage(storage, wrapperOptions(d.common, dryRun)),
       };
     }),
   );
@@ -104,11 +93,4 @@ export function wrapperOptions(common: DestinationCommon, dryRun: boolean): Wrap
 
 export async function closeDestinations(destinations: Destination[]): Promise<void> {
   await Promise.allSettled(destinations.map((d) => d.storage.close?.()));
-}
-
-export function createSource(config: Config, name: string, options: PluginOptions): Source {
-  const definition = config.registry.sources.get(options.type);
-  if (!definition)
-    throw new ConfigError([{ path: `sources.${name}.type`, message: `unknown source type ${options.type}` }]);
-  return definition.create(options, { name, baseDir: config.baseDir });
 }

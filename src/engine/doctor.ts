@@ -19,8 +19,9 @@ import { CairnError } from "../kit/errors.ts";
 import { VERSION } from "../kit/version.ts";
 import { findProgram } from "../kit/which.ts";
 import { createRegistry, type Registry } from "../registry.ts";
-import { closeDestinations, createSource, openDestinations, withContext } from "./context.ts";
+import { closeDestinations, openDestinations, withContext } from "./context.ts";
 import { refuseOpenKeyFile } from "./key-files.ts";
+import { createSource } from "./plan.ts";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skip";
 
@@ -112,7 +113,7 @@ async function sourceChecks(config: Config, ctx: PluginContext): Promise<Check[]
     for (const [name, options] of Object.entries(jobConfig.sources)) {
       const label = `${job}/${name} (${options.type})`;
       try {
-        const source = createSource(config, name, options);
+        const source = createSource(config, { name, options });
         if (!source.check) {
           checks.push({
             section: "source",

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Catalog, type RunRow } from "../catalog/catalog.ts";
 import type { Config } from "../config/load.ts";
-import { jobConfig } from "./context.ts";
+import { planOf } from "./plan.ts";
 import { replaceFile } from "./replace-file.ts";
 
 const FILE = "disabled-jobs.json";
@@ -24,7 +24,7 @@ export function disabledJobs(config: Config): Set<string> {
 }
 
 export function setJobEnabled(config: Config, job: string, enabled: boolean): void {
-  jobConfig(config, job);
+  planOf(config, job);
   const disabled = disabledJobs(config);
   if (enabled) disabled.delete(job);
   else disabled.add(job);

@@ -4,11 +4,11 @@ import { NotFoundError, UsageError } from "../kit/errors.ts";
 import {
   closeDestinations,
   type Destination,
-  jobConfig,
   openDestinations,
   type RunOptions,
   withContext,
 } from "./context.ts";
+import { planOf } from "./plan.ts";
 import { byStart, listSnapshots, type SnapshotRef, type UnreadableManifest } from "./snapshot.ts";
 
 export interface SnapshotSummary {
@@ -122,7 +122,7 @@ export async function locateSnapshot(
   options: RunOptions & { job: string; snapshot?: string; destination?: string; source?: string },
   ctx: PluginContext,
 ): Promise<Located> {
-  jobConfig(options.config, options.job);
+  planOf(options.config, options.job);
   const wanted = options.snapshot ?? "latest";
   const destinations = await openDestinations(options.config, options.job, options.destination);
   try {

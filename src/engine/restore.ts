@@ -18,10 +18,11 @@ import type {
 import { CairnError, DecryptError, IntegrityError, RestoreError, UsageError } from "../kit/errors.ts";
 import { silentLogger } from "../kit/logger.ts";
 import { HoldBackLast, ObjectVerifier, through } from "../kit/streams.ts";
-import { type Progress, safely } from "./backup.ts";
-import { createSource, jobConfig, type RunOptions } from "./context.ts";
+import type { RunOptions } from "./context.ts";
 import { refuseOpenKeyFile } from "./key-files.ts";
 import { type SnapshotSummary, summarize, withSnapshot } from "./list.ts";
+import { createSource, planOf } from "./plan.ts";
+import { type Progress, safely } from "./progress.ts";
 import { requireProtected } from "./signing.ts";
 
 export interface KeyOptions {
@@ -169,7 +170,7 @@ function sourceFor(config: Config, job: string, artifact: ArtifactRecord): Sourc
         hint: `restore it without cairn: ${artifact.restoreWithoutCairn}`,
       },
     );
-  return createSource(config, artifact.source, options);
+  return createSource(config, { name: artifact.source, options });
 }
 
 function artifactMatches(artifact: ArtifactRecord, wanted: string): boolean {
@@ -239,7 +240,7 @@ function withTrustedSnapshot<T>(
   fn: Parameters<typeof withSnapshot<T>>[1],
 ): Promise<T> {
   return withSnapshot(options, async (located, ctx) => {
-    const settings = jobConfig(options.config, options.job);
+    const { settings } = planOf(options.config, options.job);
     await requireProtected(
       located.ref,
       located.destination.storage,

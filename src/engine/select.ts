@@ -6,8 +6,8 @@
  * nothing, or everything.
  */
 import type { Config } from "../config/load.ts";
-import { splitDestinationOptions } from "../config/schema.ts";
 import { UsageError } from "../kit/errors.ts";
+import { planOf } from "./plan.ts";
 
 export interface Selection {
   /** Run only what these globs match. */
@@ -79,9 +79,9 @@ export function select(config: Config, candidates: string[], selection: Selectio
     const settings = config.jobs[job];
     if (!settings) continue;
     const jobNames = [job, ...settings.tags];
-    const destinations = Object.entries(settings.destinations).map(([name, options]) => ({
+    const destinations = planOf(config, job).destinations.map(({ name, common }) => ({
       name,
-      names: [name, `${job}/${name}`, ...(splitDestinationOptions(options).common.tags ?? [])],
+      names: [name, `${job}/${name}`, ...common.tags],
     }));
     const wholeJob = hits(only, jobNames).length > 0 || only.length === 0;
     const skipped = hits(skip, jobNames).length > 0;

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { isSea } from "node:sea";
 import { pathToFileURL } from "node:url";
-import { type CairnEvents, events } from "../events/events.ts";
+import { events } from "../events/events.ts";
 import type { Logger } from "../kit/contracts.ts";
 import { ConfigError } from "../kit/errors.ts";
 import { PLUGIN_API_VERSION, type PluginModule } from "./module.ts";

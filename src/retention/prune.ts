@@ -14,6 +14,7 @@ import {
   withContext,
 } from "../engine/context.ts";
 import { crashPoint } from "../engine/crash.ts";
+import { planOf } from "../engine/plan.ts";
 import { choose, type Selection } from "../engine/select.ts";
 import {
   listingPrefix,
@@ -40,6 +41,8 @@ export interface PruneOptions extends RunOptions, Selection {
   now?: Date;
   /** The session of the action this prune belongs to (a backup's, after it); default a new one per job. */
   session?: string;
+  /** Destinations of `job` already open (a backup's, after it): pruned through them, left open. */
+  opened?: Destination[];
 }
 
 export interface DestinationPrune {
@@ -88,16 +91,18 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     return { dryRun, destinations };
 
     async function pruneJob(job: string, session: string, ctx: PluginContext): Promise<void> {
-      const opened = await openDestinations(options.config, job, options.destination, {
-        include: chosen.destinations(job),
-      });
+      const opened =
+        options.opened ??
+        (await openDestinations(options.config, job, options.destination, {
+          include: chosen.destinations(job),
+        }));
       const locks: Lock[] = [];
       let held: DestinationLock | undefined;
       try {
         if (!dryRun) {
           locks.push(lockLocally(options.config.stateDir, job, "prune"));
-          const lockExpires = options.config.jobs[job]?.lock_expires ?? 30 * 60_000;
-          held = await lockDestinations(opened, job, "prune", lockExpires, ctx);
+          const { lock_expires } = planOf(options.config, job).settings;
+          held = await lockDestinations(opened, job, "prune", lock_expires, ctx);
           locks.push(held);
           crashPoint("prune:locked");
         }
@@ -107,7 +112,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
         }
       } finally {
         for (const lock of locks.reverse()) await lock.release().catch(() => {});
-        await closeDestinations(opened);
+        if (!options.opened) await closeDestinations(opened);
       }
     }
   });

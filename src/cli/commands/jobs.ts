@@ -40,14 +40,14 @@ export function register(program: Command, cli: CliContext): void {
       .argument("<jobs...>", "job names")
       .addHelpText("after", examples([`cairn ${name} app`, `cairn ${name} app billing`, "cairn jobs"]))
       .action(async (jobs: string[], _flags: object, command: Command) => {
-        const [{ runtimeOf }, { jobConfig }, { setJobEnabled }] = await Promise.all([
+        const [{ runtimeOf }, { planOf }, { setJobEnabled }] = await Promise.all([
           import("../_runtime.ts"),
-          import("../../engine/context.ts"),
+          import("../../engine/plan.ts"),
           import("../../engine/jobs.ts"),
         ]);
         const runtime = await runtimeOf(command, cli);
         // Every name is checked before any job changes.
-        for (const job of jobs) jobConfig(runtime.config, job);
+        for (const job of jobs) planOf(runtime.config, job);
         for (const job of jobs) {
           setJobEnabled(runtime.config, job, enabled);
           process.stdout.write(`${job}: ${enabled ? "enabled" : "disabled"}\n`);
