@@ -142,9 +142,14 @@ export const destinationCommon = {
 /** Options every notifier has, whatever its type. */
 export const notifierCommon = {
   on: z
-    .enum(["failure", "success", "always"])
+    .union([
+      z.enum(["failure", "success", "always"]),
+      z.array(z.enum(["start", "success", "failure"])).min(1),
+    ])
     .default("failure")
-    .describe("when to send: failure (default), success, or always"),
+    .describe(
+      "when to send: failure (default), success, always (both), or a list of start, success and failure, e.g. [start, failure]",
+    ),
   enabled: z.boolean().default(true).describe("false: only when a run names it with --notify NAME"),
   jobs: z.array(z.string()).optional().describe("only for these jobs (default: every job)"),
 };

@@ -233,6 +233,16 @@ export interface Notifier {
 
 export interface NotifierDefinition<S extends Schema = Schema> extends PluginDefinitionBase<S> {
   kind: "notifier";
+  /**
+   * A heartbeat service (healthchecks): it hears every start and every end whatever `on` says,
+   * and a run skipped as not due as a success, so that the service notices when pings stop.
+   */
+  heartbeat?: boolean;
+  /**
+   * Options the environment gives (Sentry's $SENTRY_DSN): they fill what a configured notifier of
+   * this type leaves out, and make one (on failure) when the config has none.
+   */
+  fromEnvironment?(env: Record<string, string | undefined>): Record<string, unknown> | undefined;
   create(options: z.output<S>, env: PluginEnvironment): Notifier;
 }
 

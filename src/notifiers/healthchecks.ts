@@ -9,6 +9,7 @@ const schema = z.object({
 
 export const healthchecksNotifier = defineNotifier({
   type: "healthchecks",
+  heartbeat: true,
   description: "healthchecks.io-style pings: start, success, fail (a missed run is noticed by the service)",
   schema,
   secrets: ["url"],

@@ -15,9 +15,10 @@ export const sentryNotifier = defineNotifier({
   description: "Sentry: failures as events, with the job as context",
   schema,
   secrets: ["dsn"],
+  fromEnvironment: (env) => (env.SENTRY_DSN ? { dsn: env.SENTRY_DSN } : undefined),
   create: (options, env) => ({
     send: async (event, ctx) => {
-      const dsn = options.dsn ?? process.env.SENTRY_DSN;
+      const dsn = options.dsn;
       if (!dsn) throw new NotifyError(`notifier ${env.name}: no DSN (set dsn, --sentry-dsn or $SENTRY_DSN)`);
       const parsed = new URL(dsn);
       const project = parsed.pathname.split("/").filter(Boolean).pop();

@@ -23,6 +23,7 @@ test("notifiers: each receiver gets what failed, where, why and the tool's last 
   sentry: { type: sentry, dsn: "http://publickey@127.0.0.1:${new URL(u).port}/sentry/7" }
   broken: { type: slack, webhook_url: "${u}/broken" }
   quiet: { type: slack, webhook_url: "${u}/quiet", enabled: false, on: always }
+  starts: { type: webhook, url: "${u}/starts", on: [start, failure] }
 jobs:
   db:
     sources:
@@ -77,6 +78,12 @@ jobs:
   assert.equal(sms.headers["content-type"], "application/x-www-form-urlencoded");
   assert.match(sms.body, /^to=\+33600000000&msg=cairn: backup of db on .* FAILED: /);
   assert.equal(capture.on("/quiet").length, 0, "enabled: false stays quiet");
+  const [started, ended] = capture.on("/starts").map((r) => JSON.parse(r.body));
+  assert.equal(started?.kind, "start", "on: [start, failure] hears the start");
+  assert.equal(ended?.kind, "failure");
+  assert.match(started.snapshot, /^\d{4}-\d\d-\d\dT/, "the start names the snapshot the run will write");
+  assert.equal(started.snapshot, ended.snapshot);
+  assert.equal(started.session, ended.session);
   // Nothing secret leaks into what cairn printed.
   for (const secret of ["hook-secret-1", "tg-secret", "tk_ntfy_secret", "gotify-secret"])
     assert.ok(!`${failed.stdout}${failed.stderr}`.includes(secret), secret);
@@ -88,6 +95,11 @@ jobs:
   assert.ok(after.includes("/webhook"), "on: always hears success");
   assert.ok(after.includes("/quiet"), "--notify turns a disabled notifier on for one run");
   assert.ok(!after.some((p) => p.startsWith("/slack")), "on: failure (the default) stays quiet on success");
+  assert.equal(
+    after.filter((p) => p === "/starts").length,
+    1,
+    "on: [start, failure] hears a success's start only",
+  );
   assert.deepEqual(
     after.filter((p) => p.startsWith("/hc/")),
     ["/hc/uuid-1/start", "/hc/uuid-1"],
@@ -96,4 +108,26 @@ jobs:
     JSON.parse(capture.requests.slice(before).find((r) => r.path === "/webhook")!.body).kind,
     "success",
   );
+});
+
+test("--sentry-dsn and $SENTRY_DSN report a failure to Sentry with no sentry notifier in the config", async () => {
+  const capture = await startHttpCapture(() => 200);
+  const port = new URL(capture.url).port;
+  const { cli } = configured(`jobs:
+  db:
+    sources:
+      dump: { type: command, command: [sh, -c, "exit 3"] }
+    destinations:
+      here: { type: local, path: ./backups }
+`);
+  const flagged = await cli(["backup", "db", "--sentry-dsn", `http://flagkey@127.0.0.1:${port}/sentry/9`], {
+    SENTRY_DSN: "",
+  });
+  assert.equal(flagged.code, 1);
+  const fromEnv = await cli(["backup", "db"], { SENTRY_DSN: `http://envkey@127.0.0.1:${port}/sentry/9` });
+  assert.equal(fromEnv.code, 1);
+  const keys = capture
+    .on("/sentry/api/9/store/")
+    .map((r) => String(r.headers["x-sentry-auth"]).match(/sentry_key=(\w+)/)?.[1]);
+  assert.deepEqual(keys, ["flagkey", "envkey"]);
 });
