@@ -372,7 +372,9 @@ export interface VerifyResult {
 export async function verify(options: VerifyOptions): Promise<VerifyResult> {
   const keys = resolveKeys(options);
   return withTrustedSnapshot(options, async ({ ref, destination }, ctx) => {
-    const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => t.type === "age"));
+    // Encrypted by any encryption transform, not one by name (a plugin's encryption counts too).
+    const encryption = (type: string) => options.config.registry.transforms.get(type)?.role === "encryption";
+    const encrypted = ref.manifest.artifacts.some((a) => a.transforms.some((t) => encryption(t.type)));
     const level =
       encrypted && keys.identities.length === 0 && keys.passphrase === undefined ? "stored" : "full";
     if (level === "stored")

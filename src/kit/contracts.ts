@@ -125,7 +125,14 @@ export interface Storage {
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string, ctx: PluginContext): Promise<void>;
   close?(): Promise<void>;
+  /**
+   * Optional: the shell command that would do this write by hand, the object's bytes on stdin
+   * (`aws s3 cp - URL`, `rm -f -- PATH`), shown by --show-commands and --confirm-commands.
+   */
+  handCommand?(key: string, op: WriteOp): string;
 }
+
+export type WriteOp = "put" | "delete";
 
 // ── Transforms ─────────────────────────────────────────────────────────────
 

@@ -2,8 +2,10 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
+import type { WriteOp } from "../kit/contracts.ts";
 import { showCommand } from "../kit/echo.ts";
 import { StorageError } from "../kit/errors.ts";
+import { shellWord } from "../kit/shell.ts";
 
 /** Prefix of the temporary names uploads are written under before they are renamed into place. */
 export const TEMP_MARKER = ".cairn-tmp-";
@@ -84,3 +86,18 @@ export function runTool(
     );
   });
 }
+
+/** `curl` doing a write at `where` (an http(s), ftp(s) or sftp URL), the bytes on stdin. */
+export function curlWrite(where: string, op: WriteOp): string {
+  const q = shellWord;
+  const [, scheme = "", host = "", path = "/"] = /^(\w+):\/\/([^/]*)(\/.*)?$/.exec(where) ?? [];
+  if (scheme === "http" || scheme === "https")
+    return op === "put" ? `curl -fT - ${q(where)}` : `curl -f -X DELETE ${q(where)}`;
+  const server = `${scheme === "ftps" ? "ftp" : scheme}://${host}/`;
+  const tls = scheme === "ftps" ? "--ssl-reqd " : "";
+  if (op === "put") return `curl -f ${tls}-T - ${q(`${server}${path.replace(/^\//, "")}`)}`;
+  return `curl -f ${tls}${q(server)} -Q ${q(scheme === "sftp" ? `rm ${path}` : `DELE ${path}`)}`;
+}
+
+/** `location/key`, without doubled slashes. */
+export const joinKey = (location: string, key: string): string => `${location.replace(/\/+$/, "")}/${key}`;

@@ -7,6 +7,7 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContainerClient } from "@azure/storage-blob";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import {
   defineStorage,
   type ObjectInfo,
@@ -16,8 +17,9 @@ import {
 } from "../kit/contracts.ts";
 import { CairnError, NotFoundError, StorageError } from "../kit/errors.ts";
 import { sizeField } from "../kit/schema.ts";
+import { shellWord } from "../kit/shell.ts";
 import { ByteCounter, through } from "../kit/streams.ts";
-import { alreadyExists, checkedKey } from "./_shared.ts";
+import { alreadyExists, checkedKey, joinKey } from "./_shared.ts";
 
 const schema = z.object({
   account: z.string().min(1).describe("storage account name"),
@@ -142,6 +144,14 @@ export class AzureStorage implements Storage {
       return container;
     });
     return this.containerReady;
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    const [account = "", container = "", ...name] = joinKey(this.location, key)
+      .slice("azure://".length)
+      .split("/");
+    const blob = `--account-name ${shellWord(account)} -c ${shellWord(container)} -n ${shellWord(name.join("/"))}`;
+    return op === "put" ? `az storage blob upload ${blob} -f /dev/stdin` : `az storage blob delete ${blob}`;
   }
 
   async put(key: string, body: Readable, { signal }: PluginContext): Promise<ObjectInfo> {

@@ -9,6 +9,7 @@ import { posix } from "node:path";
 import { PassThrough, type Readable, Writable } from "node:stream";
 import { Client, FTPError } from "basic-ftp";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
 import { CairnError, NotFoundError, StorageError } from "../kit/errors.ts";
 import { readPasswordFile } from "../kit/secrets.ts";
@@ -18,6 +19,8 @@ import {
   certificateHint,
   checkedKey,
   checkStoredSize,
+  curlWrite,
+  joinKey,
   loginFromUrl,
   TEMP_MARKER,
   tempKeyFor,
@@ -172,6 +175,10 @@ export class FtpStorage implements Storage {
       if (error instanceof FTPError && error.code === 550) return undefined;
       throw error;
     }
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    return curlWrite(joinKey(this.location, key), op);
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {

@@ -7,6 +7,7 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
 import { type CairnError, StorageError } from "../kit/errors.ts";
 import { readPasswordFile } from "../kit/secrets.ts";
@@ -21,7 +22,7 @@ import {
   retryableStatus,
   transportFailure,
 } from "./_http.ts";
-import { alreadyExists, checkedKey, checkStoredSize } from "./_shared.ts";
+import { alreadyExists, checkedKey, checkStoredSize, curlWrite, joinKey } from "./_shared.ts";
 
 const schema = z.object({
   url: z.url().describe("base URL objects are stored under, e.g. https://backup.example.net/cairn"),
@@ -102,6 +103,10 @@ export class HttpStorage implements Storage {
 
   private failure(action: string, key: string, error: unknown): CairnError {
     return transportFailure(action, `${this.location}/${key}`, error);
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    return curlWrite(joinKey(this.location, key), op);
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {

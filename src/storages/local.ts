@@ -15,9 +15,11 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
 import { NotFoundError, StorageError } from "../kit/errors.ts";
-import { alreadyExists, TEMP_MARKER } from "./_shared.ts";
+import { shellWord } from "../kit/shell.ts";
+import { alreadyExists, joinKey, TEMP_MARKER } from "./_shared.ts";
 
 const REASONS: Record<string, string> = {
   EROFS: "the file system is read-only",
@@ -151,6 +153,11 @@ export class LocalStorage implements Storage {
     )
       throw new StorageError(`invalid key "${key}" for local storage`);
     return path;
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    const where = shellWord(joinKey(this.location, key));
+    return op === "put" ? `cat > ${where}` : `rm -f -- ${where}`;
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {

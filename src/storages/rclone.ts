@@ -12,8 +12,11 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import { defineStorage, type ObjectInfo, type PluginContext, type Storage } from "../kit/contracts.ts";
 import { StorageError } from "../kit/errors.ts";
+import { shellWord } from "../kit/shell.ts";
+import { joinKey } from "./_shared.ts";
 import { WebDavStorage } from "./webdav.ts";
 
 const INSTALL_HINT = "install rclone (apt-get install rclone, or https://rclone.org/install/)";
@@ -117,6 +120,11 @@ export class RcloneStorage implements Storage {
 
   private async dav(): Promise<WebDavStorage> {
     return (await this.start()).dav;
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    const remote = shellWord(joinKey(this.location.slice("rclone ".length), key));
+    return op === "put" ? `rclone rcat ${remote}` : `rclone deletefile ${remote}`;
   }
 
   async put(key: string, body: Readable, _ctx: PluginContext): Promise<ObjectInfo> {

@@ -15,6 +15,7 @@ import type {
   StorageClass,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import {
   defineStorage,
   MANIFEST_NAME,
@@ -26,9 +27,10 @@ import {
 import { describeSystemError } from "../kit/errno.ts";
 import { CairnError, IntegrityError, NotFoundError, StorageError } from "../kit/errors.ts";
 import { sizeField } from "../kit/schema.ts";
+import { shellWord } from "../kit/shell.ts";
 import { through } from "../kit/streams.ts";
 import { EtagDigest } from "./_etag.ts";
-import { alreadyExists } from "./_shared.ts";
+import { alreadyExists, joinKey } from "./_shared.ts";
 
 const size = sizeField({
   invalid: (value) => `"${value}" is not a part size of at least 5MiB (S3's minimum)`,
@@ -249,6 +251,7 @@ export class S3Storage implements Storage {
     const kind = describeSystemError(error) ? "" : `${name}${status ? ` (HTTP ${status})` : ""}: `;
     return new StorageError(`${action} ${where} failed: ${kind}${message}`, {
       cause: error,
+      retryable: sdkRetryable(name, status),
       ...(credentials
         ? {
             hint: "check access_key_id and secret_access_key (or the AWS credentials in the environment) and the bucket policy",
@@ -280,6 +283,11 @@ export class S3Storage implements Storage {
       // S3 requires an integrity checksum on uploads that set a lock.
       ...(lock || this.options.legal_hold ? { ChecksumAlgorithm: "SHA256" } : {}),
     };
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    const where = shellWord(joinKey(this.location, key));
+    return op === "put" ? `aws s3 cp - ${where}` : `aws s3 rm ${where}`;
   }
 
   async put(key: string, body: Readable, ctx: PluginContext): Promise<ObjectInfo> {
@@ -474,3 +482,9 @@ export const s3Storage = defineStorage({
   create: (options) => new S3Storage(withProvider(options)),
   fromUrl: (url) => ({ bucket: url.hostname, prefix: decodeURIComponent(url.pathname.replace(/^\//, "")) }),
 });
+
+/** What the AWS SDK says means "try again later": throttling, a timeout, HTTP 429 or 5xx. */
+export function sdkRetryable(name: string, status: number | undefined): boolean {
+  if (name === "SlowDown" || name === "RequestTimeout" || name === "TimeoutError") return true;
+  return status === 429 || (status !== undefined && status >= 500);
+}

@@ -15,11 +15,20 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Client, ClientChannel } from "ssh2";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
 import { CairnError, NotFoundError, StorageError } from "../kit/errors.ts";
 import { findProgram } from "../kit/which.ts";
 import { isNoSuchFile, SftpSession } from "./_sftp-session.ts";
-import { alreadyExists, checkedKey, loginFromUrl, TEMP_MARKER, tempKeyFor } from "./_shared.ts";
+import {
+  alreadyExists,
+  checkedKey,
+  curlWrite,
+  joinKey,
+  loginFromUrl,
+  TEMP_MARKER,
+  tempKeyFor,
+} from "./_shared.ts";
 import { askpass, offeredHostKey, sha256Fingerprint, sshFailure, sshOptions } from "./_ssh.ts";
 
 /** Bytes kept in flight per transfer: requests are pipelined up to this much. */
@@ -438,6 +447,10 @@ export class SftpStorage implements Storage {
         if (!exists) throw error;
       });
     }
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    return curlWrite(joinKey(this.location, key), op);
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {

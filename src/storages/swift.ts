@@ -11,10 +11,12 @@ import { createHash, type Hash, randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
 import { type CairnError, StorageError } from "../kit/errors.ts";
 import { sizeField } from "../kit/schema.ts";
 import { readPasswordFile } from "../kit/secrets.ts";
+import { shellWord } from "../kit/shell.ts";
 import {
   bodyOf,
   HttpClient,
@@ -25,7 +27,7 @@ import {
   retryableStatus,
   transportFailure,
 } from "./_http.ts";
-import { alreadyExists, checkedKey, checkStoredSize } from "./_shared.ts";
+import { alreadyExists, checkedKey, checkStoredSize, joinKey } from "./_shared.ts";
 
 const MiB = 1024 * 1024;
 
@@ -301,6 +303,12 @@ export class SwiftStorage implements Storage {
   }
 
   // ── the Storage contract ────────────────────────────────────────────────
+
+  handCommand(key: string, op: WriteOp): string {
+    const [container = "", ...name] = joinKey(this.location, key).slice("swift://".length).split("/");
+    const [c, n] = [shellWord(container), shellWord(name.join("/"))];
+    return op === "put" ? `swift upload ${c} --object-name ${n} -` : `swift delete ${c} ${n}`;
+  }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {
     const name = this.name(key);

@@ -8,6 +8,7 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
+import type { WriteOp } from "../kit/contracts.ts";
 import { defineStorage, type ObjectInfo, type Storage } from "../kit/contracts.ts";
 import { type CairnError, StorageError } from "../kit/errors.ts";
 import { readPasswordFile } from "../kit/secrets.ts";
@@ -21,7 +22,15 @@ import {
   retryableStatus,
   transportFailure,
 } from "./_http.ts";
-import { alreadyExists, checkedKey, checkStoredSize, TEMP_MARKER, tempKeyFor } from "./_shared.ts";
+import {
+  alreadyExists,
+  checkedKey,
+  checkStoredSize,
+  curlWrite,
+  joinKey,
+  TEMP_MARKER,
+  tempKeyFor,
+} from "./_shared.ts";
 
 const schema = z.object({
   url: z
@@ -153,6 +162,10 @@ export class WebDavStorage implements Storage {
           hint: "check url: cairn creates the folders below it, not the server's own path",
         },
       );
+  }
+
+  handCommand(key: string, op: WriteOp): string {
+    return curlWrite(joinKey(this.location, key), op);
   }
 
   async put(key: string, body: Readable): Promise<ObjectInfo> {

@@ -2,7 +2,9 @@
  * Retries as a wrapper around any Storage (not code inside each one): reads, listings and deletes
  * that fail with a transient error (a dropped or refused connection, a timeout, HTTP 429/5xx) are
  * tried again with exponential backoff and full jitter. Uploads are not retried here: their body
- * is a stream that has been consumed; the SDKs retry their own parts.
+ * is a stream that has been consumed; the SDKs retry their own parts. What is transient beyond the
+ * system's connection errors is each destination's to say (`retryable` on its StorageError): this
+ * wrapper knows no protocol.
  */
 
 import type { ObjectInfo, PluginContext, Storage } from "../kit/contracts.ts";
@@ -35,9 +37,6 @@ export function isTransient(error: unknown): boolean {
     if (e instanceof NotFoundError) return false;
     if (e.retryable === true) return true;
     if (typeof e.code === "string" && TRANSIENT_CODES.has(e.code)) return true;
-    const status = (e.$metadata as { httpStatusCode?: number } | undefined)?.httpStatusCode;
-    if (status === 429 || (status !== undefined && status >= 500)) return true;
-    if (e.name === "SlowDown" || e.name === "RequestTimeout" || e.name === "TimeoutError") return true;
     e = e.cause as Record<string, unknown> | undefined;
   }
   return false;

@@ -16,5 +16,6 @@ export function wrap(
     ...(inner.listTemporary ? { listTemporary: (prefix, ctx) => inner.listTemporary!(prefix, ctx) } : {}),
     ...overrides,
     ...(inner.close ? { close: () => inner.close!() } : {}),
+    ...(inner.handCommand ? { handCommand: (key, op) => inner.handCommand!(key, op) } : {}),
   };
 }

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import type { WriteOp } from "../../src/kit/contracts.ts";
+import { createRegistry } from "../../src/registry.ts";
 import { writeCommand } from "../../src/wrappers/show-commands.ts";
 import { CLI, run } from "../helpers/env.ts";
 import { configured } from "../helpers/jobs.ts";
@@ -38,27 +40,79 @@ test("--show-commands: every program and every write, as shell lines a person co
   assert.equal(readdirSync(join(folder, "app")).length, 1, "the dry run stored nothing");
 });
 
-test("writeCommand: the hand-made equivalent per kind of destination, quoted for sh", () => {
-  const cases: [string, string, string, string][] = [
-    ["s3://bucket/pre", "app/x y", "put", "aws s3 cp - 's3://bucket/pre/app/x y'"],
-    ["s3://bucket/pre", "app/x", "delete", "aws s3 rm s3://bucket/pre/app/x"],
-    ["https://dav.example/b", "app/x", "put", "curl -fT - https://dav.example/b/app/x"],
-    ["https://dav.example/b", "app/x", "delete", "curl -f -X DELETE https://dav.example/b/app/x"],
-    ["sftp://me@host:2222/srv", "app/x", "put", "curl -f -T - sftp://me@host:2222/srv/app/x"],
-    ["sftp://me@host/srv", "app/x", "delete", "curl -f sftp://me@host/ -Q 'rm /srv/app/x'"],
-    ["ftps://me@host/b", "app/x", "delete", "curl -f --ssl-reqd ftp://me@host/ -Q 'DELE /b/app/x'"],
+test("each destination gives the hand-made equivalent of its writes, quoted for sh", async () => {
+  const registry = createRegistry();
+  const at = async (options: { type: string } & Record<string, unknown>) => {
+    const definition = registry.storages.get(options.type)!;
+    return definition.create(definition.schema.parse(options), { name: "t", baseDir: "/" });
+  };
+  const cases: [Record<string, unknown> & { type: string }, string, WriteOp, string][] = [
     [
-      "azure://acct/cont/pre",
+      { type: "s3", bucket: "bucket", prefix: "pre" },
+      "app/x y",
+      "put",
+      "aws s3 cp - 's3://bucket/pre/app/x y'",
+    ],
+    [{ type: "s3", bucket: "bucket", prefix: "pre" }, "app/x", "delete", "aws s3 rm s3://bucket/pre/app/x"],
+    [
+      { type: "webdav", url: "https://dav.example/b" },
+      "app/x",
+      "put",
+      "curl -fT - https://dav.example/b/app/x",
+    ],
+    [
+      { type: "http", url: "https://dav.example/b" },
+      "app/x",
+      "delete",
+      "curl -f -X DELETE https://dav.example/b/app/x",
+    ],
+    [
+      { type: "sftp", host: "host", user: "me", port: 2222, path: "srv" },
+      "app/x",
+      "put",
+      "curl -f -T - sftp://me@host:2222/srv/app/x",
+    ],
+    [
+      { type: "sftp", host: "host", user: "me", path: "srv" },
+      "app/x",
+      "delete",
+      "curl -f sftp://me@host/ -Q 'rm /srv/app/x'",
+    ],
+    [
+      { type: "ftp", host: "host", user: "me", password: "x", path: "b", tls: "explicit" },
+      "app/x",
+      "delete",
+      "curl -f --ssl-reqd ftp://me@host/ -Q 'DELE /b/app/x'",
+    ],
+    [
+      { type: "azure", account: "acct", container: "cont", prefix: "pre", account_key: "eA==" },
       "app/x",
       "put",
       "az storage blob upload --account-name acct -c cont -n pre/app/x -f /dev/stdin",
     ],
-    ["swift://cont/pre", "app/x", "delete", "swift delete cont pre/app/x"],
-    ["rclone gdrive:backups", "app/x", "put", "rclone rcat gdrive:backups/app/x"],
-    ["/srv/it's", "app/x", "delete", "rm -f -- '/srv/it'\\''s/app/x'"],
+    [
+      { type: "swift", container: "cont", prefix: "pre", auth_url: "http://k/v3", user: "u", password: "p" },
+      "app/x",
+      "delete",
+      "swift delete cont pre/app/x",
+    ],
+    [{ type: "rclone", remote: "gdrive:backups" }, "app/x", "put", "rclone rcat gdrive:backups/app/x"],
+    [{ type: "local", path: "/srv/it's" }, "app/x", "delete", "rm -f -- '/srv/it'\\''s/app/x'"],
   ];
-  for (const [location, key, op, expected] of cases)
-    assert.equal(writeCommand(location, key, op as "put" | "delete"), expected, `${location} ${op}`);
+  for (const [options, key, op, expected] of cases) {
+    const storage = await at(options);
+    try {
+      assert.equal(writeCommand(storage, key, op), expected, `${options.type} ${op}`);
+    } finally {
+      await storage.close?.();
+    }
+  }
+  const plain = { ...(await at({ type: "local", path: "/x" })), handCommand: undefined };
+  assert.equal(
+    writeCommand(plain, "k", "put"),
+    "# put k on /x",
+    "a destination without one says what it writes",
+  );
 });
 
 test("--confirm-commands: each write is asked on the terminal; a no stops the run, yes to all stores the snapshot", {

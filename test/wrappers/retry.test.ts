@@ -5,6 +5,7 @@ import { test } from "node:test";
 import type { ObjectInfo, Storage } from "../../src/kit/contracts.ts";
 import { NotFoundError, StorageError } from "../../src/kit/errors.ts";
 import { silentLogger } from "../../src/kit/logger.ts";
+import { sdkRetryable } from "../../src/storages/s3.ts";
 import { isTransient, withRetries } from "../../src/wrappers/retry.ts";
 
 const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: "/nonexistent" };
@@ -41,7 +42,7 @@ function scripted(failures: unknown[]): Storage & { calls: number } {
 
 test("transient errors are retried with growing, jittered delays; then the result comes through", async () => {
   const delays: number[] = [];
-  const fake = scripted([reset(), new StorageError("x", { cause: { $metadata: { httpStatusCode: 503 } } })]);
+  const fake = scripted([reset(), new StorageError("x (HTTP 503)", { retryable: true })]);
   const storage = withRetries(fake, {
     attempts: 4,
     baseDelayMs: 100,
@@ -84,9 +85,12 @@ test("a listing that breaks half-way is retried as a whole: no key is handed out
 
 test("what counts as transient", () => {
   assert.equal(isTransient(reset()), true);
-  assert.equal(isTransient({ name: "SlowDown" }), true);
-  assert.equal(isTransient({ $metadata: { httpStatusCode: 429 } }), true);
-  assert.equal(isTransient({ $metadata: { httpStatusCode: 403 } }), false);
+  assert.equal(isTransient(new StorageError("throttled", { retryable: true })), true);
+  assert.equal(isTransient(new StorageError("refused", { retryable: false })), false);
+  // The S3 destination says which SDK errors are transient (the wrapper knows no SDK).
+  assert.equal(sdkRetryable("SlowDown", 503), true);
+  assert.equal(sdkRetryable("ThrottlingException", 429), true);
+  assert.equal(sdkRetryable("AccessDenied", 403), false);
   assert.equal(isTransient(new NotFoundError("x")), false);
   assert.equal(isTransient(new StorageError("wrapped", { cause: reset() })), true);
 });
