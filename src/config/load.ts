@@ -107,10 +107,13 @@ export async function loadConfigAsync(options: LoadConfigOptions = {}): Promise<
   const loaded = await loadPlugins(specs, dirname(file));
   const config = loadConfig({ ...options, registry: registryWith(loaded) });
   // Each plugin's options as validated and expanded (${VAR}, ${file:…}) with the rest of the config.
-  return {
-    ...config,
-    plugins: loaded.map((plugin) => ({ ...plugin, options: config.pluginOptions?.[plugin.spec] ?? {} })),
-  };
+  const plugins = loaded.map((plugin) => ({ ...plugin, options: config.pluginOptions?.[plugin.spec] ?? {} }));
+  const secrets = plugins.flatMap((plugin) =>
+    (plugin.module.secrets ?? [])
+      .map((key) => plugin.options[key])
+      .filter((v): v is string => typeof v === "string" && v !== ""),
+  );
+  return { ...config, plugins, secrets: [...config.secrets, ...secrets] };
 }
 
 /** The built-ins and the loaded plugins; a type two of them define is a ConfigError naming both. */

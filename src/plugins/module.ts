@@ -11,6 +11,8 @@ export const PLUGIN_API_VERSION = 1;
 export interface PluginModule {
   apiVersion: number;
   plugins: readonly PluginDefinition[];
+  /** Keys of its `options` (in the config's `plugins:` entry) whose values are secrets: never logged or printed. */
+  secrets?: readonly string[];
   /** Called before a command uses the config: the logger, the events, its `options` from the config. */
   activate?(ctx: PluginActivation): void | Promise<void>;
   /** Called when the command ends, whatever happened. */

@@ -182,10 +182,12 @@ export default ({ definePlugin, PLUGIN_API_VERSION }) => {
   return definePlugin({
     apiVersion: PLUGIN_API_VERSION,
     plugins: [],
+    secrets: ["token"],
     activate({ logger, events, options }) {
       const log = (line) => appendFileSync(options.file, line + "\\n");
       log("activate token=" + options.token);
       logger.info("audit plugin ready");
+      logger.warn("careless plugin logs its token " + options.token);
       stop = events.on("on_backup", ({ job, session, result }) => log("on_backup " + job + " " + result.ok + " " + session.length));
     },
     deactivate() {
@@ -199,6 +201,8 @@ export default ({ definePlugin, PLUGIN_API_VERSION }) => {
   const r = await cairn(["backup"], { cwd: dir, env: { ...env, AUDIT_TOKEN: "t0k3n" } });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /audit plugin ready {2}plugin=\.\/plugins\/audit\.mjs/);
+  assert.match(r.stderr, /careless plugin logs its token \S+/);
+  assert.doesNotMatch(r.stderr, /t0k3n/, "an option the plugin declares secret is never logged");
   assert.equal(
     readFileSync(join(dir, "audit.log"), "utf8"),
     "activate token=t0k3n\non_backup app true 36\ndeactivate\n",
