@@ -5,7 +5,14 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { loadConfig, redactedConfig } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/kit/errors.ts";
+import { builtinPlugins } from "../../src/registry.ts";
 import { cairn, tempDir } from "../helpers/env.ts";
+
+/** The source types the message lists: every registered one, in the registry's order. */
+const SOURCE_TYPES = builtinPlugins
+  .filter((p) => p.kind === "source")
+  .map((p) => p.type)
+  .join(", ");
 
 test("config check lists every problem with file, line, key and what is expected; exit 2", async () => {
   const dir = tempDir();
@@ -35,7 +42,7 @@ test("config check lists every problem with file, line, key and what is expected
   assert.match(
     err,
     new RegExp(
-      `${file}:4:\\d+: jobs\\.app\\.sources\\.db\\.type: unknown source type "postgress" \\(did you mean "postgres"\\?\\): one of command, files, ldap, mail, mongodb, mysql, postgres, redis, sqlite`,
+      `${file}:4:\\d+: jobs\\.app\\.sources\\.db\\.type: unknown source type "postgress" \\(did you mean "postgres"\\?\\): one of ${SOURCE_TYPES}`,
     ),
   );
   assert.match(err, new RegExp(`${file}:5:\\d+: jobs\\.app\\.sources\\.files\\.paths: .*at least 1`, "i"));

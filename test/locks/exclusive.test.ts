@@ -9,15 +9,15 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { LockError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { lockDestinations } from "../../src/locks/locks.ts";
 import { S3Storage, s3Storage, withProvider } from "../../src/storages/s3.ts";
+import { testContext } from "../../src/testing/index.ts";
 import { apacheMissing, startApacheDav } from "../helpers/apache.ts";
 import { cairn, tempDir } from "../helpers/env.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startS3rver } from "../helpers/s3.ts";
 
-const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const ctx = () => testContext();
 
 test("s3: three takers racing for one lock, eight rounds: exactly one holds it each round (#13.8)", async () => {
   const { endpoint } = await startS3rver(["locks"]);

@@ -15,8 +15,8 @@ import { generateIdentity } from "../../src/age/index.ts";
 import { configFromObject } from "../../src/config/load.ts";
 import { openArtifact } from "../../src/engine/restore.ts";
 import type { ArtifactRecord, TransformRecord } from "../../src/kit/contracts.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { LocalStorage } from "../../src/storages/local.ts";
+import { testContext } from "../../src/testing/index.ts";
 import { tempDir } from "../helpers/env.ts";
 import { random, seedFrom } from "../helpers/random.ts";
 
@@ -28,7 +28,7 @@ const config = configFromObject({
     },
   },
 });
-const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const ctx = () => testContext();
 const { identity, recipient } = generateIdentity();
 const CHAINS: [string, Record<string, unknown>][][] = [
   [["none", {}]],

@@ -8,10 +8,9 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { AzureStorage } from "../../src/storages/azure.ts";
+import { testContext } from "../../src/testing/index.ts";
 import { startAzurite } from "../helpers/azurite.ts";
-import { tempDir } from "../helpers/env.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
 
 const azurite = await startAzurite();
@@ -39,7 +38,7 @@ conformance("azure (Azurite)", async () => ({
 
 test("azure: a second writer of the same name loses at the service (If-None-Match: *)", async () => {
   const storage: Storage = new AzureStorage(options());
-  const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() };
+  const ctx = testContext();
   const key = `race-${randomBytes(3).toString("hex")}/object`;
   const results = await Promise.allSettled(
     ["first", "second", "third"].map((text) => storage.put(key, Readable.from([Buffer.from(text)]), ctx)),

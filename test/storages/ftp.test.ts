@@ -4,9 +4,9 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { FtpStorage } from "../../src/storages/ftp.ts";
-import { hasProgram, tempDir } from "../helpers/env.ts";
+import { testContext } from "../../src/testing/index.ts";
+import { hasProgram } from "../helpers/env.ts";
 import { startFtpd } from "../helpers/ftpd.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
 
@@ -42,7 +42,7 @@ conformance(
   skip,
 );
 
-const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const ctx = () => testContext();
 
 test("ftp: a server certificate that is not trusted is refused, saying what to do", { skip }, async () => {
   const storage: Storage = new FtpStorage(options({ ca_file: undefined }));

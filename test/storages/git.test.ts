@@ -8,9 +8,9 @@ import { Readable } from "node:stream";
 import { after, test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { gitlabProjectOf } from "../../src/storages/_gitlab.ts";
 import { gitStorage } from "../../src/storages/git.ts";
+import { testContext } from "../../src/testing/index.ts";
 import {
   ensureBackupUser,
   forBackupUser,
@@ -46,7 +46,7 @@ const open = (url: string, overrides: Record<string, unknown> = {}): Storage =>
     { name: "git-test", baseDir: "/" },
   ) as Storage;
 
-const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const ctx = () => testContext();
 
 const conformanceRepo = skip ? undefined : bareRepository("conformance");
 conformance(

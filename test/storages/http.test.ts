@@ -6,8 +6,8 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { httpStorage } from "../../src/storages/http.ts";
+import { testContext } from "../../src/testing/index.ts";
 import { cairn, hasProgram, tempDir } from "../helpers/env.ts";
 import { startNginxPut } from "../helpers/nginx.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
@@ -30,7 +30,7 @@ const open = (overrides: Record<string, unknown> = {}): Storage =>
     { name: "http-test", baseDir: "/" },
   ) as Storage;
 
-const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const ctx = () => testContext();
 
 conformance(
   "http (nginx PUT + JSON autoindex)",

@@ -7,8 +7,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { RcloneStorage } from "../../src/storages/rclone.ts";
+import { testContext } from "../../src/testing/index.ts";
 import { hasProgram, tempDir } from "../helpers/env.ts";
 import { startSshd } from "../helpers/sshd.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
@@ -62,7 +62,7 @@ test("rclone: a remote that is not configured fails naming the destination and w
     flags: [],
     config_file: `${tempDir()}/rclone.conf`,
   });
-  const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() };
+  const ctx = testContext();
   const error = await storage.stat("x", ctx).catch((e: unknown) => e);
   assert.ok(error instanceof StorageError, String(error));
   assert.match(error.message, /rclone no-such-remote:backups/);

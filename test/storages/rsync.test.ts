@@ -6,8 +6,8 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { rsyncStorage } from "../../src/storages/rsync.ts";
+import { testContext } from "../../src/testing/index.ts";
 import {
   ensureBackupUser,
   forBackupUser,
@@ -42,7 +42,7 @@ const open = (overrides: Record<string, unknown> = {}, server = sshd!): Storage 
     { name: "rsync-test", baseDir: "/" },
   ) as Storage;
 
-const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const ctx = () => testContext();
 
 conformance(
   "rsync (over OpenSSH)",

@@ -10,8 +10,8 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { SftpStorage, sftpStorage, transportFor } from "../../src/storages/sftp.ts";
+import { testContext } from "../../src/testing/index.ts";
 import {
   ensureBackupUser,
   forBackupUser,
@@ -41,7 +41,7 @@ const options = (overrides: Record<string, unknown> = {}) =>
     ...overrides,
   });
 
-const context = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const context = () => testContext();
 
 async function putError(storage: Storage): Promise<unknown> {
   try {

@@ -7,8 +7,8 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import type { Storage } from "../../src/kit/contracts.ts";
 import { StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { swiftStorage } from "../../src/storages/swift.ts";
+import { testContext } from "../../src/testing/index.ts";
 import { cairn, tempDir } from "../helpers/env.ts";
 import { startSwift, swiftMissing } from "../helpers/swift.ts";
 import { cliRoundTrip, conformance } from "./conformance.ts";
@@ -30,7 +30,7 @@ const open = (overrides: Record<string, unknown> = {}): Storage =>
     { name: "swift-test", baseDir: "/" },
   ) as Storage;
 
-const ctx = () => ({ signal: new AbortController().signal, logger: silentLogger, workDir: tempDir() });
+const ctx = () => testContext();
 
 async function read(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

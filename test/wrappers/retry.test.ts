@@ -4,11 +4,11 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import type { ObjectInfo, Storage } from "../../src/kit/contracts.ts";
 import { NotFoundError, StorageError } from "../../src/kit/errors.ts";
-import { silentLogger } from "../../src/kit/logger.ts";
 import { sdkRetryable } from "../../src/storages/s3.ts";
+import { testContext } from "../../src/testing/index.ts";
 import { isTransient, withRetries } from "../../src/wrappers/retry.ts";
 
-const ctx = { signal: new AbortController().signal, logger: silentLogger, workDir: "/nonexistent" };
+const ctx = testContext();
 const reset = () => Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
 
 function scripted(failures: unknown[]): Storage & { calls: number } {
