@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { ROOT, run, tempDir } from "../helpers/env.ts";
@@ -81,6 +81,8 @@ jobs:
     encryption: { age: { recipients: [${ws.recipient}] } }
     destinations:
       store: { type: objstore, url: "${store.url}", token: "\${OBJSTORE_TOKEN}" }
+notifications:
+  events: { type: jsonlines, file: ./events.jsonl, on: [start, success, failure] }
 `,
     );
     const env = { ...nodeEnv, ...ws.env, OBJSTORE_TOKEN: "t0ken-of-the-store" };
@@ -94,7 +96,7 @@ jobs:
       origin: string;
       options: { name: string }[];
     }[];
-    for (const type of ["gitbundle", "objstore"]) {
+    for (const type of ["gitbundle", "objstore", "jsonlines"]) {
       const found = plugins.find((p) => p.type === type);
       assert.ok(found, `${type} is listed`);
       assert.equal(found.origin, "cairn-plugin-example@1.0.0");
@@ -106,6 +108,16 @@ jobs:
 
     const backup = await cli("backup", "-v");
     assert.equal(backup.code, 0, backup.stderr);
+    const told = readFileSync(join(project, "events.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      told.map((e) => e.kind),
+      ["start", "success"],
+      "the plugin's notifier heard the start and the end",
+    );
+    assert.equal(told[0].snapshot, told[1].snapshot);
     const verify = await cli("verify", "code", "-i", ws.keyFile);
     assert.equal(verify.code, 0, verify.stderr);
     assert.match(verify.stdout, /git bundle with 3 refs/);
