@@ -75,7 +75,7 @@ export interface KeyFlags {
   passphraseFile?: string;
 }
 
-/** `--only` / `--skip`, repeatable globs on job and destination names and tags (core/select.ts). */
+/** `--only` / `--skip`, repeatable globs on job and destination names and tags (engine/select.ts). */
 export function withSelection(command: Command): Command {
   return command
     .option(

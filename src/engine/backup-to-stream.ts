@@ -15,7 +15,7 @@ import { TrailerWriter } from "./trailer.ts";
 export interface StreamBackupOptions extends RunOptions {
   job: string;
   output: Writable;
-  /** End the output with a trailer `cairn upload - --trailer` checks (core/trailer.ts). */
+  /** End the output with a trailer `cairn upload - --trailer` checks (engine/trailer.ts). */
   trailer?: boolean;
 }
 
