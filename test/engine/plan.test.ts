@@ -4,16 +4,13 @@
  * config says (retention and frequency fall back to the job's).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
-import { configFromObject } from "../../src/config/load.ts";
 import { backup } from "../../src/engine/backup.ts";
 import { planOf } from "../../src/engine/plan.ts";
 import { defineStorage } from "../../src/kit/contracts.ts";
 import { builtinPlugins, createRegistry } from "../../src/registry.ts";
 import { localStorage } from "../../src/storages/local.ts";
-import { tempDir } from "../helpers/env.ts";
+import { localFilesJob } from "../helpers/jobs.ts";
 
 function countingConfig() {
   const opened: string[] = [];
@@ -26,26 +23,16 @@ function countingConfig() {
       return localStorage.create(options, env);
     },
   });
-  const dir = tempDir();
-  mkdirSync(join(dir, "data"));
-  writeFileSync(join(dir, "data/a.txt"), "a\n");
-  const config = configFromObject(
+  const { config } = localFilesJob(
     {
-      state_dir: "./state",
-      jobs: {
-        app: {
-          sources: { files: { type: "files", paths: ["./data"] } },
-          encryption: "none",
-          retention: { keep_last: 1, prune: "after_backup" },
-          frequency: "daily",
-          destinations: {
-            one: { type: "counted", path: "./one" },
-            two: { type: "counted", path: "./two", retention: { keep_last: 2, prune: "after_backup" } },
-          },
-        },
+      retention: { keep_last: 1, prune: "after_backup" },
+      frequency: "daily",
+      destinations: {
+        one: { type: "counted", path: "./one" },
+        two: { type: "counted", path: "./two", retention: { keep_last: 2, prune: "after_backup" } },
       },
     },
-    { baseDir: dir, registry: createRegistry([...builtinPlugins, counting]) },
+    createRegistry([...builtinPlugins, counting]),
   );
   return { config, opened };
 }

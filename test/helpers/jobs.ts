@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity } from "../../src/age/index.ts";
 import { configFromObject } from "../../src/config/load.ts";
+import type { Registry } from "../../src/registry.ts";
 import { cairn, psql, tempDir } from "./env.ts";
 
 export interface Workspace {
@@ -178,7 +179,8 @@ ${extra}    destinations:
  * A folder with `data/a.txt` and a config (as an object, for the library) whose job `app` backs
  * it up unencrypted to `./backups`; `extra` adds job options (hooks, retention).
  */
-export function localFilesJob(extra: Record<string, unknown> = {}) {
+/** Job `app` backing up ./data (one file) to ./backups; `extra` adds to or replaces the job's keys. */
+export function localFilesJob(extra: Record<string, unknown> = {}, registry?: Registry) {
   const dir = tempDir();
   mkdirSync(join(dir, "data"));
   writeFileSync(join(dir, "data/a.txt"), "a\n");
@@ -189,12 +191,12 @@ export function localFilesJob(extra: Record<string, unknown> = {}) {
         app: {
           sources: { files: { type: "files", paths: ["./data"] } },
           encryption: "none",
-          ...extra,
           destinations: { here: { type: "local", path: "./backups" } },
+          ...extra,
         },
       },
     },
-    { baseDir: dir },
+    { baseDir: dir, ...(registry ? { registry } : {}) },
   );
   return { dir, config };
 }
