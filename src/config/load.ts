@@ -231,25 +231,12 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
   const problems = expanded.problems.map((p) => problem(p.path, p.message));
   const rootSchema = buildRootSchema(registry);
   const parsed = rootSchema.safeParse(expanded.value);
-  const rootJson = parsed.success
-    ? {}
-    : (z.toJSONSchema(rootSchema, { io: "input", unrepresentable: "any" }) as JsonSchema);
   if (!parsed.success) {
     // A value that failed to expand already has its problem; its schema complaint would only repeat it.
     const expandedBadly = new Set(expanded.problems.map((p) => p.path.join(".")));
-    for (const issue of parsed.error.issues.flatMap(unionBranch)) {
-      const keys = (issue as { keys?: string[] }).keys;
-      if (expandedBadly.has(issue.path.map(String).join("."))) continue;
-      if (issue.code === "invalid_key") {
-        problems.push(problem(issue.path, `invalid name: ${issue.issues[0]?.message ?? issue.message}`));
-      } else if (issue.code === "unrecognized_keys" && keys) {
-        const known = knownKeys(rootJson, expanded.value, issue.path);
-        for (const key of keys)
-          problems.push(problem([...issue.path, key], `unknown key "${key}"${didYouMean(key, known)}`));
-      } else {
-        problems.push(problem(issue.path, friendlyMessage(issue, valueAt(expanded.value, issue.path))));
-      }
-    }
+    for (const found of issueProblems(rootSchema, expanded.value, parsed.error))
+      if (!expandedBadly.has(found.path.map(String).join(".")))
+        problems.push(problem(found.path, found.message));
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(uniqueProblems(problems));
   const root = parsed.data as RootConfig;
@@ -278,6 +265,45 @@ export function configFromObject(input: unknown, options: FromObjectOptions = {}
     secrets: [...collectSecrets(root, registry), ...expanded.fileValues.filter((v) => !isPublicKeys(v))],
     registry,
   };
+}
+
+/**
+ * zod's complaints about `value` as cairn words them: each at its path, an unknown key with the
+ * known one it most resembles, a wrong value saying what was written and what is expected.
+ */
+function issueProblems(
+  schema: z.ZodType,
+  value: unknown,
+  error: z.ZodError,
+): { path: PropertyKey[]; message: string }[] {
+  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  return error.issues.flatMap(unionBranch).flatMap((issue) => {
+    const keys = (issue as { keys?: string[] }).keys;
+    if (issue.code === "invalid_key")
+      return [{ path: issue.path, message: `invalid name: ${issue.issues[0]?.message ?? issue.message}` }];
+    if (issue.code === "unrecognized_keys" && keys) {
+      const known = knownKeys(json, value, issue.path);
+      return keys.map((key) => ({
+        path: [...issue.path, key],
+        message: `unknown key "${key}"${didYouMean(key, known)}`,
+      }));
+    }
+    return [{ path: issue.path, message: friendlyMessage(issue, valueAt(value, issue.path)) }];
+  });
+}
+
+/** `value` parsed by `schema`, or a ConfigError with every problem, its paths under `at`. */
+export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, at: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    uniqueProblems(
+      issueProblems(schema, value, parsed.error).map((p) => ({
+        path: [at, ...p.path.map(String)].join("."),
+        message: p.message,
+      })),
+    ),
+  );
 }
 
 /**

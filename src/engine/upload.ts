@@ -1,8 +1,9 @@
 /** `cairn upload`: stores an existing file or a stream as one object on a destination, as is. */
 import type { Readable } from "node:stream";
+import { parseOptions } from "../config/load.ts";
 import { destinationCommon, type PluginOptions, splitDestinationOptions } from "../config/schema.ts";
 import type { ObjectInfo } from "../kit/contracts.ts";
-import { ConfigError, UsageError } from "../kit/errors.ts";
+import { UsageError } from "../kit/errors.ts";
 import { Sha256Counter, through } from "../kit/streams.ts";
 import type { Registry } from "../registry.ts";
 import { wrapStorage } from "../wrappers/index.ts";
@@ -30,15 +31,11 @@ export async function upload(options: UploadOptions): Promise<{ location: string
   const definition = options.registry.storages.get(options.destination.type);
   if (!definition) throw new UsageError(`unknown destination type ${options.destination.type}`);
   const { type: _type, ...rest } = options.destination;
-  const parsed = definition.schema.safeExtend(destinationCommon).strict().safeParse(rest);
-  if (!parsed.success)
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({
-        path: ["destination", ...issue.path].join("."),
-        message: issue.message,
-      })),
-    );
-  const { common, own } = splitDestinationOptions(parsed.data as PluginOptions);
+  const parsed = parseOptions(definition.schema.safeExtend(destinationCommon).strict(), rest, "destination");
+  const { common, own } = splitDestinationOptions({
+    ...parsed,
+    type: options.destination.type,
+  } as PluginOptions);
   const storage = wrapStorage(
     await definition.create(own, { name: "upload", baseDir: options.baseDir }),
     wrapperOptions(common, options.dryRun ?? false),

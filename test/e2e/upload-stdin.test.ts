@@ -54,3 +54,15 @@ test("upload - --trailer: stores exactly what backup --stdout --trailer wrote, a
   assert.equal(misuse.code, 2);
   assert.match(misuse.stderr, /--trailer goes with --stdout/);
 });
+
+test("upload: a destination option that does not exist is refused like in a config, with the likely one", async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "f.txt"), "x");
+  const typo = await sh(dir, `${cairnCommand} upload f.txt 'file://./dest?retires=3'`);
+  assert.equal(typo.code, 2, typo.stderr);
+  assert.match(typo.stderr, /destination\.retires: unknown key "retires" \(did you mean "retries"\?\)/);
+  const bad = await sh(dir, `${cairnCommand} upload f.txt 'file://./dest?retries=many'`);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /destination\.retries: expected a number, got "many"/);
+  assert.ok(!existsSync(join(dir, "dest")), "nothing was stored");
+});
