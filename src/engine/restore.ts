@@ -288,15 +288,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const session = newSession();
   const logger = (options.logger ?? silentLogger).child({ session });
   const facts = { session, job: options.job, snapshot: options.snapshot ?? "latest" };
-  await events.emit("before_restore", facts, logger);
-  try {
-    const result = await restoreSnapshot({ ...options, logger });
-    await events.emit("on_restore", { ...facts, snapshot: result.snapshot, result }, logger);
-    return result;
-  } catch (error) {
-    await events.emit("on_restore", { ...facts, error }, logger);
-    throw error;
-  }
+  return events.around(
+    "before_restore",
+    facts,
+    logger,
+    () => restoreSnapshot({ ...options, logger }),
+    (result) => ({ snapshot: result.snapshot, result }),
+  );
 }
 
 async function restoreSnapshot(options: RestoreOptions): Promise<RestoreResult> {

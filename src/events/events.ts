@@ -49,6 +49,30 @@ export class CairnEvents {
     );
   }
 
+  /**
+   * Runs `fn` between an action's two events: `before` with `facts`, then its closing `on_` event
+   * with `facts` and what `done` makes of the result, or with the error, which is rethrown.
+   */
+  async around<B extends Opening, R>(
+    before: B,
+    facts: EventMap[B],
+    logger: Logger | undefined,
+    fn: () => Promise<R>,
+    done: (result: R) => Partial<Closing<B>> = () => ({}),
+  ): Promise<R> {
+    await this.emit(before, facts, logger);
+    const closing = CLOSING[before];
+    let result: R;
+    try {
+      result = await fn();
+    } catch (error) {
+      await this.emit(closing, { ...facts, error } as Closing<B>, logger);
+      throw error;
+    }
+    await this.emit(closing, { ...facts, ...done(result) } as Closing<B>, logger);
+    return result;
+  }
+
   async emit<E extends EventName>(name: E, payload: EventMap[E], logger?: Logger): Promise<void> {
     for (const handler of this.handlers.get(name) ?? []) {
       try {
@@ -61,6 +85,15 @@ export class CairnEvents {
     }
   }
 }
+
+/** The event that closes each `before_` event of an action that can fail. */
+const CLOSING = {
+  before_restore: "on_restore",
+  before_prune: "on_prune",
+  before_delete: "on_delete",
+} as const;
+type Opening = keyof typeof CLOSING;
+type Closing<B extends Opening> = EventMap[(typeof CLOSING)[B]];
 
 /** The events of this process: what library users, plugins and the CLI listen to. */
 export const events = new CairnEvents();

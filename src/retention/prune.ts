@@ -79,14 +79,13 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
       const session = options.session ?? newSession();
       const ctx = { ...outer, logger: outer.logger.child({ session }) };
       const done = destinations.length;
-      await events.emit("before_prune", { session, job }, ctx.logger);
-      try {
-        await pruneJob(job, session, ctx);
-      } catch (error) {
-        await events.emit("on_prune", { session, job, error }, ctx.logger);
-        throw error;
-      }
-      await events.emit("on_prune", { session, job, result: destinations.slice(done) }, ctx.logger);
+      await events.around(
+        "before_prune",
+        { session, job },
+        ctx.logger,
+        () => pruneJob(job, session, ctx),
+        () => ({ result: destinations.slice(done) }),
+      );
     }
     return { dryRun, destinations };
 
@@ -243,18 +242,13 @@ async function pruneOne(
     async (id) => {
       const folder = folderOf.get(id) as string;
       const facts = { session: times.session, job, destination: destination.name, snapshot: id };
-      await events.emit("before_delete", facts, ctx.logger);
-      try {
+      await events.around("before_delete", facts, ctx.logger, async () => {
         // The manifest goes first: from then on the snapshot is not good, whatever remains.
         await storage.delete(`${folder}/${MANIFEST_NAME}`, ctx);
         crashPoint("prune:manifest-removed");
         await removeFolder(destination, folder, ctx);
-      } catch (error) {
-        await events.emit("on_delete", { ...facts, error }, ctx.logger);
-        throw error;
-      }
-      ctx.logger.info("removed snapshot", { ...where, id, why: reasonsOf.get(id) });
-      await events.emit("on_delete", facts, ctx.logger);
+        ctx.logger.info("removed snapshot", { ...where, id, why: reasonsOf.get(id) });
+      });
     },
     removing,
   );
