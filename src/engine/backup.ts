@@ -17,7 +17,6 @@ import type { Progress } from "./progress.ts";
 import { choose, type Selection } from "./select.ts";
 
 export type { Progress } from "./progress.ts";
-export { untilComplete } from "./store.ts";
 
 export interface BackupOptions extends RunOptions, Selection {
   /** Jobs to run; all configured jobs when empty or absent. */

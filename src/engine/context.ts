@@ -6,7 +6,7 @@ import { ConfigError } from "../kit/errors.ts";
 import { silentLogger } from "../kit/logger.ts";
 import type { RetentionSettings } from "../retention/schema.ts";
 import { type WrapperOptions, wrapStorage } from "../wrappers/index.ts";
-import { type DestinationPlan, plannedDestinations, planOf } from "./plan.ts";
+import { type JobPlan, plannedDestinations, planOf } from "./plan.ts";
 import { makeWorkDir, removeDeadWorkDirs } from "./workdir.ts";
 
 /** What every library entry point accepts besides its own options. */
@@ -55,19 +55,26 @@ export function openDestinations(
   only?: string,
   { dryRun = false, include }: { dryRun?: boolean; include?: Set<string> | undefined } = {},
 ): Promise<Destination[]> {
-  return openPlanned(config, plannedDestinations(planOf(config, job), { only, include }), dryRun);
+  return openPlanned(config, planOf(config, job), { only, include, dryRun });
 }
 
+/** The same, from the job's plan. */
 export function openPlanned(
   config: Config,
-  planned: readonly DestinationPlan[],
-  dryRun = false,
+  plan: JobPlan,
+  {
+    only,
+    include,
+    dryRun = false,
+  }: { only?: string | undefined; include?: Set<string> | undefined; dryRun?: boolean } = {},
 ): Promise<Destination[]> {
   return Promise.all(
-    planned.map(async (d) => {
+    plannedDestinations(plan, { only, include }).map(async (d) => {
       const definition = config.registry.storages.get(d.own.type);
       if (!definition)
-        throw new ConfigError([{ path: `destinations.${d.name}.type`, message: "unknown type" }]);
+        throw new ConfigError([
+          { path: `jobs.${plan.job}.destinations.${d.name}.type`, message: "unknown type" },
+        ]);
       const storage = await definition.create(d.own, { name: d.name, baseDir: config.baseDir });
       return {
         name: d.name,

@@ -25,13 +25,7 @@ import { dueDestinations } from "../schedule/due.ts";
 import type { BackupOptions, JobResult } from "./backup.ts";
 import { closeDestinations, type Destination, openPlanned, withContext } from "./context.ts";
 import { crashPoint } from "./crash.ts";
-import {
-  createSource,
-  createTransforms,
-  type JobPlan,
-  plannedDestinations,
-  type SourcePlan,
-} from "./plan.ts";
+import { createSource, createTransforms, type JobPlan, type SourcePlan } from "./plan.ts";
 import { restorePipeline } from "./restore-hint.ts";
 import { loadSigningKey, SIGNATURE_NAME, signManifest } from "./signing.ts";
 import { checkArtifactName, newSnapshotId, snapshotFolder } from "./snapshot.ts";
@@ -95,7 +89,7 @@ export class JobRun {
     try {
       const transforms = createTransforms(this.options.config, this.plan);
       const signingKey = this.signingKey();
-      await this.lock(ctx);
+      await this.openAndLock(ctx);
       const skipped = await this.leaveOutNotDue(ctx);
       if (skipped) return skipped;
       for (const d of this.destinations)
@@ -126,14 +120,10 @@ export class JobRun {
     return file ? loadSigningKey(resolve(this.options.config.baseDir, file)) : undefined;
   }
 
-  private async lock(ctx: PluginContext): Promise<void> {
+  private async openAndLock(ctx: PluginContext): Promise<void> {
     const { config } = this.options;
     if (!this.dryRun) this.locks.push(lockLocally(config.stateDir, this.job, "backup"));
-    this.opened = await openPlanned(
-      config,
-      plannedDestinations(this.plan, { include: this.include }),
-      this.dryRun,
-    );
+    this.opened = await openPlanned(config, this.plan, { include: this.include, dryRun: this.dryRun });
     this.destinations = this.opened;
     if (this.dryRun) return;
     this.held = await lockDestinations(this.opened, this.job, "backup", this.plan.settings.lock_expires, ctx);
@@ -204,12 +194,13 @@ export class JobRun {
   }
 
   private async storeSource(
-    { name, options }: SourcePlan,
+    sourcePlan: SourcePlan,
     transforms: Transform[],
     previous: Previous,
     ctx: PluginContext,
   ): Promise<void> {
-    const source = createSource(this.options.config, { name, options });
+    const { name, options } = sourcePlan;
+    const source = createSource(this.options.config, sourcePlan);
     const onProgress = this.options.onProgress;
     for await (const artifact of source.backup(ctx)) {
       const badName = checkArtifactName(

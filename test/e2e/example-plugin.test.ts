@@ -12,16 +12,11 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import { ROOT, run, tempDir } from "../helpers/env.ts";
 import { workspace } from "../helpers/jobs.ts";
+import { pack } from "../helpers/pack.ts";
 
 const EXAMPLE = join(ROOT, "examples/cairn-plugin-example");
 const project = tempDir("cairn-example-project-");
 const nodeEnv = { PATH: `${join(process.execPath, "..")}:${process.env.PATH}` };
-
-async function pack(dir: string, into: string): Promise<string> {
-  const packed = await run("npm", ["pack", "--ignore-scripts", "--pack-destination", into], { cwd: dir });
-  assert.equal(packed.code, 0, packed.stderr);
-  return join(into, packed.stdout.trim().split("\n").pop()!);
-}
 
 before(async () => {
   assert.ok(existsSync(join(ROOT, "dist/testing/index.js")), "dist/ is built by `npm test` (and `npm pack`)");

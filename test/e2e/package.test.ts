@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ROOT, run, tempDir } from "../helpers/env.ts";
+import { pack } from "../helpers/pack.ts";
 
 const packageJson = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 
@@ -18,9 +19,7 @@ let prefix = "";
 // Packed and installed globally into a private prefix once, for every test of the file.
 before(async () => {
   assert.ok(existsSync(join(ROOT, "dist/index.js")), "dist/ is built by `npm test` (and `npm pack`)");
-  const pack = await run("npm", ["pack", "--ignore-scripts", "--pack-destination", dir], { cwd: ROOT });
-  assert.equal(pack.code, 0, pack.stderr);
-  const tarball = join(dir, pack.stdout.trim().split("\n").pop()!);
+  const tarball = await pack(ROOT, dir);
   prefix = join(dir, "prefix");
   const install = await run(
     "npm",
