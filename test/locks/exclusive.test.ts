@@ -104,7 +104,9 @@ test("a backup whose lock was taken over while it was paused fails, and writes n
     stderr += d.toString();
   });
   const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? -1)));
-  await sleep(1500);
+  // Stopped inside its 3 s source, whatever the start-up took on a loaded machine.
+  while (!stderr.includes("backup started")) await sleep(50);
+  await sleep(500);
   child.kill("SIGSTOP"); // a host that hangs: no refreshes
   await sleep(4000);
   const prune = await cli(["prune"], "state-other-host");
